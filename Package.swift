@@ -1,0 +1,144 @@
+// swift-tools-version: 6.1
+import PackageDescription
+
+let swiftSettings: [SwiftSetting] = [
+    .enableUpcomingFeature("MemberImportVisibility"),
+]
+
+let package = Package(
+    name: "usdt-gateway",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "gateway-api", targets: ["gateway-api"]),
+        .executable(name: "review-worker", targets: ["review-worker"]),
+        .executable(name: "autopay-worker", targets: ["autopay-worker"]),
+        .executable(name: "chain-worker", targets: ["chain-worker"]),
+        .executable(name: "callback-worker", targets: ["callback-worker"]),
+        .executable(name: "sweep-worker", targets: ["sweep-worker"]),
+        .executable(name: "gatewayctl", targets: ["gatewayctl"]),
+        .executable(name: "devchain", targets: ["devchain"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-crypto", "3.12.3"..<"5.0.0"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-system", from: "1.8.1"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
+        .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+        .package(url: "https://github.com/attaswift/BigInt", from: "6.0.1"),
+    ],
+    targets: [
+        // System libraries.
+        .systemLibrary(name: "CLibPQ", pkgConfig: "libpq", providers: [.apt(["libpq-dev"])]),
+        .systemLibrary(name: "CSecp256k1", pkgConfig: "libsecp256k1", providers: [.apt(["libsecp256k1-dev"])]),
+
+        // Domain types shared by every stage: amounts, configuration types, wire types.
+        .target(
+            name: "GatewayCore",
+            dependencies: [
+                .product(name: "BigInt", package: "BigInt"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Yams", package: "Yams"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // Shared by every executable: database handle, migrations, queue engine, worker loop, metrics.
+        .target(
+            name: "GatewayRuntime",
+            dependencies: [
+                "GatewayCore",
+                "CLibPQ",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "SystemPackage", package: "swift-system"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // Keys, addresses, transactions and node clients.
+        .target(
+            name: "ChainKit",
+            dependencies: [
+                "CSecp256k1",
+                .product(name: "BigInt", package: "BigInt"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // Stage logic: one folder per stage.
+        .target(
+            name: "GatewayStages",
+            dependencies: ["GatewayCore", "GatewayRuntime"],
+            swiftSettings: swiftSettings
+        ),
+        // The merchant Open API and admin API.
+        .target(
+            name: "GatewayAPI",
+            dependencies: [
+                "GatewayCore", "GatewayRuntime",
+                .product(name: "Hummingbird", package: "hummingbird"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // The local chain node as a library.
+        .target(
+            name: "DevChain",
+            dependencies: [
+                "GatewayCore",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // Operator CLI as a library (commands are testable without a process).
+        .target(
+            name: "GatewayCLI",
+            dependencies: [
+                "GatewayCore", "GatewayRuntime", "GatewayStages",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // Test-only helpers: a migrated template database, a database per test.
+        .target(
+            name: "GatewayTesting",
+            dependencies: ["GatewayCore", "GatewayRuntime"],
+            swiftSettings: swiftSettings
+        ),
+
+        // Thin executables.
+        .executableTarget(name: "gateway-api", dependencies: ["GatewayAPI", "GatewayRuntime"], swiftSettings: swiftSettings),
+        .executableTarget(name: "review-worker", dependencies: ["GatewayStages", "GatewayRuntime"], swiftSettings: swiftSettings),
+        .executableTarget(name: "autopay-worker", dependencies: ["GatewayStages", "GatewayRuntime"], swiftSettings: swiftSettings),
+        .executableTarget(name: "chain-worker", dependencies: ["GatewayStages", "GatewayRuntime"], swiftSettings: swiftSettings),
+        .executableTarget(name: "callback-worker", dependencies: ["GatewayStages", "GatewayRuntime"], swiftSettings: swiftSettings),
+        .executableTarget(name: "sweep-worker", dependencies: ["GatewayStages", "GatewayRuntime"], swiftSettings: swiftSettings),
+        .executableTarget(name: "gatewayctl", dependencies: ["GatewayCLI"], swiftSettings: swiftSettings),
+        .executableTarget(name: "devchain", dependencies: ["DevChain", "GatewayRuntime"], swiftSettings: swiftSettings),
+
+        // Tests.
+        .testTarget(name: "GatewayCoreTests", dependencies: ["GatewayCore"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "GatewayRuntimeTests",
+            dependencies: [
+                "GatewayRuntime", "GatewayTesting", "GatewayStages", "GatewayCLI",
+                .product(name: "ServiceLifecycleTestKit", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(name: "ChainKitTests", dependencies: ["ChainKit"], resources: [], swiftSettings: swiftSettings),
+    ]
+)
