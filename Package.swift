@@ -65,6 +65,8 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "SystemPackage", package: "swift-system"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Crypto", package: "swift-crypto"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -90,6 +92,7 @@ let package = Package(
             dependencies: [
                 "GatewayCore", "GatewayRuntime",
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -97,8 +100,9 @@ let package = Package(
         .target(
             name: "DevChain",
             dependencies: [
-                "GatewayCore",
+                "GatewayCore", "GatewayRuntime",
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings
@@ -109,6 +113,9 @@ let package = Package(
             dependencies: [
                 "GatewayCore", "GatewayRuntime", "GatewayStages",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -120,14 +127,14 @@ let package = Package(
         ),
 
         // Thin executables.
-        .executableTarget(name: "gateway-api", dependencies: ["GatewayAPI", "GatewayRuntime"], swiftSettings: swiftSettings),
-        .executableTarget(name: "review-worker", dependencies: ["GatewayStages", "GatewayRuntime"], swiftSettings: swiftSettings),
-        .executableTarget(name: "autopay-worker", dependencies: ["GatewayStages", "GatewayRuntime"], swiftSettings: swiftSettings),
-        .executableTarget(name: "chain-worker", dependencies: ["GatewayStages", "GatewayRuntime"], swiftSettings: swiftSettings),
-        .executableTarget(name: "callback-worker", dependencies: ["GatewayStages", "GatewayRuntime"], swiftSettings: swiftSettings),
-        .executableTarget(name: "sweep-worker", dependencies: ["GatewayStages", "GatewayRuntime"], swiftSettings: swiftSettings),
-        .executableTarget(name: "gatewayctl", dependencies: ["GatewayCLI"], swiftSettings: swiftSettings),
-        .executableTarget(name: "devchain", dependencies: ["DevChain", "GatewayRuntime"], swiftSettings: swiftSettings),
+        .executableTarget(name: "gateway-api", dependencies: ["GatewayAPI", "GatewayRuntime", .product(name: "ArgumentParser", package: "swift-argument-parser")], swiftSettings: swiftSettings),
+        .executableTarget(name: "review-worker", dependencies: ["GatewayStages", "GatewayRuntime", "GatewayCore", .product(name: "ArgumentParser", package: "swift-argument-parser")], swiftSettings: swiftSettings),
+        .executableTarget(name: "autopay-worker", dependencies: ["GatewayStages", "GatewayRuntime", "GatewayCore", .product(name: "ArgumentParser", package: "swift-argument-parser")], swiftSettings: swiftSettings),
+        .executableTarget(name: "chain-worker", dependencies: ["GatewayStages", "GatewayRuntime", "GatewayCore", .product(name: "ArgumentParser", package: "swift-argument-parser")], swiftSettings: swiftSettings),
+        .executableTarget(name: "callback-worker", dependencies: ["GatewayStages", "GatewayRuntime", "GatewayCore", .product(name: "ArgumentParser", package: "swift-argument-parser")], swiftSettings: swiftSettings),
+        .executableTarget(name: "sweep-worker", dependencies: ["GatewayStages", "GatewayRuntime", "GatewayCore", .product(name: "ArgumentParser", package: "swift-argument-parser")], swiftSettings: swiftSettings),
+        .executableTarget(name: "gatewayctl", dependencies: ["GatewayCLI", .product(name: "ArgumentParser", package: "swift-argument-parser")], swiftSettings: swiftSettings),
+        .executableTarget(name: "devchain", dependencies: ["DevChain", "GatewayRuntime", "GatewayCore", .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"), .product(name: "Logging", package: "swift-log"), .product(name: "ArgumentParser", package: "swift-argument-parser")], swiftSettings: swiftSettings),
 
         // Tests.
         .testTarget(name: "GatewayCoreTests", dependencies: ["GatewayCore"], swiftSettings: swiftSettings),

@@ -1,0 +1,196 @@
+import ArgumentParser
+import Foundation
+import GatewayCore
+import GatewayRuntime
+import Logging
+import PostgresNIO
+
+/// The operator CLI.
+public struct GatewayCTL: AsyncParsableCommand {
+    public static let configuration = CommandConfiguration(
+        commandName: "gatewayctl",
+        abstract: "Operate usdt-gateway: schema migrations, queue status, dead jobs, benchmarks.",
+        discussion: ProcessOptions.discussion,
+        subcommands: [Migrate.self, Status.self, Jobs.self, ConfigCommand.self, Bench.self])
+
+    public init() {}
+}
+
+/// Shared start-up of a CLI command: configuration, logging, a database handle with its pool running.
+struct CLIContext {
+    var config: GatewayConfig
+    var logger: Logger
+    var database: Database
+
+    /// Runs `body` with a connected database, closing the pool afterwards.
+    static func with<R: Sendable>(_ options: ProcessOptions, label: String = "gateway.ctl", requireSchema: Bool = true,
+                                  _ body: @Sendable (CLIContext) async throws -> R) async throws -> R {
+        let config = try options.loadConfig()
+        Observability.bootstrapLogging(level: min(config.logLevel, .notice) == .notice ? .notice : config.logLevel)
+        var logger = Logger(label: label)
+        logger.logLevel = .notice
+        let database = Database(config: config.database, logger: logger)
+        return try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { await database.client.run() }
+            defer { group.cancelAll() }
+            let ctx = CLIContext(config: config, logger: logger, database: database)
+            if requireSchema { try await database.requireSchema() }
+            return try await body(ctx)
+        }
+    }
+}
+
+struct Migrate: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Apply the SQL migrations in sql/ that the database does not have yet.",
+        discussion: """
+            Each file runs in its own transaction under an advisory lock, so concurrent runs apply \
+            each file once. Re-running is a no-op. An applied file that was edited is an error.
+            """)
+
+    @OptionGroup var options: ProcessOptions
+    @Option(help: ArgumentHelp("Folder of NNNN_name.sql files (default: GATEWAY_SQL_DIR, ./sql, or beside the executable).", valueName: "dir"))
+    var sqlDir: String?
+    @Flag(help: "List applied and pending migrations without applying any.") var dryRun = false
+
+    func run() async throws {
+        let config = try options.loadConfig()
+        Observability.bootstrapLogging(level: .info)
+        let logger = Logger(label: "gateway.ctl")
+        guard let dir = sqlDir ?? GatewaySchema.locateSQLDirectory() else {
+            throw ValidationError("cannot find the sql/ folder; pass --sql-dir or set GATEWAY_SQL_DIR")
+        }
+        let migrations = try GatewaySchema.loadMigrations(directory: dir)
+        let migrator = try Migrator(connectionString: config.database.libpqConnectionString, logger: logger)
+        if dryRun {
+            let applied = try migrator.applied()
+            for m in migrations { print("\(String(format: "%04d", m.version))_\(m.name)  \(applied[m.version] == nil ? "pending" : "applied")") }
+            return
+        }
+        let done = try migrator.migrate(migrations)
+        let latest = migrations.map(\.version).max() ?? 0
+        print(done.isEmpty ? "schema is up to date (version \(latest))" : "applied \(done.count) migration(s); schema is at version \(latest)")
+    }
+}
+
+struct Status: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Show the queue per stage: ready, scheduled, running, expired leases, dead, throughput.")
+
+    @OptionGroup var options: ProcessOptions
+
+    func run() async throws {
+        let text = try await CLIContext.with(options) { ctx in try await StatusReport.render(ctx.database) }
+        print(text, terminator: "")
+    }
+}
+
+/// `gatewayctl status` as text.
+public enum StatusReport {
+    public static func render(_ database: Database) async throws -> String {
+        let rows = try await database.query("""
+            SELECT s.stage, coalesce(q.ready, 0), coalesce(q.scheduled, 0), coalesce(q.running, 0), coalesce(q.expired_leases, 0),
+                   coalesce(q.dead, 0), coalesce(extract(epoch FROM q.oldest_ready_age)::float8, -1),
+                   coalesce(q.completed_last_minute, 0)::int8, coalesce(q.completed_last_hour, 0)::int8
+            FROM (SELECT unnest(\(Stage.allCases.map(\.rawValue))::text[]) AS stage
+                  UNION SELECT stage FROM monitor.queue) s
+            LEFT JOIN monitor.queue q ON q.stage = s.stage
+            ORDER BY s.stage
+            """)
+        var table = TextTable(header: ["stage", "ready", "scheduled", "running", "expired", "dead", "oldest ready", "done/min", "done/hour"])
+        for try await (stage, ready, scheduled, running, expired, dead, age, perMin, perHour) in rows.decode(
+            (String, Int64, Int64, Int64, Int64, Int64, Double, Int64, Int64).self)
+        {
+            table.add([stage, "\(ready)", "\(scheduled)", "\(running)", "\(expired)", "\(dead)",
+                       age < 0 ? "-" : DurationText.format(.milliseconds(Int64(age * 1000))), "\(perMin)", "\(perHour)"])
+        }
+        return "queue\n" + table.render()
+    }
+}
+
+struct Jobs: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Inspect dead jobs and put them back.", subcommands: [List.self, Retry.self])
+
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List dead jobs, newest first.")
+        @OptionGroup var options: ProcessOptions
+        @Option(help: "Only this stage.") var stage: String?
+        @Option(help: "At most this many.") var limit = 50
+
+        func run() async throws {
+            let (stage, limit) = (self.stage, self.limit)
+            let jobs = try await CLIContext.with(options) { ctx in
+                try await ctx.database.withConnection { conn in try await JobQueue.deadJobs(stage: stage, limit: limit, on: conn, logger: ctx.logger) }
+            }
+            var table = TextTable(header: ["id", "stage", "kind", "ref", "attempts", "died", "last error"])
+            let f = ISO8601DateFormatter()
+            for j in jobs { table.add(["\(j.id)", j.stage, j.kind, j.ref ?? "-", "\(j.attempt)", f.string(from: j.diedAt), String(j.lastError.prefix(80))]) }
+            print(jobs.isEmpty ? "no dead jobs" : table.render(), terminator: jobs.isEmpty ? "\n" : "")
+        }
+    }
+
+    struct Retry: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Put a dead job, or all dead jobs of a stage, back in the queue with fresh attempts.")
+        @OptionGroup var options: ProcessOptions
+        @Option(help: "The dead job's id.") var id: Int64?
+        @Option(help: "Every dead job of this stage.") var stage: String?
+
+        func validate() throws {
+            guard (id == nil) != (stage == nil) else { throw ValidationError("give exactly one of --id or --stage") }
+            if let id, id <= 0 { throw ValidationError("--id must be a positive job id") }
+        }
+
+        func run() async throws {
+            let (id, stage) = (self.id, self.stage)
+            let ids = try await CLIContext.with(options) { ctx in
+                try await ctx.database.transaction { conn in try await JobQueue.retryDead(id: id, stage: stage, on: conn, logger: ctx.logger) }
+            }
+            if ids.isEmpty {
+                print(id != nil ? "job \(id!) is not dead (or does not exist); nothing changed" : "no dead jobs in stage \(stage!)")
+                throw ExitCode(1)
+            }
+            print("put back \(ids.count) job(s): \(ids.prefix(20).map(String.init).joined(separator: ", "))\(ids.count > 20 ? ", …" : "")")
+        }
+    }
+}
+
+struct ConfigCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "config", abstract: "Check the configuration file.", subcommands: [Check.self])
+
+    struct Check: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Load and validate the configuration; print a summary or the first error.")
+        @OptionGroup var options: ProcessOptions
+
+        func run() async throws {
+            let c = try options.loadConfig()
+            print("\(c.source): ok")
+            print("  database  \(c.database.redactedDescription) (pool \(c.database.poolSize))")
+            print("  api       \(c.api.listen)")
+            for s in Stage.allCases {
+                let w = c.worker(s)
+                print("  \(s.rawValue.padding(toLength: 9, withPad: " ", startingAt: 0)) concurrency \(w.concurrency), batch \(w.batchSize), lease \(DurationText.format(w.lease)), "
+                      + "max attempts \(w.maxAttempts), metrics \(w.metricsListen?.description ?? "off")")
+            }
+        }
+    }
+}
+
+/// A plain-text table with aligned columns.
+public struct TextTable {
+    var header: [String]
+    var rows: [[String]] = []
+
+    public init(header: [String]) { self.header = header }
+
+    public mutating func add(_ row: [String]) { rows.append(row) }
+
+    public func render() -> String {
+        let all = [header] + rows
+        let widths = header.indices.map { i in all.map { $0.indices.contains(i) ? $0[i].count : 0 }.max() ?? 0 }
+        func line(_ r: [String]) -> String {
+            r.enumerated().map { i, c in c.padding(toLength: widths[i], withPad: " ", startingAt: 0) }.joined(separator: "  ")
+                .replacingOccurrences(of: "\\s+$", with: "", options: .regularExpression)
+        }
+        return ([line(header), widths.map { String(repeating: "-", count: $0) }.joined(separator: "  ")] + rows.map(line))
+            .joined(separator: "\n") + "\n"
+    }
+}

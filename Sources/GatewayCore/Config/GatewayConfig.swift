@@ -1,0 +1,308 @@
+import Foundation
+import Logging
+
+/// The pipeline stages that claim jobs from the queue; each has a section under `stages:`.
+public enum Stage: String, CaseIterable, Sendable, Codable {
+    case review, autopay, chain, callback, sweep
+
+    /// The executable that runs this stage.
+    public var executable: String { "\(rawValue)-worker" }
+}
+
+/// A host and port to listen on, written `host:port`.
+public struct ListenAddress: Sendable, Equatable, CustomStringConvertible {
+    public var host: String
+    public var port: Int
+
+    public init(host: String, port: Int) {
+        self.host = host
+        self.port = port
+    }
+
+    /// Parses `host:port` (IPv6 as `[::1]:port`); port 0 means "any free port".
+    public init(parsing text: String, key: String) throws {
+        let trimmed = text.trimmingCharacters(in: .whitespaces)
+        guard let colon = trimmed.lastIndex(of: ":") else {
+            throw ConfigError(key: key, "expected host:port, found '\(text)'")
+        }
+        var host = String(trimmed[..<colon])
+        if host.hasPrefix("["), host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+        guard !host.isEmpty, let port = Int(trimmed[trimmed.index(after: colon)...]), (0...65535).contains(port) else {
+            throw ConfigError(key: key, "expected host:port with a port from 0 to 65535, found '\(text)'")
+        }
+        self.host = host
+        self.port = port
+    }
+
+    public var description: String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }
+}
+
+/// How to reach PostgreSQL.
+public struct DatabaseConfig: Sendable, Equatable {
+    public enum TLSMode: String, Sendable { case disable, prefer, require }
+
+    public var host: String
+    public var port: Int
+    public var user: String
+    /// Never logged; see `redactedDescription`.
+    public var password: String?
+    public var database: String
+    public var tls: TLSMode
+    public var poolSize: Int
+    public var connectTimeout: Duration
+
+    public init(host: String = "127.0.0.1", port: Int = 5432, user: String = "gateway", password: String? = nil,
+                database: String = "gateway", tls: TLSMode = .disable, poolSize: Int = 10, connectTimeout: Duration = .seconds(10)) {
+        self.host = host
+        self.port = port
+        self.user = user
+        self.password = password
+        self.database = database
+        self.tls = tls
+        self.poolSize = poolSize
+        self.connectTimeout = connectTimeout
+    }
+
+    /// `postgres://user@host:port/db`, without the password.
+    public var redactedDescription: String { "postgres://\(user)@\(host):\(port)/\(database)" }
+
+    /// A libpq connection string (keyword/value form, values quoted).
+    public var libpqConnectionString: String {
+        func q(_ s: String) -> String { "'" + s.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "'", with: "\\'") + "'" }
+        var parts = ["host=\(q(host))", "port=\(port)", "user=\(q(user))", "dbname=\(q(database))", "sslmode=\(tls.rawValue)",
+                     "connect_timeout=\(max(1, connectTimeout.components.seconds))"]
+        if let password { parts.append("password=\(q(password))") }
+        return parts.joined(separator: " ")
+    }
+
+    /// Applies `postgres://user:password@host:port/database?sslmode=…`.
+    public mutating func apply(url text: String, key: String) throws {
+        guard let url = URLComponents(string: text), let scheme = url.scheme, ["postgres", "postgresql"].contains(scheme) else {
+            throw ConfigError(key: key, "expected a URL like postgres://user:password@host:5432/database")
+        }
+        if let h = url.host, !h.isEmpty { host = h }
+        if let p = url.port {
+            guard (1...65535).contains(p) else { throw ConfigError(key: key, "port \(p) is out of range") }
+            port = p
+        }
+        if let u = url.user, !u.isEmpty { user = u.removingPercentEncoding ?? u }
+        if let p = url.password { password = p.removingPercentEncoding ?? p }
+        let db = url.path.hasPrefix("/") ? String(url.path.dropFirst()) : url.path
+        if !db.isEmpty { database = db.removingPercentEncoding ?? db }
+        for item in url.queryItems ?? [] {
+            switch item.name {
+            case "sslmode":
+                guard let v = item.value, let mode = TLSMode(rawValue: v) else {
+                    throw ConfigError(key: key, "sslmode must be disable, prefer or require")
+                }
+                tls = mode
+            default:
+                throw ConfigError(key: key, "unsupported URL parameter '\(item.name)' (only sslmode is understood)")
+            }
+        }
+    }
+}
+
+/// Exponential backoff with full jitter: attempt n waits a uniformly random time in
+/// `0 ... min(cap, base × factor^(n-1))`.
+public struct BackoffPolicy: Sendable, Equatable {
+    public var base: Duration
+    public var factor: Double
+    public var cap: Duration
+
+    public init(base: Duration, factor: Double, cap: Duration) {
+        self.base = base
+        self.factor = factor
+        self.cap = cap
+    }
+
+    /// The upper bound of the delay after failed attempt `attempt` (1-based).
+    public func ceiling(attempt: Int) -> Duration {
+        let baseMs = Double(base.components.seconds) * 1000 + Double(base.components.attoseconds) / 1e15
+        let capMs = Double(cap.components.seconds) * 1000 + Double(cap.components.attoseconds) / 1e15
+        let exponent = Double(max(0, attempt - 1))
+        let raw = baseMs * pow(factor, exponent)
+        let ms = raw.isFinite ? min(capMs, raw) : capMs
+        return .milliseconds(Int64(ms.rounded(.down)))
+    }
+
+    /// A random delay in `0 ... ceiling(attempt)` (full jitter).
+    public func delay<G: RandomNumberGenerator>(attempt: Int, using rng: inout G) -> Duration {
+        let c = ceiling(attempt: attempt)
+        let ms = c.components.seconds * 1000 + c.components.attoseconds / 1_000_000_000_000_000
+        guard ms > 0 else { return .zero }
+        return .milliseconds(Int64.random(in: 0...ms, using: &rng))
+    }
+
+    /// A random delay using the system generator.
+    public func delay(attempt: Int) -> Duration {
+        var rng = SystemRandomNumberGenerator()
+        return delay(attempt: attempt, using: &rng)
+    }
+}
+
+/// How one stage's worker process claims and runs jobs.
+public struct WorkerConfig: Sendable, Equatable {
+    /// Jobs run at once by one process.
+    public var concurrency: Int
+    /// Most jobs claimed by one statement.
+    public var batchSize: Int
+    /// How often an idle worker looks for due jobs when no notification arrives.
+    public var pollInterval: Duration
+    /// How long a claim is held before another worker may take the job over.
+    public var lease: Duration
+    /// Attempts before a failing job is dead.
+    public var maxAttempts: Int
+    public var backoff: BackoffPolicy
+    /// How long in-flight jobs may run on after SIGTERM before they are released.
+    public var shutdownGrace: Duration
+    /// Where this process serves `/metrics`; nil serves none.
+    public var metricsListen: ListenAddress?
+
+    public init(concurrency: Int = 8, batchSize: Int = 10, pollInterval: Duration = .seconds(1), lease: Duration = .seconds(60),
+                maxAttempts: Int = 20, backoff: BackoffPolicy = .init(base: .seconds(1), factor: 2, cap: .seconds(600)),
+                shutdownGrace: Duration = .seconds(10), metricsListen: ListenAddress? = nil) {
+        self.concurrency = concurrency
+        self.batchSize = batchSize
+        self.pollInterval = pollInterval
+        self.lease = lease
+        self.maxAttempts = maxAttempts
+        self.backoff = backoff
+        self.shutdownGrace = shutdownGrace
+        self.metricsListen = metricsListen
+    }
+
+    static func read(_ r: ConfigReader) throws -> WorkerConfig {
+        let d = WorkerConfig()
+        var c = WorkerConfig()
+        c.concurrency = try r.int("concurrency", default: d.concurrency, in: 1...10_000)
+        c.batchSize = try r.int("batch_size", default: d.batchSize, in: 1...10_000)
+        c.pollInterval = try r.duration("poll_interval", default: d.pollInterval, minimum: .milliseconds(10))
+        c.lease = try r.duration("lease", default: d.lease, minimum: .seconds(1))
+        c.maxAttempts = try r.int("max_attempts", default: d.maxAttempts, in: 1...1_000_000)
+        let b = try r.section("backoff")
+        c.backoff = BackoffPolicy(
+            base: try b.duration("base", default: d.backoff.base, minimum: .milliseconds(1)),
+            factor: try b.double("factor", default: d.backoff.factor, in: 1...100),
+            cap: try b.duration("cap", default: d.backoff.cap, minimum: .milliseconds(1)))
+        try b.finish()
+        guard c.backoff.cap >= c.backoff.base else {
+            throw ConfigError(key: b.keyPath("cap"), "must not be smaller than \(b.keyPath("base"))")
+        }
+        c.shutdownGrace = try r.duration("shutdown_grace", default: d.shutdownGrace)
+        if let m = try r.optionalString("metrics_listen") { c.metricsListen = try ListenAddress(parsing: m, key: r.keyPath("metrics_listen")) }
+        try r.finish()
+        return c
+    }
+}
+
+/// The HTTP listener of `gateway-api` (which also serves `/metrics` and `/healthz`).
+public struct APIConfig: Sendable, Equatable {
+    public var listen: ListenAddress
+    public init(listen: ListenAddress = .init(host: "127.0.0.1", port: 8080)) { self.listen = listen }
+}
+
+/// Queue-wide settings.
+public struct QueueConfig: Sendable, Equatable {
+    /// How long per-minute completion counts are kept for the monitor views.
+    public var statsRetention: Duration
+    public init(statsRetention: Duration = .seconds(7 * 86_400)) { self.statsRetention = statsRetention }
+}
+
+/// The whole configuration, loaded once at start-up from `workers.yml` and the environment.
+public struct GatewayConfig: Sendable {
+    public var database: DatabaseConfig
+    public var logLevel: Logger.Level
+    public var queue: QueueConfig
+    public var api: APIConfig
+    public var stages: [Stage: WorkerConfig]
+    /// Where the file was read from (for messages).
+    public var source: String
+
+    public init(database: DatabaseConfig = .init(), logLevel: Logger.Level = .info, queue: QueueConfig = .init(),
+                api: APIConfig = .init(), stages: [Stage: WorkerConfig] = [:], source: String = "(defaults)") {
+        self.database = database
+        self.logLevel = logLevel
+        self.queue = queue
+        self.api = api
+        self.stages = stages
+        self.source = source
+    }
+
+    /// The worker settings of a stage (defaults where the file has no section).
+    public func worker(_ stage: Stage) -> WorkerConfig { stages[stage] ?? WorkerConfig() }
+
+    /// The environment variables that override the file: the database settings and secrets.
+    public static let environmentKeys = ["DATABASE_URL", "POSTGRES_HOSTNAME", "POSTGRES_PORT", "POSTGRES_USER", "POSTGRES_PASSWORD", "POSTGRES_DB"]
+
+    /// Loads and validates a configuration file, then applies environment overrides.
+    public static func load(path: String, environment: [String: String] = ProcessInfo.processInfo.environment) throws -> GatewayConfig {
+        let text: String
+        do {
+            text = try String(contentsOfFile: path, encoding: .utf8)
+        } catch {
+            throw ConfigError(key: "", "cannot read \(path): \(error.localizedDescription)")
+        }
+        do {
+            var config = try parse(yaml: text, environment: environment)
+            config.source = path
+            return config
+        } catch var e as ConfigError {
+            e.problem += " (in \(path))"
+            throw e
+        }
+    }
+
+    /// Parses configuration text; see `load(path:environment:)`.
+    public static func parse(yaml: String, environment: [String: String] = [:]) throws -> GatewayConfig {
+        let root = try ConfigReader(try ConfigValue.parse(yaml: yaml))
+        var config = GatewayConfig()
+
+        let db = try root.section("database")
+        if let url = try db.optionalString("url") { try config.database.apply(url: url, key: db.keyPath("url")) }
+        config.database.poolSize = try db.int("pool_size", default: config.database.poolSize, in: 1...1000)
+        config.database.connectTimeout = try db.duration("connect_timeout", default: config.database.connectTimeout, minimum: .seconds(1))
+        try db.finish()
+
+        let level = try root.string("log_level", default: "info")
+        guard let l = Logger.Level(rawValue: level) else {
+            throw ConfigError(key: "log_level", "expected one of trace, debug, info, notice, warning, error, critical; found '\(level)'")
+        }
+        config.logLevel = l
+
+        let q = try root.section("queue")
+        config.queue.statsRetention = try q.duration("stats_retention", default: config.queue.statsRetention, minimum: .seconds(3600))
+        try q.finish()
+
+        let api = try root.section("api")
+        if let listen = try api.optionalString("listen") { config.api.listen = try ListenAddress(parsing: listen, key: api.keyPath("listen")) }
+        try api.finish()
+
+        let stages = try root.section("stages")
+        for key in stages.keys {
+            guard let stage = Stage(rawValue: key) else {
+                _ = stages.value(key)
+                throw ConfigError(key: stages.keyPath(key), "unknown stage; the stages are \(Stage.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+            config.stages[stage] = try WorkerConfig.read(try stages.section(key))
+        }
+        try stages.finish()
+        try root.finish()
+
+        try config.applyEnvironment(environment)
+        return config
+    }
+
+    /// Environment overrides: `DATABASE_URL`, then the `POSTGRES_*` variables one by one.
+    public mutating func applyEnvironment(_ env: [String: String]) throws {
+        if let url = env["DATABASE_URL"], !url.isEmpty { try database.apply(url: url, key: "DATABASE_URL") }
+        if let h = env["POSTGRES_HOSTNAME"], !h.isEmpty { database.host = h }
+        if let p = env["POSTGRES_PORT"], !p.isEmpty {
+            guard let port = Int(p), (1...65535).contains(port) else { throw ConfigError(key: "POSTGRES_PORT", "expected a port number, found '\(p)'") }
+            database.port = port
+        }
+        if let u = env["POSTGRES_USER"], !u.isEmpty { database.user = u }
+        if let pw = env["POSTGRES_PASSWORD"] { database.password = pw }
+        if let d = env["POSTGRES_DB"], !d.isEmpty { database.database = d }
+    }
+}

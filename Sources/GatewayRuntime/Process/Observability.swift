@@ -1,0 +1,64 @@
+import Foundation
+import GatewayCore
+import Hummingbird
+import Logging
+import Metrics
+import NIOCore
+import Prometheus
+import ServiceLifecycle
+import Synchronization
+
+/// Process-wide logging and metrics set-up (each may be bootstrapped once per process).
+public enum Observability {
+    private static let bootstrapped = Mutex<(logging: Bool, metrics: Bool)>((false, false))
+    private static let registryBox = Mutex<PrometheusCollectorRegistry?>(nil)
+
+    /// Logs to standard error at `level`. Later calls only return a logger.
+    public static func bootstrapLogging(level: Logger.Level) {
+        let first = bootstrapped.withLock { s -> Bool in
+            defer { s.logging = true }
+            return !s.logging
+        }
+        if first {
+            LoggingSystem.bootstrap { label in
+                var handler = StreamLogHandler.standardError(label: label)
+                handler.logLevel = level
+                return handler
+            }
+        }
+    }
+
+    /// The Prometheus registry behind swift-metrics (bootstrapped on first use).
+    public static var registry: PrometheusCollectorRegistry {
+        registryBox.withLock { box in
+            if let r = box { return r }
+            let r = PrometheusCollectorRegistry()
+            var factory = PrometheusMetricsFactory(registry: r)
+            // Prometheus names allow [a-zA-Z0-9_:]: `gateway.jobs` is exported as `gateway_jobs`.
+            factory.nameAndLabelSanitizer = { name, labels in
+                (name.replacingOccurrences(of: ".", with: "_"), labels)
+            }
+            MetricsSystem.bootstrap(factory)
+            box = r
+            return r
+        }
+    }
+
+    /// Adds `GET /metrics` (Prometheus text format) and `GET /healthz` to a router.
+    public static func addRoutes<Context: RequestContext>(to router: Router<Context>) {
+        let registry = Self.registry
+        router.get("/metrics") { _, _ -> Response in
+            var buffer = ByteBuffer()
+            buffer.writeBytes(registry.emitToBuffer())
+            return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"], body: .init(byteBuffer: buffer))
+        }
+        router.get("/healthz") { _, _ -> String in "ok\n" }
+    }
+
+    /// A small HTTP server for `/metrics` and `/healthz` of a worker process.
+    public static func metricsServer(listen: ListenAddress, logger: Logger) -> some Service {
+        let router = Router()
+        addRoutes(to: router)
+        return Application(router: router, configuration: .init(address: .hostname(listen.host, port: listen.port), serverName: nil), logger: logger)
+    }
+}

@@ -1,0 +1,117 @@
+import ArgumentParser
+import Foundation
+import GatewayCore
+import Logging
+import ServiceLifecycle
+import UnixSignals
+
+/// Options every gateway process takes.
+public struct ProcessOptions: ParsableArguments {
+    @Option(name: .long, help: ArgumentHelp("Path of the configuration file (also GATEWAY_CONFIG).", valueName: "path"))
+    public var config: String?
+
+    public init() {}
+
+    /// `--config`, else `GATEWAY_CONFIG`, else `./workers.yml`.
+    public var configPath: String {
+        config ?? ProcessInfo.processInfo.environment["GATEWAY_CONFIG"].flatMap { $0.isEmpty ? nil : $0 } ?? "workers.yml"
+    }
+
+    /// Text for `--help`: where configuration comes from.
+    public static let discussion = """
+        Configuration comes from workers.yml (--config or GATEWAY_CONFIG); DATABASE_URL and \
+        POSTGRES_HOSTNAME/PORT/USER/PASSWORD/DB override its database settings. Stops gracefully on \
+        SIGTERM or SIGINT: no new claims, in-flight jobs finish within the stage's shutdown_grace.
+        """
+
+    /// Loads the configuration; a bad file ends the process with the key's name (exit code 2).
+    public func loadConfig() throws -> GatewayConfig {
+        do {
+            return try GatewayConfig.load(path: configPath)
+        } catch let e as ConfigError {
+            throw ValidationError(e.description)
+        }
+    }
+}
+
+/// Assembles and runs a worker process: logging, metrics, database, schema check, the stage's
+/// queue worker, graceful shutdown.
+public enum StageRunner {
+    /// What a stage's handlers may use.
+    public struct Environment: Sendable {
+        public var config: GatewayConfig
+        public var database: Database
+        public var logger: Logger
+    }
+
+    /// Runs `stage` with the handlers `makeHandlers` builds, until SIGTERM/SIGINT.
+    public static func run(_ stage: Stage, options: ProcessOptions,
+                           makeHandlers: @Sendable (Environment) throws -> [String: any JobHandler]) async throws {
+        let config = try options.loadConfig()
+        Observability.bootstrapLogging(level: config.logLevel)
+        var logger = Logger(label: "gateway.\(stage.rawValue)")
+        logger.logLevel = config.logLevel
+        let database = Database(config: config.database, logger: logger)
+        let env = Environment(config: config, database: database, logger: logger)
+        let handlers = try makeHandlers(env)
+        let workerConfig = config.worker(stage)
+        let worker = QueueWorker(
+            database: database,
+            settings: .init(stage: stage.rawValue, config: workerConfig, handlers: handlers, statsRetention: config.queue.statsRetention),
+            logger: logger)
+
+        var services: [ServiceGroupConfiguration.ServiceConfiguration] = [.init(service: database.client)]
+        if let listen = workerConfig.metricsListen {
+            services.append(.init(service: Observability.metricsServer(listen: listen, logger: logger)))
+        } else {
+            _ = Observability.registry
+        }
+        services.append(.init(service: StartupGate(database: database, logger: logger, summary: {
+            "\(stage.executable) ready: stage=\(stage.rawValue) concurrency=\(workerConfig.concurrency) batch=\(workerConfig.batchSize) "
+                + "lease=\(DurationText.format(workerConfig.lease)) kinds=[\(handlers.keys.sorted().joined(separator: ","))] "
+                + "db=\(config.database.redactedDescription) metrics=\(workerConfig.metricsListen?.description ?? "off") "
+                + "config=\(config.source)"
+        }, then: worker)))
+        try await runServices(services, logger: logger)
+    }
+
+    /// Runs services in one group, shutting down gracefully on SIGTERM/SIGINT.
+    public static func runServices(_ services: [ServiceGroupConfiguration.ServiceConfiguration], logger: Logger) async throws {
+        var groupConfig = ServiceGroupConfiguration(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+        groupConfig.cancellationSignals = []
+        let group = ServiceGroup(configuration: groupConfig)
+        try await group.run()
+    }
+}
+
+/// Checks the schema version, logs the process's one-line summary, then runs the wrapped service.
+public struct StartupGate<Wrapped: Service>: Service {
+    let database: Database
+    let logger: Logger
+    let summary: @Sendable () -> String
+    let wrapped: Wrapped
+
+    public init(database: Database, logger: Logger, summary: @escaping @Sendable () -> String, then wrapped: Wrapped) {
+        self.database = database
+        self.logger = logger
+        self.summary = summary
+        self.wrapped = wrapped
+    }
+
+    public func run() async throws {
+        let version: Int
+        do {
+            version = try await database.schemaVersion()
+        } catch {
+            logger.critical("cannot reach PostgreSQL at \(database.config.redactedDescription): \(DatabaseErrors.describe(error))")
+            throw error
+        }
+        guard version >= GatewaySchema.requiredVersion else {
+            let e = SchemaTooOld(found: version, required: GatewaySchema.requiredVersion)
+            logger.critical("\(e.description)")
+            throw e
+        }
+        logger.info("\(summary()) schema=\(version)")
+        try await wrapped.run()
+    }
+}

@@ -1,0 +1,460 @@
+import Foundation
+import GatewayCore
+import Logging
+import Metrics
+import PostgresNIO
+import ServiceLifecycle
+import Synchronization
+
+/// Claims one stage's jobs and runs them in `concurrency` slots.
+///
+/// One loop claims as many jobs as there are free slots (in batches), flushing buffered
+/// outcomes in the same transaction, so a busy worker commits once per batch. LISTEN/NOTIFY wakes
+/// it when jobs are enqueued; polling every `poll_interval` is the fallback. Long jobs get their
+/// leases extended (heartbeat). On graceful shutdown it stops claiming, lets in-flight jobs finish
+/// within `shutdown_grace`, then releases the rest for other workers.
+public final class QueueWorker: Service {
+    /// What one worker runs.
+    public struct Settings: Sendable {
+        public var stage: String
+        public var config: WorkerConfig
+        /// Unique per process (lease owner, stats row).
+        public var workerID: String
+        /// Handler per job kind.
+        public var handlers: [String: any JobHandler]
+        public var statsRetention: Duration
+
+        public init(stage: String, config: WorkerConfig, workerID: String = QueueWorker.defaultWorkerID(),
+                    handlers: [String: any JobHandler], statsRetention: Duration = .seconds(7 * 86_400)) {
+            self.stage = stage
+            self.config = config
+            self.workerID = workerID
+            self.handlers = handlers
+            self.statsRetention = statsRetention
+        }
+    }
+
+    /// `host:pid:random`, unique per process.
+    public static func defaultWorkerID() -> String {
+        let host = ProcessInfo.processInfo.hostName
+        return "\(host):\(ProcessInfo.processInfo.processIdentifier):\(UInt32.random(in: 0...UInt32.max) & 0xffff)"
+    }
+
+    let database: Database
+    public let settings: Settings
+    let logger: Logger
+    let metrics: QueueMetrics
+    /// Longest time a finished job's outcome waits in the buffer while other slots are busy.
+    let flushDelay: Duration
+    private let shared = Shared()
+
+    public init(database: Database, settings: Settings, logger: Logger) {
+        self.database = database
+        self.settings = settings
+        var logger = logger
+        logger[metadataKey: "stage"] = "\(settings.stage)"
+        self.logger = logger
+        self.metrics = QueueMetrics(stage: settings.stage)
+        self.flushDelay = min(settings.config.pollInterval, .milliseconds(100))
+    }
+
+    /// Jobs currently running in this process (for tests and status).
+    public var inFlightCount: Int { shared.state.withLock { $0.inflight.count } }
+
+    public func run() async throws {
+        let (bell, ring) = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
+        try await withGracefulShutdownHandler {
+            try await withThrowingDiscardingTaskGroup { helpers in
+                helpers.addTask { await self.listen(ring) }
+                helpers.addTask { await self.tick(ring) }
+                helpers.addTask { await self.heartbeat() }
+                try await withThrowingDiscardingTaskGroup { jobs in
+                    try await self.mainLoop(jobs: &jobs, bell: bell, ring: ring)
+                }
+                helpers.cancelAll()
+            }
+        } onGracefulShutdown: {
+            self.shared.state.withLock { $0.shutdownRequested = true }
+            ring.yield()
+        }
+    }
+
+    // MARK: Main loop
+
+    private func mainLoop(jobs: inout ThrowingDiscardingTaskGroup<any Error>, bell: AsyncStream<Void>,
+                          ring: AsyncStream<Void>.Continuation) async throws {
+        let cfg = settings.config
+        let clock = ContinuousClock()
+        var bellIterator = bell.makeAsyncIterator()
+        var pending: [Finished] = []
+        var oldestPending: ContinuousClock.Instant?
+        var wantClaim = true
+        var lastClaim = clock.now - cfg.pollInterval
+        var shutdownAt: ContinuousClock.Instant?
+        var failures = 0
+        var pausedUntil = clock.now
+        let threshold = max(1, min(cfg.batchSize, cfg.concurrency) / 2)
+
+        while true {
+            let (finished, woke, shutdown, inflight) = shared.state.withLock { s in
+                defer { s.finished.removeAll(keepingCapacity: true); s.woke = false }
+                return (s.finished, s.woke, s.shutdownRequested, s.inflight.count)
+            }
+            if !finished.isEmpty {
+                if pending.isEmpty { oldestPending = clock.now }
+                pending += finished
+            }
+            if woke { wantClaim = true }
+            let now = clock.now
+
+            if shutdown {
+                if shutdownAt == nil {
+                    shutdownAt = now
+                    logger.info("shutting down: no new claims", metadata: ["jobs.in_flight": "\(inflight)"])
+                }
+                if inflight > 0 && now - shutdownAt! < cfg.shutdownGrace {
+                    if !pending.isEmpty, now >= pausedUntil, (try? await flush(&pending, claim: 0, jobs: &jobs, ring: ring)) != nil {
+                        oldestPending = nil
+                    }
+                    _ = await bellIterator.next()
+                    continue
+                }
+                if inflight > 0 {
+                    let released = shared.releaseAll()
+                    jobs.cancelAll()
+                    logger.warning("grace period over: releasing unfinished jobs to other workers",
+                                   metadata: ["jobs.released": "\(released.count)"])
+                    pending += released.map { Finished(job: $0, outcome: .release, duration: .zero) }
+                }
+                var tries = 0
+                while !pending.isEmpty, tries < 5 {
+                    tries += 1
+                    do { _ = try await flush(&pending, claim: 0, jobs: &jobs, ring: ring) } catch {
+                        logger.error("could not record outcomes at shutdown; their leases will expire and the jobs run again",
+                                     metadata: ["error": "\(DatabaseErrors.describe(error))"])
+                        try? await Task.sleep(for: .milliseconds(200))
+                    }
+                }
+                logger.info("worker stopped")
+                return
+            }
+
+            if now < pausedUntil {
+                _ = await bellIterator.next()
+                continue
+            }
+            let free = cfg.concurrency - inflight
+            let pollDue = now - lastClaim >= cfg.pollInterval
+            let shouldClaim = free > 0 && (wantClaim || pollDue) && (free >= threshold || inflight == 0 || pollDue)
+            let shouldFlush = !pending.isEmpty
+                && (pending.count >= cfg.batchSize || inflight == 0 || now - (oldestPending ?? now) >= flushDelay)
+            if shouldClaim || shouldFlush {
+                let want = shouldClaim ? min(free, cfg.batchSize) : 0
+                do {
+                    let got = try await flush(&pending, claim: want, jobs: &jobs, ring: ring)
+                    oldestPending = nil
+                    failures = 0
+                    if shouldClaim {
+                        lastClaim = clock.now
+                        wantClaim = got == want
+                    }
+                } catch {
+                    failures += 1
+                    let delay = BackoffPolicy(base: .milliseconds(100), factor: 2, cap: .seconds(10)).delay(attempt: failures)
+                    pausedUntil = clock.now + delay
+                    logger.warning("database unavailable; pausing claims", metadata: [
+                        "error": "\(DatabaseErrors.describe(error))", "retry.in": "\(DurationText.format(delay))",
+                    ])
+                }
+                continue
+            }
+            _ = await bellIterator.next()
+        }
+    }
+
+    /// Records buffered outcomes and claims up to `claim` jobs in one transaction; starts the
+    /// claimed jobs. On error the outcomes stay buffered (they are fenced, so recording them
+    /// again is harmless). Returns how many jobs were claimed.
+    private func flush(_ pending: inout [Finished], claim want: Int, jobs: inout ThrowingDiscardingTaskGroup<any Error>,
+                       ring: AsyncStream<Void>.Continuation) async throws -> Int {
+        let cfg = settings.config
+        var completions: [(id: Int64, token: UUID)] = []
+        var reschedules: [JobQueue.Reschedule] = []
+        var kills: [(id: Int64, token: UUID, error: String)] = []
+        for f in pending {
+            let job = f.job
+            let maxAttempts = job.maxAttempts ?? cfg.maxAttempts
+            switch f.outcome {
+            case .completed:
+                completions.append((job.id, job.leaseToken))
+            case .completedInTransaction:
+                break
+            case .retry(let message), .retryAfter(_, let message):
+                if job.attempt >= maxAttempts {
+                    kills.append((job.id, job.leaseToken, "\(message) (gave up after \(job.attempt) attempts)"))
+                } else {
+                    var delay = cfg.backoff.delay(attempt: job.attempt)
+                    if case .retryAfter(let d, _) = f.outcome { delay = d }
+                    reschedules.append(.init(id: job.id, token: job.leaseToken, delay: delay, error: message, refund: false))
+                }
+            case .snooze(let delay):
+                reschedules.append(.init(id: job.id, token: job.leaseToken, delay: delay, error: nil, refund: true))
+            case .release:
+                reschedules.append(.init(id: job.id, token: job.leaseToken, delay: .zero, error: nil, refund: true))
+            case .fail(let message):
+                kills.append((job.id, job.leaseToken, message))
+            case .lost:
+                break
+            }
+        }
+        let stage = settings.stage, worker = settings.workerID, logger = self.logger
+        let lease = cfg.lease
+        let started = ContinuousClock.now
+        let result = try await database.transaction { conn -> FlushResult in
+            var r = FlushResult()
+            r.completed = try await JobQueue.complete(completions, stage: stage, worker: worker, on: conn, logger: logger)
+            r.rescheduled = try await JobQueue.reschedule(reschedules, stage: stage, worker: worker, on: conn, logger: logger)
+            r.killed = try await JobQueue.kill(kills, stage: stage, worker: worker, on: conn, logger: logger)
+            if want > 0 {
+                r.claimed = try await JobQueue.claim(stage: stage, limit: want, worker: worker, lease: lease, on: conn, logger: logger)
+            }
+            return r
+        }
+        if want > 0 { metrics.claimLatency.recordInterval(since: started) }
+
+        // Outcomes that matched no row: either the job already finished (an earlier flush whose
+        // commit looked failed but was not), or another worker owns it now: that one is rejected.
+        let unmatched = completions.map(\.id).filter { !result.completed.contains($0) }
+            + reschedules.map(\.id).filter { !result.rescheduled.contains($0) }
+            + kills.map(\.id).filter { !result.killed.contains($0) }
+        let flushed = pending
+        pending.removeAll()
+        if !unmatched.isEmpty {
+            let present = (try? await database.withConnection { conn in
+                try await JobQueue.stillPresent(unmatched, on: conn, logger: logger)
+            }) ?? []
+            for p in present {
+                metrics.stale.increment()
+                logger.warning("stale outcome rejected: the lease expired and the job belongs to another run now",
+                               metadata: ["job.id": "\(p.id)", "job.state": "\(p.state)", "job.owner": "\(p.owner)"])
+            }
+        }
+        for f in flushed {
+            switch f.outcome {
+            case .completed where result.completed.contains(f.job.id), .completedInTransaction: metrics.completed.increment()
+            case .retry, .retryAfter:
+                if result.killed.contains(f.job.id) { metrics.dead.increment() } else if result.rescheduled.contains(f.job.id) { metrics.retried.increment() }
+            case .snooze where result.rescheduled.contains(f.job.id): metrics.snoozed.increment()
+            case .release where result.rescheduled.contains(f.job.id): metrics.released.increment()
+            case .fail where result.killed.contains(f.job.id): metrics.dead.increment()
+            default: break
+            }
+            if case .retry(let m) = f.outcome, result.killed.contains(f.job.id) {
+                logger.error("job is dead after its last attempt", metadata: ["job.id": "\(f.job.id)", "job.kind": "\(f.job.kind)", "error": "\(m)"])
+            } else if case .fail(let m) = f.outcome, result.killed.contains(f.job.id) {
+                logger.error("job failed permanently and is dead", metadata: ["job.id": "\(f.job.id)", "job.kind": "\(f.job.kind)", "error": "\(m)"])
+            }
+        }
+
+        let now = ContinuousClock.now
+        for (job, waited) in result.claimed {
+            metrics.claimed.increment()
+            metrics.wait.record(waited)
+            shared.state.withLock { $0.inflight[job.id] = InFlight(job: job, claimedAt: now, lastBeat: now) }
+            jobs.addTask {
+                let outcome = await self.execute(job)
+                self.shared.finish(job.id, outcome: outcome, duration: ContinuousClock.now - now)
+                ring.yield()
+            }
+        }
+        return result.claimed.count
+    }
+
+    // MARK: Running a job
+
+    private func execute(_ job: ClaimedJob) async -> JobOutcome {
+        var logger = self.logger
+        logger[metadataKey: "job.id"] = "\(job.id)"
+        logger[metadataKey: "job.kind"] = "\(job.kind)"
+        let maxAttempts = job.maxAttempts ?? settings.config.maxAttempts
+        guard job.attempt <= maxAttempts else {
+            return .fail("gave up after \(job.attempt - 1) attempts; the last one's lease expired (its worker crashed or hung)")
+        }
+        guard let handler = settings.handlers[job.kind] else {
+            return .fail("no handler for job kind '\(job.kind)' in this build of the \(settings.stage) stage")
+        }
+        let started = ContinuousClock.now
+        defer { metrics.duration.recordInterval(since: started) }
+        do {
+            let outcome = try await handler.handle(JobContext(job: job, database: database, logger: logger, workerID: settings.workerID))
+            return outcome
+        } catch let e as PermanentJobError {
+            return .fail(e.description)
+        } catch let e as LeaseLost {
+            logger.warning("\(e.description); dropping this run's outcome")
+            return .completedInTransaction  // nothing to record: the other owner decides
+        } catch is CancellationError {
+            return .snooze(.zero)
+        } catch {
+            let message = DatabaseErrors.describe(error)
+            logger.info("job failed; will retry", metadata: ["error": "\(message)", "job.attempt": "\(job.attempt)"])
+            return .retry(message)
+        }
+    }
+
+    // MARK: Helpers
+
+    private func listen(_ ring: AsyncStream<Void>.Continuation) async {
+        let stage = settings.stage
+        while !Task.isCancelled {
+            do {
+                try await database.withConnection { conn in
+                    try await conn.listen(on: JobQueue.notifyChannel) { notifications in
+                        // Subscribed: anything enqueued before now is found by this look.
+                        self.shared.state.withLock { $0.woke = true }
+                        ring.yield()
+                        for try await n in notifications where n.payload == stage {
+                            self.shared.state.withLock { $0.woke = true }
+                            ring.yield()
+                        }
+                    }
+                }
+            } catch {
+                if Task.isCancelled { return }
+                logger.warning("LISTEN connection lost; polling until it is back", metadata: ["error": "\(DatabaseErrors.describe(error))"])
+            }
+            try? await Task.sleep(for: .seconds(1))
+        }
+    }
+
+    private func tick(_ ring: AsyncStream<Void>.Continuation) async {
+        let period = min(settings.config.pollInterval, flushDelay)
+        while !Task.isCancelled {
+            try? await Task.sleep(for: period)
+            ring.yield()
+        }
+    }
+
+    private func heartbeat() async {
+        let lease = settings.config.lease
+        let every = lease / 3
+        var lastPrune = ContinuousClock.now - .seconds(3600)
+        while !Task.isCancelled {
+            try? await Task.sleep(for: min(every, .seconds(5)))
+            if Task.isCancelled { return }
+            let now = ContinuousClock.now
+            let due = shared.state.withLock { s in s.inflight.values.filter { now - $0.lastBeat >= every }.map { ($0.job.id, $0.job.leaseToken) } }
+            if !due.isEmpty {
+                do {
+                    let held = try await database.transaction { conn in
+                        try await JobQueue.heartbeat(due, lease: lease, on: conn, logger: self.logger)
+                    }
+                    let lost = due.map(\.0).filter { !held.contains($0) }
+                    shared.state.withLock { s in for id in held { s.inflight[id]?.lastBeat = now } }
+                    for id in lost {
+                        logger.warning("lease lost while the job was running; its outcome will be rejected", metadata: ["job.id": "\(id)"])
+                    }
+                } catch {
+                    logger.warning("heartbeat failed", metadata: ["error": "\(DatabaseErrors.describe(error))"])
+                }
+            }
+            if now - lastPrune > .seconds(600) {
+                lastPrune = now
+                _ = try? await database.transaction { conn in
+                    try await JobQueue.pruneStats(olderThan: self.settings.statsRetention, on: conn, logger: self.logger)
+                }
+            }
+        }
+    }
+
+    // MARK: State
+
+    struct InFlight: Sendable {
+        var job: ClaimedJob
+        var claimedAt: ContinuousClock.Instant
+        var lastBeat: ContinuousClock.Instant
+    }
+
+    enum RecordedOutcome: Sendable {
+        case completed, completedInTransaction, retry(String), retryAfter(Duration, String), snooze(Duration), fail(String), release, lost
+
+        init(_ o: JobOutcome) {
+            switch o {
+            case .completed: self = .completed
+            case .completedInTransaction: self = .completedInTransaction
+            case .retry(let m): self = .retry(m)
+            case .retryAfter(let d, let m): self = .retryAfter(d, m)
+            case .snooze(let d): self = .snooze(d)
+            case .fail(let m): self = .fail(m)
+            }
+        }
+    }
+
+    struct Finished: Sendable {
+        var job: ClaimedJob
+        var outcome: RecordedOutcome
+        var duration: Duration
+    }
+
+    struct FlushResult: Sendable {
+        var completed = Set<Int64>()
+        var rescheduled = Set<Int64>()
+        var killed = Set<Int64>()
+        var claimed: [(job: ClaimedJob, waited: Double)] = []
+    }
+
+    final class Shared: Sendable {
+        struct Inner {
+            var inflight: [Int64: InFlight] = [:]
+            var finished: [Finished] = []
+            var woke = false
+            var shutdownRequested = false
+        }
+        let state = Mutex(Inner())
+
+        func finish(_ id: Int64, outcome: JobOutcome, duration: Duration) {
+            state.withLock { s in
+                // A job released at the end of the grace period no longer belongs to this run.
+                guard let f = s.inflight.removeValue(forKey: id) else { return }
+                s.finished.append(Finished(job: f.job, outcome: RecordedOutcome(outcome), duration: duration))
+            }
+        }
+
+        func releaseAll() -> [ClaimedJob] {
+            state.withLock { s in
+                let jobs = s.inflight.values.map(\.job)
+                s.inflight.removeAll()
+                return jobs
+            }
+        }
+    }
+}
+
+/// The queue's metrics, per stage: `gateway_jobs_total{stage,status}`, claim latency, wait, duration.
+struct QueueMetrics: Sendable {
+    let claimed, completed, retried, snoozed, dead, stale, released: Counter
+    let claimLatency: Timer
+    let duration: Timer
+    let wait: Recorder
+
+    init(stage: String) {
+        func counter(_ status: String) -> Counter { Counter(label: "gateway.jobs", dimensions: [("stage", stage), ("status", status)]) }
+        claimed = counter("claimed")
+        completed = counter("completed")
+        retried = counter("retried")
+        snoozed = counter("snoozed")
+        dead = counter("dead")
+        stale = counter("stale")
+        released = counter("released")
+        claimLatency = Timer(label: "gateway.jobs.claim_latency", dimensions: [("stage", stage)])
+        duration = Timer(label: "gateway.jobs.duration", dimensions: [("stage", stage)])
+        wait = Recorder(label: "gateway.jobs.wait_seconds", dimensions: [("stage", stage)])
+    }
+}
+
+extension Timer {
+    func recordInterval(since start: ContinuousClock.Instant) {
+        let d = ContinuousClock.now - start
+        recordNanoseconds(d.components.seconds * 1_000_000_000 + d.components.attoseconds / 1_000_000_000)
+    }
+}

@@ -1,0 +1,11 @@
+import GatewayCore
+import GatewayRuntime
+
+/// The chain stage's job handlers.
+public enum ChainStage {
+    /// Handlers by job kind. The stage's logic lands with its issue; until then the worker claims
+    /// chain jobs and records any of an unknown kind as dead with a clear reason.
+    public static func handlers(_ env: StageRunner.Environment) throws -> [String: any JobHandler] {
+        [:]
+    }
+}

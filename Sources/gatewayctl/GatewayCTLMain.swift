@@ -1,0 +1,9 @@
+import ArgumentParser
+import GatewayCLI
+
+@main
+struct GatewayCTLMain {
+    static func main() async {
+        await GatewayCTL.main()
+    }
+}

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Prepares this machine for the gateway: installs what is missing, creates and starts the
+# embedded PostgreSQL cluster under .local/pg, creates the database. Idempotent.
+#
+#   scripts/bootstrap.sh            # cluster on 127.0.0.1:${GATEWAY_PG_PORT:-54329}, database "gateway"
+#
+# Prints the environment to use it (also written to .local/env).
+set -euo pipefail
+source "$(dirname "$0")/lib.sh"
+
+PORT="${GATEWAY_PG_PORT:-54329}"
+DB="${GATEWAY_PG_DB:-gateway}"
+DATA="$LOCAL/pg"
+
+ensure_packages
+ensure_swift
+start_cluster "$DATA" "$PORT" "$DB"
+
+mkdir -p "$LOCAL"
+cat > "$LOCAL/env" <<ENV
+export POSTGRES_HOSTNAME=127.0.0.1
+export POSTGRES_PORT=$PORT
+export POSTGRES_USER=gateway
+export POSTGRES_DB=$DB
+ENV
+say "PostgreSQL ready: postgres://gateway@127.0.0.1:$PORT/$DB (environment in .local/env)"

@@ -1,0 +1,95 @@
+# Shared helpers for the scripts in this folder. Sourced, never run.
+# shellcheck shell=bash
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+LOCAL="$ROOT/.local"
+
+say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
+die() { printf 'error: %s\n' "$*" >&2; exit 1; }
+
+# Installs the Debian packages the gateway needs, when any is missing.
+ensure_packages() {
+    local missing=()
+    for pkg in postgresql libsecp256k1-dev libpq-dev pkg-config; do
+        dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+    done
+    [ ${#missing[@]} -eq 0 ] && return 0
+    say "installing ${missing[*]}"
+    local sudo=""
+    [ "$(id -u)" -ne 0 ] && sudo="sudo"
+    # A fresh machine has empty package lists: update first, then install.
+    $sudo apt-get update -qq || die "apt-get update failed"
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null \
+        || die "apt-get install ${missing[*]} failed"
+}
+
+ensure_swift() {
+    command -v swift >/dev/null 2>&1 && return 0
+    [ -x /opt/swift/usr/bin/swift ] && { export PATH="/opt/swift/usr/bin:$PATH"; return 0; }
+    die "swift is not installed (expected on PATH or in /opt/swift/usr/bin); install Swift 6.1 or newer"
+}
+
+pg_bindir() {
+    local d
+    d=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
+    [ -n "$d" ] || die "PostgreSQL server binaries not found under /usr/lib/postgresql"
+    echo "$d"
+}
+
+# Runs a command as the unprivileged owner of the cluster: root may not run postgres.
+as_pg() {
+    if [ "$(id -u)" -eq 0 ]; then
+        runuser -u postgres -- "$@"
+    else
+        "$@"
+    fi
+}
+
+# start_cluster DATA_DIR PORT DB: creates (once) and starts a loopback cluster, creates DB.
+start_cluster() {
+    local data="$1" port="$2" db="$3" bin
+    bin=$(pg_bindir)
+    mkdir -p "$(dirname "$data")"
+    if [ "$(id -u)" -eq 0 ]; then
+        id postgres >/dev/null 2>&1 || die "user 'postgres' is missing (it comes with the postgresql package)"
+        # The unprivileged owner must reach the data folder through every parent.
+        runuser -u postgres -- test -x "$(dirname "$data")" \
+            || die "user postgres cannot enter $(dirname "$data"); make its parents world-executable (chmod o+x)"
+    fi
+    if [ ! -f "$data/PG_VERSION" ]; then
+        say "creating PostgreSQL cluster in $data (port $port)"
+        mkdir -p "$data"
+        [ "$(id -u)" -eq 0 ] && chown postgres: "$data"
+        chmod 700 "$data"
+        as_pg "$bin/initdb" -D "$data" -U gateway --auth=trust -E UTF8 --locale=C.UTF-8 >/dev/null \
+            || die "initdb failed for $data"
+        cat >> "$data/postgresql.conf" <<CONF
+# usdt-gateway embedded cluster: loopback only, on a port of its own.
+listen_addresses = '127.0.0.1'
+port = $port
+unix_socket_directories = '$data'
+max_connections = 200
+CONF
+    fi
+    if ! as_pg "$bin/pg_ctl" -D "$data" status >/dev/null 2>&1; then
+        say "starting PostgreSQL on 127.0.0.1:$port"
+        as_pg "$bin/pg_ctl" -D "$data" -l "$data/server.log" -w -t 60 start >/dev/null \
+            || { tail -n 20 "$data/server.log" >&2; die "PostgreSQL did not start (log: $data/server.log)"; }
+    fi
+    local i
+    for i in $(seq 1 50); do
+        as_pg "$bin/pg_isready" -h 127.0.0.1 -p "$port" -q && break
+        sleep 0.2
+    done
+    if ! as_pg psql -h 127.0.0.1 -p "$port" -U gateway -d postgres -Atqc "SELECT 1 FROM pg_database WHERE datname = '$db'" | grep -q 1; then
+        as_pg psql -h 127.0.0.1 -p "$port" -U gateway -d postgres -qc "CREATE DATABASE \"$db\"" >/dev/null \
+            || die "could not create database $db"
+    fi
+}
+
+stop_cluster() {
+    local data="$1" bin
+    bin=$(pg_bindir)
+    [ -f "$data/PG_VERSION" ] || return 0
+    as_pg "$bin/pg_ctl" -D "$data" -m fast -w stop >/dev/null 2>&1 || true
+}
