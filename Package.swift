@@ -122,7 +122,11 @@ let package = Package(
         // Test-only helpers: a migrated template database, a database per test.
         .target(
             name: "GatewayTesting",
-            dependencies: ["GatewayCore", "GatewayRuntime"],
+            dependencies: [
+                "GatewayCore", "GatewayRuntime",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: swiftSettings
         ),
 
@@ -141,8 +145,11 @@ let package = Package(
         .testTarget(
             name: "GatewayRuntimeTests",
             dependencies: [
-                "GatewayRuntime", "GatewayTesting", "GatewayStages", "GatewayCLI",
+                "GatewayCore", "GatewayRuntime", "GatewayTesting", "GatewayStages", "GatewayCLI",
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "ServiceLifecycleTestKit", package: "swift-service-lifecycle"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings
         ),

@@ -122,7 +122,7 @@ struct QueueBench: AsyncParsableCommand {
 struct BenchWorker: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "worker",
-        abstract: "Run a worker whose jobs count their runs in public.bench_effects (job_id bigint PRIMARY KEY, runs int).",
+        abstract: "Run a worker whose jobs count their runs in public.bench_effects (job_id bigint PRIMARY KEY, runs int, worker text, attempt int).",
         discussion: "The table must exist. With --transactional the effect and the job's completion commit together (exactly once).")
 
     @OptionGroup var options: ProcessOptions
@@ -146,7 +146,7 @@ struct BenchWorker: AsyncParsableCommand {
             let worker = ctx.workerID
             try await ctx.database.transaction { conn in
                 try await conn.query("""
-                    INSERT INTO public.bench_effects (job_id, runs, worker) VALUES (\(id), 1, \(worker))
+                    INSERT INTO public.bench_effects (job_id, runs, worker, attempt) VALUES (\(id), 1, \(worker), \(Int32(ctx.job.attempt)))
                     ON CONFLICT (job_id) DO UPDATE SET runs = public.bench_effects.runs + 1
                     """, logger: ctx.logger)
                 if transactional { try await ctx.complete(in: conn) }

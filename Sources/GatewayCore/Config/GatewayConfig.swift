@@ -75,6 +75,19 @@ public struct DatabaseConfig: Sendable, Equatable {
         return parts.joined(separator: " ")
     }
 
+    /// Environment overrides: `DATABASE_URL`, then the `POSTGRES_*` variables one by one.
+    public mutating func applyEnvironment(_ env: [String: String]) throws {
+        if let url = env["DATABASE_URL"], !url.isEmpty { try apply(url: url, key: "DATABASE_URL") }
+        if let h = env["POSTGRES_HOSTNAME"], !h.isEmpty { host = h }
+        if let p = env["POSTGRES_PORT"], !p.isEmpty {
+            guard let port = Int(p), (1...65535).contains(port) else { throw ConfigError(key: "POSTGRES_PORT", "expected a port number, found '\(p)'") }
+            self.port = port
+        }
+        if let u = env["POSTGRES_USER"], !u.isEmpty { user = u }
+        if let pw = env["POSTGRES_PASSWORD"] { password = pw }
+        if let d = env["POSTGRES_DB"], !d.isEmpty { database = d }
+    }
+
     /// Applies `postgres://user:password@host:port/database?sslmode=…`.
     public mutating func apply(url text: String, key: String) throws {
         guard let url = URLComponents(string: text), let scheme = url.scheme, ["postgres", "postgresql"].contains(scheme) else {
@@ -293,16 +306,8 @@ public struct GatewayConfig: Sendable {
         return config
     }
 
-    /// Environment overrides: `DATABASE_URL`, then the `POSTGRES_*` variables one by one.
+    /// Environment overrides of the database settings (see `DatabaseConfig.applyEnvironment`).
     public mutating func applyEnvironment(_ env: [String: String]) throws {
-        if let url = env["DATABASE_URL"], !url.isEmpty { try database.apply(url: url, key: "DATABASE_URL") }
-        if let h = env["POSTGRES_HOSTNAME"], !h.isEmpty { database.host = h }
-        if let p = env["POSTGRES_PORT"], !p.isEmpty {
-            guard let port = Int(p), (1...65535).contains(port) else { throw ConfigError(key: "POSTGRES_PORT", "expected a port number, found '\(p)'") }
-            database.port = port
-        }
-        if let u = env["POSTGRES_USER"], !u.isEmpty { database.user = u }
-        if let pw = env["POSTGRES_PASSWORD"] { database.password = pw }
-        if let d = env["POSTGRES_DB"], !d.isEmpty { database.database = d }
+        try database.applyEnvironment(env)
     }
 }

@@ -113,6 +113,13 @@ public struct JobContext: Sendable {
     public let logger: Logger
     public let workerID: String
 
+    public init(job: ClaimedJob, database: Database, logger: Logger, workerID: String) {
+        self.job = job
+        self.database = database
+        self.logger = logger
+        self.workerID = workerID
+    }
+
     /// Completes the job inside the caller's transaction, so that a side effect written in that
     /// transaction and the job's completion commit together (exactly once). Throws `LeaseLost`
     /// (rolling the caller's transaction back) when the lease is no longer ours. Return

@@ -156,6 +156,14 @@ public enum JobQueue {
         public var error: String?
         /// True for snooze and release: the attempt is given back.
         public var refund: Bool
+
+        public init(id: Int64, token: UUID, delay: Duration, error: String?, refund: Bool) {
+            self.id = id
+            self.token = token
+            self.delay = delay
+            self.error = error
+            self.refund = refund
+        }
     }
 
     /// Puts leased jobs back to `ready` after their delays; returns the ids it rescheduled.

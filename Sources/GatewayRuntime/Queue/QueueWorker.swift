@@ -112,11 +112,11 @@ public final class QueueWorker: Service {
                     shutdownAt = now
                     logger.info("shutting down: no new claims", metadata: ["jobs.in_flight": "\(inflight)"])
                 }
-                if inflight > 0 && now - shutdownAt! < cfg.shutdownGrace {
+                if inflight > 0 && now - shutdownAt! < cfg.shutdownGrace && !Task.isCancelled {
                     if !pending.isEmpty, now >= pausedUntil, (try? await flush(&pending, claim: 0, jobs: &jobs, ring: ring)) != nil {
                         oldestPending = nil
                     }
-                    _ = await bellIterator.next()
+                    await wait(&bellIterator)
                     continue
                 }
                 if inflight > 0 {
@@ -140,7 +140,7 @@ public final class QueueWorker: Service {
             }
 
             if now < pausedUntil {
-                _ = await bellIterator.next()
+                await wait(&bellIterator)
                 continue
             }
             let free = cfg.concurrency - inflight
@@ -168,7 +168,15 @@ public final class QueueWorker: Service {
                 }
                 continue
             }
-            _ = await bellIterator.next()
+            await wait(&bellIterator)
+        }
+    }
+
+    /// Waits for the next event; cancellation of the worker's task counts as a shutdown request.
+    private func wait(_ bell: inout AsyncStream<Void>.Iterator) async {
+        if await bell.next() == nil || Task.isCancelled {
+            shared.state.withLock { $0.shutdownRequested = true }
+            try? await Task.sleep(for: .milliseconds(10))
         }
     }
 
