@@ -93,3 +93,10 @@ stop_cluster() {
     [ -f "$data/PG_VERSION" ] || return 0
     as_pg "$bin/pg_ctl" -D "$data" -m fast -w stop >/dev/null 2>&1 || true
 }
+
+# A free loopback TCP port at or above $1.
+free_port() {
+    local p="$1"
+    while (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; do p=$((p + 1)); done
+    echo "$p"
+}

@@ -19,6 +19,7 @@ public func buildApplication(config: GatewayConfig, database: Database, logger: 
 public func runGatewayAPI(options: ProcessOptions) async throws {
     let config = try options.loadConfig()
     Observability.bootstrapLogging(level: config.logLevel)
+        Observability.bootstrapMetrics()
     var logger = Logger(label: "gateway.api")
     logger.logLevel = config.logLevel
     let database = Database(config: config.database, logger: logger)

@@ -41,7 +41,7 @@ struct QueueBench: AsyncParsableCommand {
     func run() async throws {
         var config = try options.loadConfig()
         Observability.bootstrapLogging(level: .warning)
-        _ = Observability.registry
+        Observability.bootstrapMetrics()
         var logger = Logger(label: "gateway.bench")
         logger.logLevel = .warning
         config.database.database = database ?? config.database.database + "_bench"
@@ -136,6 +136,7 @@ struct BenchWorker: AsyncParsableCommand {
     func run() async throws {
         let config = try options.loadConfig()
         Observability.bootstrapLogging(level: config.logLevel)
+        Observability.bootstrapMetrics()
         var logger = Logger(label: "gateway.bench")
         logger.logLevel = config.logLevel
         let database = Database(config: config.database, logger: logger)

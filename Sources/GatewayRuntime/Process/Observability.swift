@@ -28,6 +28,10 @@ public enum Observability {
         }
     }
 
+    /// Makes swift-metrics report to the Prometheus registry. Call it before creating any metric
+    /// (metrics made earlier go to the no-op backend).
+    public static func bootstrapMetrics() { _ = registry }
+
     /// The Prometheus registry behind swift-metrics (bootstrapped on first use).
     public static var registry: PrometheusCollectorRegistry {
         registryBox.withLock { box in

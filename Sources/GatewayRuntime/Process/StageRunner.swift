@@ -49,6 +49,7 @@ public enum StageRunner {
                            makeHandlers: @Sendable (Environment) throws -> [String: any JobHandler]) async throws {
         let config = try options.loadConfig()
         Observability.bootstrapLogging(level: config.logLevel)
+        Observability.bootstrapMetrics()
         var logger = Logger(label: "gateway.\(stage.rawValue)")
         logger.logLevel = config.logLevel
         let database = Database(config: config.database, logger: logger)
@@ -63,8 +64,6 @@ public enum StageRunner {
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = [.init(service: database.client)]
         if let listen = workerConfig.metricsListen {
             services.append(.init(service: Observability.metricsServer(listen: listen, logger: logger)))
-        } else {
-            _ = Observability.registry
         }
         services.append(.init(service: StartupGate(database: database, logger: logger, summary: {
             "\(stage.executable) ready: stage=\(stage.rawValue) concurrency=\(workerConfig.concurrency) batch=\(workerConfig.batchSize) "

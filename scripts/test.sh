@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Runs the whole test suite against a throwaway PostgreSQL cluster (.local/pg-test), then removes
+# it. Installs what is missing first. Exits with the tests' status. Extra arguments go to
+# `swift test` (e.g. --filter QueueTests).
+set -euo pipefail
+source "$(dirname "$0")/lib.sh"
+
+ensure_packages
+ensure_swift
+
+DATA="$LOCAL/pg-test"
+stop_cluster "$DATA"
+rm -rf "$DATA"
+PORT=$(free_port "${GATEWAY_TEST_PG_PORT:-54339}")
+cleanup() { stop_cluster "$DATA"; rm -rf "$DATA"; }
+trap cleanup EXIT
+start_cluster "$DATA" "$PORT" gateway_test
+
+export POSTGRES_HOSTNAME=127.0.0.1 POSTGRES_PORT="$PORT" POSTGRES_USER=gateway POSTGRES_DB=gateway_test
+unset DATABASE_URL POSTGRES_PASSWORD
+
+cd "$ROOT"
+say "building (debug, with tests)"
+swift build --build-tests
+say "running tests against 127.0.0.1:$PORT"
+set +e
+swift test --skip-build "$@" 2>&1 | tee "$LOCAL/test-output.log"
+status=${PIPESTATUS[0]}
+set -e
+# One plain closing line: "N passed, N failed".
+summary=$(grep -Eo 'Test run with [0-9]+ tests?' "$LOCAL/test-output.log" | tail -n 1 | grep -Eo '[0-9]+' || true)
+failed=$(grep -Eo 'with [0-9]+ issues?' "$LOCAL/test-output.log" | tail -n 1 | grep -Eo '[0-9]+' || true)
+if [ -n "$summary" ]; then
+    if [ "$status" -eq 0 ]; then echo "$summary passed, 0 failed"; else echo "tests: $summary run, ${failed:-some} issue(s), exit $status"; fi
+fi
+exit "$status"
