@@ -280,7 +280,7 @@ public final class QueueWorker: Service {
 
     // MARK: Running a job
 
-    private func execute(_ job: ClaimedJob) async -> JobOutcome {
+    private func execute(_ job: ClaimedJob) async -> RecordedOutcome {
         var logger = self.logger
         logger[metadataKey: "job.id"] = "\(job.id)"
         logger[metadataKey: "job.kind"] = "\(job.kind)"
@@ -294,13 +294,12 @@ public final class QueueWorker: Service {
         let started = ContinuousClock.now
         defer { metrics.duration.recordInterval(since: started) }
         do {
-            let outcome = try await handler.handle(JobContext(job: job, database: database, logger: logger, workerID: settings.workerID))
-            return outcome
+            return RecordedOutcome(try await handler.handle(JobContext(job: job, database: database, logger: logger, workerID: settings.workerID)))
         } catch let e as PermanentJobError {
             return .fail(e.description)
         } catch let e as LeaseLost {
             logger.warning("\(e.description); dropping this run's outcome")
-            return .completedInTransaction  // nothing to record: the other owner decides
+            return .lost  // nothing to record: the other owner decides
         } catch is CancellationError {
             return .snooze(.zero)
         } catch {
@@ -420,11 +419,11 @@ public final class QueueWorker: Service {
         }
         let state = Mutex(Inner())
 
-        func finish(_ id: Int64, outcome: JobOutcome, duration: Duration) {
+        func finish(_ id: Int64, outcome: RecordedOutcome, duration: Duration) {
             state.withLock { s in
                 // A job released at the end of the grace period no longer belongs to this run.
                 guard let f = s.inflight.removeValue(forKey: id) else { return }
-                s.finished.append(Finished(job: f.job, outcome: RecordedOutcome(outcome), duration: duration))
+                s.finished.append(Finished(job: f.job, outcome: outcome, duration: duration))
             }
         }
 
