@@ -1,6 +1,6 @@
 import Foundation
 
-/// Why an HD key, derivation or path was rejected.
+/// Why an HD key, derivation or path was rejected; descriptions never contain key material.
 public enum HDKeyError: Error, Equatable, Sendable, CustomStringConvertible {
     /// The seed must be 16 to 64 bytes (BIP32).
     case invalidSeedLength(Int)
@@ -27,7 +27,10 @@ public enum HDKeyError: Error, Equatable, Sendable, CustomStringConvertible {
     public var description: String {
         switch self {
         case .invalidSeedLength(let n): return "seed must be 16 to 64 bytes, got \(n)"
-        case .invalidEncoding(let e): return "extended key is not valid base58check: \(e)"
+        case .invalidEncoding(let e):
+            // An xprv is a secret: name the position of a bad character, never the character itself.
+            if case .invalidCharacter(_, let offset) = e { return "extended key has an invalid base58 character at offset \(offset)" }
+            return "extended key is not valid base58check: \(e)"
         case .wrongLength(let n): return "extended key payload must be 78 bytes, got \(n)"
         case .unknownVersion(let v): return "unknown extended key version 0x\(String(v, radix: 16))"
         case .wrongKeyKind(let expectedPrivate): return expectedPrivate ? "a public extended key where a private one was expected" : "a private extended key where a public one was expected"

@@ -2,14 +2,14 @@ import Foundation
 
 /// BIP39 mnemonics: entropy ↔ mnemonic sentence (English wordlist) and mnemonic → 64-byte seed.
 public enum BIP39 {
-    /// Why a mnemonic or entropy was rejected.
+    /// Why a mnemonic or entropy was rejected; descriptions never contain mnemonic words.
     public enum Error: Swift.Error, Equatable, Sendable, CustomStringConvertible {
         /// Entropy must be 16, 20, 24, 28 or 32 bytes.
         case invalidEntropyLength(Int)
         /// A mnemonic must have 12, 15, 18, 21 or 24 words.
         case invalidWordCount(Int)
-        /// A word that is not in the English wordlist, with its 1-based position.
-        case unknownWord(String, position: Int)
+        /// The word at this 1-based position is not in the English wordlist (the word itself is not kept: it is part of a secret).
+        case unknownWord(position: Int)
         /// All words are valid but the checksum bits do not match the entropy (a word is wrong or words are swapped).
         case checksumMismatch
 
@@ -18,7 +18,7 @@ public enum BIP39 {
             switch self {
             case .invalidEntropyLength(let n): return "entropy must be 16, 20, 24, 28 or 32 bytes, got \(n)"
             case .invalidWordCount(let n): return "a mnemonic has 12, 15, 18, 21 or 24 words, got \(n)"
-            case .unknownWord(let word, let position): return "word \(position) '\(word)' is not in the BIP39 English wordlist"
+            case .unknownWord(let position): return "word \(position) is not in the BIP39 English wordlist"
             case .checksumMismatch: return "mnemonic checksum mismatch: a word is wrong or out of order"
             }
         }
@@ -64,7 +64,7 @@ public enum BIP39 {
         var bits: [Bool] = []
         bits.reserveCapacity(words.count * 11)
         for (position, word) in words.enumerated() {
-            guard let index = wordIndex[word] else { throw .unknownWord(word, position: position + 1) }
+            guard let index = wordIndex[word] else { throw .unknownWord(position: position + 1) }
             for i in (0..<11).reversed() { bits.append((index >> i) & 1 == 1) }
         }
         let checksumBits = words.count / 3
