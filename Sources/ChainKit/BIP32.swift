@@ -33,7 +33,9 @@ public enum HDKeyError: Error, Equatable, Sendable, CustomStringConvertible {
             return "extended key is not valid base58check: \(e)"
         case .wrongLength(let n): return "extended key payload must be 78 bytes, got \(n)"
         case .unknownVersion(let v): return "unknown extended key version 0x\(String(v, radix: 16))"
-        case .wrongKeyKind(let expectedPrivate): return expectedPrivate ? "a public extended key where a private one was expected" : "a private extended key where a public one was expected"
+        case .wrongKeyKind(let expectedPrivate):
+            return expectedPrivate
+                ? "a public extended key where a private one was expected" : "a private extended key where a public one was expected"
         case .invalidKeyData: return "invalid key data in extended key"
         case .inconsistentMasterKey: return "depth 0 key with a parent fingerprint or child number"
         case .hardenedDerivationFromPublicKey(let i): return "hardened child \(i & 0x7fff_ffff)' cannot be derived from a public key"
@@ -141,8 +143,10 @@ public struct DerivationPath: Sendable, Hashable, CustomStringConvertible {
 
     /// `m/purpose'/coin'/account'/change/index` (BIP44 layout; BIP84 with purpose 84).
     public static func bip44(purpose: UInt32 = 44, coinType: UInt32, account: UInt32, change: UInt32, index: UInt32) -> DerivationPath {
-        DerivationPath([Component(purpose, hardened: true), Component(coinType, hardened: true), Component(account, hardened: true),
-                        Component(change), Component(index)])
+        DerivationPath([
+            Component(purpose, hardened: true), Component(coinType, hardened: true), Component(account, hardened: true),
+            Component(change), Component(index),
+        ])
     }
 
     /// `m/purpose'/coin'/account'`, the level whose xpub a watch-only wallet holds.
@@ -180,7 +184,8 @@ public struct ExtendedPrivateKey: Sendable, Hashable, CustomStringConvertible, C
     /// Version bytes used when serialising (kept from parsing; xprv for keys from a seed).
     public let version: ExtendedKeyVersion
 
-    init(privateKey: Secp256k1.PrivateKey, chainCode: Data, depth: UInt8, parentFingerprint: UInt32, childNumber: UInt32, version: ExtendedKeyVersion) {
+    init(privateKey: Secp256k1.PrivateKey, chainCode: Data, depth: UInt8, parentFingerprint: UInt32, childNumber: UInt32, version: ExtendedKeyVersion)
+    {
         self.privateKey = privateKey
         self.publicKey = privateKey.publicKey
         self.chainCode = chainCode
@@ -203,8 +208,14 @@ public struct ExtendedPrivateKey: Sendable, Hashable, CustomStringConvertible, C
         let fields = try ExtendedKeyFields(string)
         guard fields.isPrivate else { throw .wrongKeyKind(expectedPrivate: true) }
         guard fields.keyData[0] == 0, let key = try? Secp256k1.PrivateKey(fields.keyData.dropFirst()) else { throw .invalidKeyData }
-        self.init(privateKey: key, chainCode: fields.chainCode, depth: fields.depth, parentFingerprint: fields.parentFingerprint,
-                  childNumber: fields.childNumber, version: fields.version)
+        self.init(
+            privateKey: key,
+            chainCode: fields.chainCode,
+            depth: fields.depth,
+            parentFingerprint: fields.parentFingerprint,
+            childNumber: fields.childNumber,
+            version: fields.version
+        )
     }
 
     /// First 4 bytes of HASH160 of this key's compressed public key.
@@ -214,8 +225,14 @@ public struct ExtendedPrivateKey: Sendable, Hashable, CustomStringConvertible, C
 
     /// The matching extended public key (neutered).
     public var extendedPublicKey: ExtendedPublicKey {
-        ExtendedPublicKey(publicKey: publicKey, chainCode: chainCode, depth: depth, parentFingerprint: parentFingerprint,
-                          childNumber: childNumber, version: version)
+        ExtendedPublicKey(
+            publicKey: publicKey,
+            chainCode: chainCode,
+            depth: depth,
+            parentFingerprint: parentFingerprint,
+            childNumber: childNumber,
+            version: version
+        )
     }
 
     /// CKDpriv: the child at a 32-bit child number (≥ 2^31 means hardened).
@@ -231,8 +248,14 @@ public struct ExtendedPrivateKey: Sendable, Hashable, CustomStringConvertible, C
         data.append(contentsOf: bigEndianBytes(childNumber))
         let i = Hashing.hmacSHA512(key: chainCode, data: data)
         guard let child = try? privateKey.adding(tweak: Data(i.prefix(32))) else { throw .invalidChild(index: childNumber) }
-        return ExtendedPrivateKey(privateKey: child, chainCode: Data(i.suffix(32)), depth: depth + 1, parentFingerprint: fingerprint,
-                                  childNumber: childNumber, version: version)
+        return ExtendedPrivateKey(
+            privateKey: child,
+            chainCode: Data(i.suffix(32)),
+            depth: depth + 1,
+            parentFingerprint: fingerprint,
+            childNumber: childNumber,
+            version: version
+        )
     }
 
     /// Derives along every step of `path` from this key.
@@ -249,8 +272,14 @@ public struct ExtendedPrivateKey: Sendable, Hashable, CustomStringConvertible, C
 
     /// Base58Check serialisation with this key's version (or another one, e.g. `.zpub` to export a zprv).
     public func serialized(version: ExtendedKeyVersion? = nil) -> String {
-        serializeExtendedKey(version: (version ?? self.version).privateVersion, depth: depth, parentFingerprint: parentFingerprint,
-                             childNumber: childNumber, chainCode: chainCode, keyData: Data([0]) + privateKey.bytes)
+        serializeExtendedKey(
+            version: (version ?? self.version).privateVersion,
+            depth: depth,
+            parentFingerprint: parentFingerprint,
+            childNumber: childNumber,
+            chainCode: chainCode,
+            keyData: Data([0]) + privateKey.bytes
+        )
     }
 
     /// Redacted: private keys are never printed.
@@ -291,8 +320,14 @@ public struct ExtendedPublicKey: Sendable, Hashable, CustomStringConvertible {
         guard fields.keyData[0] == 2 || fields.keyData[0] == 3, let key = try? Secp256k1.PublicKey(fields.keyData) else {
             throw .invalidKeyData
         }
-        self.init(publicKey: key, chainCode: fields.chainCode, depth: fields.depth, parentFingerprint: fields.parentFingerprint,
-                  childNumber: fields.childNumber, version: fields.version)
+        self.init(
+            publicKey: key,
+            chainCode: fields.chainCode,
+            depth: fields.depth,
+            parentFingerprint: fields.parentFingerprint,
+            childNumber: fields.childNumber,
+            version: fields.version
+        )
     }
 
     /// First 4 bytes of HASH160 of this key's compressed public key.
@@ -308,8 +343,14 @@ public struct ExtendedPublicKey: Sendable, Hashable, CustomStringConvertible {
         data.append(contentsOf: bigEndianBytes(childNumber))
         let i = Hashing.hmacSHA512(key: chainCode, data: data)
         guard let child = try? publicKey.adding(tweak: Data(i.prefix(32))) else { throw .invalidChild(index: childNumber) }
-        return ExtendedPublicKey(publicKey: child, chainCode: Data(i.suffix(32)), depth: depth + 1, parentFingerprint: fingerprint,
-                                 childNumber: childNumber, version: version)
+        return ExtendedPublicKey(
+            publicKey: child,
+            chainCode: Data(i.suffix(32)),
+            depth: depth + 1,
+            parentFingerprint: fingerprint,
+            childNumber: childNumber,
+            version: version
+        )
     }
 
     /// Derives along a path of non-hardened steps (e.g. `0/5` from an account xpub).
@@ -326,8 +367,14 @@ public struct ExtendedPublicKey: Sendable, Hashable, CustomStringConvertible {
 
     /// Base58Check serialisation with this key's version (or another one, e.g. `.zpub`).
     public func serialized(version: ExtendedKeyVersion? = nil) -> String {
-        serializeExtendedKey(version: (version ?? self.version).publicVersion, depth: depth, parentFingerprint: parentFingerprint,
-                             childNumber: childNumber, chainCode: chainCode, keyData: publicKey.compressed)
+        serializeExtendedKey(
+            version: (version ?? self.version).publicVersion,
+            depth: depth,
+            parentFingerprint: parentFingerprint,
+            childNumber: childNumber,
+            chainCode: chainCode,
+            keyData: publicKey.compressed
+        )
     }
 
     /// The serialised key.
@@ -338,7 +385,14 @@ private func bigEndianBytes(_ value: UInt32) -> [UInt8] {
     [UInt8(value >> 24), UInt8(truncatingIfNeeded: value >> 16), UInt8(truncatingIfNeeded: value >> 8), UInt8(truncatingIfNeeded: value)]
 }
 
-private func serializeExtendedKey(version: UInt32, depth: UInt8, parentFingerprint: UInt32, childNumber: UInt32, chainCode: Data, keyData: Data) -> String {
+private func serializeExtendedKey(
+    version: UInt32,
+    depth: UInt8,
+    parentFingerprint: UInt32,
+    childNumber: UInt32,
+    chainCode: Data,
+    keyData: Data
+) -> String {
     var payload = Data(capacity: 78)
     payload.append(contentsOf: bigEndianBytes(version))
     payload.append(depth)

@@ -111,7 +111,8 @@ public enum Bech32 {
     public static func decode(_ string: String) throws(DecodingError) -> (hrp: String, values: [UInt8], variant: Variant) {
         let count = string.count
         guard count <= 90 else { throw .tooLong(count) }
-        var hasLower = false, hasUpper = false
+        var hasLower = false
+        var hasUpper = false
         var bytes: [UInt8] = []
         for (offset, character) in string.enumerated() {
             guard let ascii = character.asciiValue, ascii >= 33, ascii <= 126 else {
@@ -146,7 +147,8 @@ public enum Bech32 {
 
     /// Regroups bits (for example 8-bit bytes into 5-bit values); returns nil when `pad` is false and the input has excess or non-zero padding.
     public static func convertBits(_ data: [UInt8], from: Int, to: Int, pad: Bool) -> [UInt8]? {
-        var acc = 0, bits = 0
+        var acc = 0
+        var bits = 0
         var out: [UInt8] = []
         let maxValue = (1 << to) - 1
         for value in data {

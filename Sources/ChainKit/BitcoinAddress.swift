@@ -226,8 +226,8 @@ extension Secp256k1.PrivateKey {
     /// Parses a WIF private key (compressed or uncompressed form, mainnet or testnet).
     public init(wif: String) throws(Secp256k1.Error) {
         guard let payload = try? Base58.decodeCheck(wif),
-              let version = payload.first, version == 0x80 || version == 0xef,
-              payload.count == 33 || (payload.count == 34 && payload.last == 0x01)
+            let version = payload.first, version == 0x80 || version == 0xef,
+            payload.count == 33 || (payload.count == 34 && payload.last == 0x01)
         else { throw .invalidPrivateKey }
         try self.init(payload.dropFirst().prefix(32))
     }

@@ -33,7 +33,8 @@ public struct EVMAddress: Sendable, Hashable, CustomStringConvertible {
         let utf8 = Array(string.utf8)
         guard utf8.count == 42 else { throw .wrongLength(expected: 42, got: string.count) }
         var bytes = Data(capacity: 20)
-        var hasLower = false, hasUpper = false
+        var hasLower = false
+        var hasUpper = false
         for i in stride(from: 2, to: 42, by: 2) {
             guard let hi = Hex.nibble(utf8[i]) else { throw .invalidCharacter(Character(Unicode.Scalar(utf8[i])), offset: i) }
             guard let lo = Hex.nibble(utf8[i + 1]) else { throw .invalidCharacter(Character(Unicode.Scalar(utf8[i + 1])), offset: i + 1) }

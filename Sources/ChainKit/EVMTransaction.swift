@@ -98,8 +98,17 @@ public struct EVMEIP1559Transaction: Sendable, Hashable {
     public var accessList: [EVMAccessListEntry]
 
     /// An EIP-1559 transaction.
-    public init(chainID: UInt64, nonce: UInt64, maxPriorityFeePerGas: BigUInt, maxFeePerGas: BigUInt, gasLimit: UInt64,
-                to: EVMAddress?, value: BigUInt, data: Data = Data(), accessList: [EVMAccessListEntry] = []) {
+    public init(
+        chainID: UInt64,
+        nonce: UInt64,
+        maxPriorityFeePerGas: BigUInt,
+        maxFeePerGas: BigUInt,
+        gasLimit: UInt64,
+        to: EVMAddress?,
+        value: BigUInt,
+        data: Data = Data(),
+        accessList: [EVMAccessListEntry] = []
+    ) {
         self.chainID = chainID
         self.nonce = nonce
         self.maxPriorityFeePerGas = maxPriorityFeePerGas
@@ -115,8 +124,10 @@ public struct EVMEIP1559Transaction: Sendable, Hashable {
         let list: [RLP.Item] = accessList.map { entry in
             .list([.bytes(entry.address.bytes), .list(entry.storageKeys.map { .bytes($0) })])
         }
-        return [.uint(chainID), .uint(nonce), .uint(maxPriorityFeePerGas), .uint(maxFeePerGas), .uint(gasLimit),
-                .bytes(to?.bytes ?? Data()), .uint(value), .bytes(data), .list(list)]
+        return [
+            .uint(chainID), .uint(nonce), .uint(maxPriorityFeePerGas), .uint(maxFeePerGas), .uint(gasLimit),
+            .bytes(to?.bytes ?? Data()), .uint(value), .bytes(data), .list(list),
+        ]
     }
 }
 
@@ -295,8 +306,15 @@ public struct SignedEVMTransaction: Sendable, Hashable {
         } else {
             throw EVMTransactionError.invalidSignature("v = \(v)")
         }
-        let tx = EVMLegacyTransaction(nonce: try f[0].uint64(), gasPrice: try f[1].bigUInt(), gasLimit: try f[2].uint64(),
-                                      to: try Self.decodeTo(f[3]), value: try f[4].bigUInt(), data: try f[5].bytes(), chainID: chainID)
+        let tx = EVMLegacyTransaction(
+            nonce: try f[0].uint64(),
+            gasPrice: try f[1].bigUInt(),
+            gasLimit: try f[2].uint64(),
+            to: try Self.decodeTo(f[3]),
+            value: try f[4].bigUInt(),
+            data: try f[5].bytes(),
+            chainID: chainID
+        )
         self.init(transaction: .legacy(tx), signature: try Self.decodeSignature(r: f[7], s: f[8], parity: parity))
     }
 
@@ -313,9 +331,17 @@ public struct SignedEVMTransaction: Sendable, Hashable {
         }
         let parity = try f[9].bigUInt()
         guard parity <= 1 else { throw EVMTransactionError.invalidSignature("y parity \(parity)") }
-        let tx = EVMEIP1559Transaction(chainID: try f[0].uint64(), nonce: try f[1].uint64(), maxPriorityFeePerGas: try f[2].bigUInt(),
-                                       maxFeePerGas: try f[3].bigUInt(), gasLimit: try f[4].uint64(), to: try Self.decodeTo(f[5]),
-                                       value: try f[6].bigUInt(), data: try f[7].bytes(), accessList: accessList)
+        let tx = EVMEIP1559Transaction(
+            chainID: try f[0].uint64(),
+            nonce: try f[1].uint64(),
+            maxPriorityFeePerGas: try f[2].bigUInt(),
+            maxFeePerGas: try f[3].bigUInt(),
+            gasLimit: try f[4].uint64(),
+            to: try Self.decodeTo(f[5]),
+            value: try f[6].bigUInt(),
+            data: try f[7].bytes(),
+            accessList: accessList
+        )
         self.init(transaction: .eip1559(tx), signature: try Self.decodeSignature(r: f[10], s: f[11], parity: UInt8(parity)))
     }
 
@@ -327,7 +353,8 @@ public struct SignedEVMTransaction: Sendable, Hashable {
     }
 
     private static func decodeSignature(r: RLP.Item, s: RLP.Item, parity: UInt8) throws -> Secp256k1.RecoverableSignature {
-        let rValue = try r.bigUInt(), sValue = try s.bigUInt()
+        let rValue = try r.bigUInt()
+        let sValue = try s.bigUInt()
         guard !rValue.isZero, !sValue.isZero else { throw EVMTransactionError.invalidSignature("zero r or s") }
         let signature = Secp256k1.RecoverableSignature(r: ABI.word(rValue), s: ABI.word(sValue), recoveryID: parity)
         guard signature.isLowS else { throw EVMTransactionError.invalidSignature("high s (EIP-2)") }

@@ -43,7 +43,10 @@ public enum Hashing {
     ///
     /// - Precondition: `iterations >= 1` and `keyLength >= 1`.
     public static func pbkdf2SHA512<P: DataProtocol, S: DataProtocol>(
-        password: P, salt: S, iterations: Int, keyLength: Int
+        password: P,
+        salt: S,
+        iterations: Int,
+        keyLength: Int
     ) -> Data {
         precondition(iterations >= 1, "PBKDF2 needs at least one iteration")
         precondition(keyLength >= 1, "PBKDF2 key length must be positive")

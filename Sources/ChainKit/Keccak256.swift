@@ -87,7 +87,11 @@ public enum Keccak256 {
             }
             // chi
             for y in stride(from: 0, to: 25, by: 5) {
-                let row0 = a[y], row1 = a[y + 1], row2 = a[y + 2], row3 = a[y + 3], row4 = a[y + 4]
+                let row0 = a[y]
+                let row1 = a[y + 1]
+                let row2 = a[y + 2]
+                let row3 = a[y + 3]
+                let row4 = a[y + 4]
                 a[y] = row0 ^ (~row1 & row2)
                 a[y + 1] = row1 ^ (~row2 & row3)
                 a[y + 2] = row2 ^ (~row3 & row4)

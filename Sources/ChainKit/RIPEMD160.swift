@@ -52,17 +52,33 @@ public enum RIPEMD160 {
                 let o = block + i * 4
                 x[i] = UInt32(message[o]) | UInt32(message[o + 1]) << 8 | UInt32(message[o + 2]) << 16 | UInt32(message[o + 3]) << 24
             }
-            var al = h[0], bl = h[1], cl = h[2], dl = h[3], el = h[4]
-            var ar = h[0], br = h[1], cr = h[2], dr = h[3], er = h[4]
+            var al = h[0]
+            var bl = h[1]
+            var cl = h[2]
+            var dl = h[3]
+            var el = h[4]
+            var ar = h[0]
+            var br = h[1]
+            var cr = h[2]
+            var dr = h[3]
+            var er = h[4]
             for j in 0..<80 {
                 let round = j / 16
                 var t = al &+ f(round, bl, cl, dl) &+ x[rl[j]] &+ kl[round]
                 t = rotl(t, sl[j]) &+ el
-                al = el; el = dl; dl = rotl(cl, 10); cl = bl; bl = t
+                al = el
+                el = dl
+                dl = rotl(cl, 10)
+                cl = bl
+                bl = t
 
                 t = ar &+ f(4 - round, br, cr, dr) &+ x[rr[j]] &+ kr[round]
                 t = rotl(t, sr[j]) &+ er
-                ar = er; er = dr; dr = rotl(cr, 10); cr = br; br = t
+                ar = er
+                er = dr
+                dr = rotl(cr, 10)
+                cr = br
+                br = t
             }
             let t = h[1] &+ cl &+ dr
             h[1] = h[2] &+ dl &+ er

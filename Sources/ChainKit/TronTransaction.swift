@@ -174,8 +174,16 @@ public struct TronRawData: Sendable, Hashable {
     public var feeLimit: Int64
 
     /// A raw transaction; reference bytes must be 2 and 8 bytes long.
-    public init(refBlockBytes: Data, refBlockHash: Data, expiration: Int64, timestamp: Int64, feeLimit: Int64 = 0,
-                contract: TronContract, permissionID: Int32 = 0, memo: Data = Data()) throws(TronTransactionError) {
+    public init(
+        refBlockBytes: Data,
+        refBlockHash: Data,
+        expiration: Int64,
+        timestamp: Int64,
+        feeLimit: Int64 = 0,
+        contract: TronContract,
+        permissionID: Int32 = 0,
+        memo: Data = Data()
+    ) throws(TronTransactionError) {
         guard refBlockBytes.count == 2 else { throw .invalidField("ref_block_bytes must be 2 bytes") }
         guard refBlockHash.count == 8 else { throw .invalidField("ref_block_hash must be 8 bytes") }
         self.refBlockBytes = Data(refBlockBytes)
@@ -189,21 +197,46 @@ public struct TronRawData: Sendable, Hashable {
     }
 
     /// A TRX transfer of `amount` sun.
-    public static func trxTransfer(from owner: TronAddress, to: TronAddress, amount: Int64, reference: TronReferenceBlock,
-                                   expiration: Int64, timestamp: Int64) throws(TronTransactionError) -> TronRawData {
+    public static func trxTransfer(
+        from owner: TronAddress,
+        to: TronAddress,
+        amount: Int64,
+        reference: TronReferenceBlock,
+        expiration: Int64,
+        timestamp: Int64
+    ) throws(TronTransactionError) -> TronRawData {
         guard amount > 0 else { throw .invalidField("amount must be positive") }
-        return try TronRawData(refBlockBytes: reference.refBlockBytes, refBlockHash: reference.refBlockHash, expiration: expiration,
-                               timestamp: timestamp, contract: .transfer(TronTransferContract(owner: owner, to: to, amount: amount)))
+        return try TronRawData(
+            refBlockBytes: reference.refBlockBytes,
+            refBlockHash: reference.refBlockHash,
+            expiration: expiration,
+            timestamp: timestamp,
+            contract: .transfer(TronTransferContract(owner: owner, to: to, amount: amount))
+        )
     }
 
     /// A TRC20 `transfer(to, amount)` call on `token`, burning at most `feeLimit` sun for energy.
-    public static func trc20Transfer(from owner: TronAddress, token: TronAddress, to: TronAddress, amount: BigUInt, feeLimit: Int64,
-                                     reference: TronReferenceBlock, expiration: Int64, timestamp: Int64) throws(TronTransactionError) -> TronRawData {
+    public static func trc20Transfer(
+        from owner: TronAddress,
+        token: TronAddress,
+        to: TronAddress,
+        amount: BigUInt,
+        feeLimit: Int64,
+        reference: TronReferenceBlock,
+        expiration: Int64,
+        timestamp: Int64
+    ) throws(TronTransactionError) -> TronRawData {
         guard amount < (BigUInt(1) << 256) else { throw .invalidField("amount exceeds uint256") }
         guard feeLimit > 0 else { throw .invalidField("fee_limit must be positive for a contract call") }
         let call = TronTriggerSmartContract(owner: owner, contract: token, data: ERC20.transferCalldata(to: to.evmAddress, amount: amount))
-        return try TronRawData(refBlockBytes: reference.refBlockBytes, refBlockHash: reference.refBlockHash, expiration: expiration,
-                               timestamp: timestamp, feeLimit: feeLimit, contract: .triggerSmartContract(call))
+        return try TronRawData(
+            refBlockBytes: reference.refBlockBytes,
+            refBlockHash: reference.refBlockHash,
+            expiration: expiration,
+            timestamp: timestamp,
+            feeLimit: feeLimit,
+            contract: .triggerSmartContract(call)
+        )
     }
 
     /// protobuf-java-identical serialisation (ascending fields, defaults omitted).
@@ -244,8 +277,12 @@ public struct TronRawData: Sendable, Hashable {
 
     private init(decoding data: Data) throws {
         var reader = ProtobufReader(data)
-        var refBlockBytes = Data(), refBlockHash = Data(), memo = Data()
-        var expiration: Int64 = 0, timestamp: Int64 = 0, feeLimit: Int64 = 0
+        var refBlockBytes = Data()
+        var refBlockHash = Data()
+        var memo = Data()
+        var expiration: Int64 = 0
+        var timestamp: Int64 = 0
+        var feeLimit: Int64 = 0
         var contracts: [(TronContract, Int32)] = []
         while let (field, value) = try reader.next() {
             switch field {
@@ -260,14 +297,24 @@ public struct TronRawData: Sendable, Hashable {
             }
         }
         guard contracts.count == 1 else { throw TronTransactionError.contractCount(contracts.count) }
-        try self.init(refBlockBytes: refBlockBytes, refBlockHash: refBlockHash, expiration: expiration, timestamp: timestamp,
-                      feeLimit: feeLimit, contract: contracts[0].0, permissionID: contracts[0].1, memo: memo)
+        try self.init(
+            refBlockBytes: refBlockBytes,
+            refBlockHash: refBlockHash,
+            expiration: expiration,
+            timestamp: timestamp,
+            feeLimit: feeLimit,
+            contract: contracts[0].0,
+            permissionID: contracts[0].1,
+            memo: memo
+        )
     }
 
     private static func decodeContract(_ data: Data) throws -> (TronContract, Int32) {
         var reader = ProtobufReader(data)
-        var type = 0, permission: Int32 = 0
-        var typeURL = "", value = Data()
+        var type = 0
+        var permission: Int32 = 0
+        var typeURL = ""
+        var value = Data()
         while let (field, item) = try reader.next() {
             switch field {
             case 1: type = Int(truncatingIfNeeded: try item.varint("contract.type"))
@@ -287,7 +334,9 @@ public struct TronRawData: Sendable, Hashable {
                 throw TronTransactionError.invalidField("type 1 with type_url \(typeURL)")
             }
             var reader = ProtobufReader(value)
-            var owner = Data(), to = Data(), amount: Int64 = 0
+            var owner = Data()
+            var to = Data()
+            var amount: Int64 = 0
             while let (field, item) = try reader.next() {
                 switch field {
                 case 1: owner = try item.bytes("owner_address")
@@ -302,8 +351,12 @@ public struct TronRawData: Sendable, Hashable {
                 throw TronTransactionError.invalidField("type 31 with type_url \(typeURL)")
             }
             var reader = ProtobufReader(value)
-            var owner = Data(), contract = Data(), calldata = Data()
-            var callValue: Int64 = 0, tokenValue: Int64 = 0, tokenID: Int64 = 0
+            var owner = Data()
+            var contract = Data()
+            var calldata = Data()
+            var callValue: Int64 = 0
+            var tokenValue: Int64 = 0
+            var tokenID: Int64 = 0
             while let (field, item) = try reader.next() {
                 switch field {
                 case 1: owner = try item.bytes("owner_address")
@@ -315,8 +368,14 @@ public struct TronRawData: Sendable, Hashable {
                 default: throw TronTransactionError.invalidField("unknown TriggerSmartContract field \(field)")
                 }
             }
-            let call = TronTriggerSmartContract(owner: try TronAddress(bytes: owner), contract: try TronAddress(bytes: contract),
-                                                callValue: callValue, data: calldata, callTokenValue: tokenValue, tokenID: tokenID)
+            let call = TronTriggerSmartContract(
+                owner: try TronAddress(bytes: owner),
+                contract: try TronAddress(bytes: contract),
+                callValue: callValue,
+                data: calldata,
+                callTokenValue: tokenValue,
+                tokenID: tokenID
+            )
             return (.triggerSmartContract(call), permission)
         default:
             return (.other(type: type, typeURL: typeURL, value: value), permission)

@@ -90,7 +90,9 @@ private let expectedBTC: [String: Expected] = [
     "mainnet bc1qcr8te4kr609gcawutmrza0j4xv80jy8zqqvv79qy": .exact(.invalidSegwit(.invalidProgramLength(version: 0, length: 21))),
     "mainnet bc1qcr8te4kr609gcawutmrza0j4xv80jyqtkvwy7": .exact(.invalidSegwit(.invalidProgramLength(version: 0, length: 19))),
     "mainnet bc1pqystr2wj": .exact(.invalidSegwit(.invalidProgramLength(version: 1, length: 1))),
-    "mainnet bc1pqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqepcyyg": .exact(.invalidSegwit(.invalidProgramLength(version: 1, length: 41))),
+    "mainnet bc1pqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqepcyyg": .exact(
+        .invalidSegwit(.invalidProgramLength(version: 1, length: 41))
+    ),
     "mainnet bc135cyxnuxmeuwuvkwfem96lqzszd02n6xdcjrs20cac6yqjjwudpxq2dhpd0": .exact(.invalidSegwit(.invalidWitnessVersion(17))),
     "mainnet bc1gmk9yu": .exact(.invalidSegwit(.emptyData)),
     "mainnet bc1qcr8te4kr609gcawutmrza0j4xv80jy8zq8d4f4q": .exact(.invalidSegwit(.invalidPadding)),
@@ -272,8 +274,10 @@ struct AddressValidationTests {
     func encodeRoundTrip() throws {
         let key = try Secp256k1.PrivateKey(hex: "4604b4b710fe91f584fff084e1a9159fe4f8408fff380596a604948474ce4fa3").publicKey
         for network in BitcoinNetwork.allCases {
-            for address in [BitcoinAddress.p2wpkh(publicKey: key, network: network), .p2pkh(publicKey: key, network: network),
-                            try .p2tr(internalKey: key, network: network)] {
+            for address in [
+                BitcoinAddress.p2wpkh(publicKey: key, network: network), .p2pkh(publicKey: key, network: network),
+                try .p2tr(internalKey: key, network: network),
+            ] {
                 #expect(try BitcoinAddress(address.string, network: network) == address)
                 for other in BitcoinNetwork.allCases where other.bech32HRP != network.bech32HRP && other.p2pkhVersion != network.p2pkhVersion {
                     #expect(throws: AddressError.self) { try BitcoinAddress(address.string, network: other) }
@@ -307,44 +311,65 @@ struct EncodingTests {
     }
 
     // BIP173 and BIP350 test vectors (re-checked with embit 0.8.0 when written).
-    @Test("Bech32 and Bech32m valid checksums (BIP173, BIP350)", arguments: [
-        ("A12UEL5L", Bech32.Variant.bech32),
-        ("a12uel5l", .bech32),
-        ("an83characterlonghumanreadablepartthatcontainsthenumber1andtheexcludedcharactersbio1tt5tgs", .bech32),
-        ("abcdef1qpzry9x8gf2tvdw0s3jn54khce6mua7lmqqqxw", .bech32),
-        ("11" + String(repeating: "q", count: 82) + "c8247j", .bech32),
-        ("split1checkupstagehandshakeupstreamerranterredcaperred2y9e3w", .bech32),
-        ("A1LQFN3A", .bech32m),
-        ("a1lqfn3a", .bech32m),
-        ("an83characterlonghumanreadablepartthatcontainsthetheexcludedcharactersbioandnumber11sg7hg6", .bech32m),
-        ("abcdef1l7aum6echk45nj3s0wdvt2fg8x9yrzpqzd3ryx", .bech32m),
-        ("split1checkupstagehandshakeupstreamerranterredcaperredlc445v", .bech32m),
-        ("?1v759aa", .bech32m),
-    ])
+    @Test(
+        "Bech32 and Bech32m valid checksums (BIP173, BIP350)",
+        arguments: [
+            ("A12UEL5L", Bech32.Variant.bech32),
+            ("a12uel5l", .bech32),
+            ("an83characterlonghumanreadablepartthatcontainsthenumber1andtheexcludedcharactersbio1tt5tgs", .bech32),
+            ("abcdef1qpzry9x8gf2tvdw0s3jn54khce6mua7lmqqqxw", .bech32),
+            ("11" + String(repeating: "q", count: 82) + "c8247j", .bech32),
+            ("split1checkupstagehandshakeupstreamerranterredcaperred2y9e3w", .bech32),
+            ("A1LQFN3A", .bech32m),
+            ("a1lqfn3a", .bech32m),
+            ("an83characterlonghumanreadablepartthatcontainsthetheexcludedcharactersbioandnumber11sg7hg6", .bech32m),
+            ("abcdef1l7aum6echk45nj3s0wdvt2fg8x9yrzpqzd3ryx", .bech32m),
+            ("split1checkupstagehandshakeupstreamerranterredcaperredlc445v", .bech32m),
+            ("?1v759aa", .bech32m),
+        ]
+    )
     func bech32Valid(string: String, variant: Bech32.Variant) throws {
         let decoded = try Bech32.decode(string)
         #expect(decoded.variant == variant)
         #expect(Bech32.encode(hrp: decoded.hrp, values: decoded.values, variant: variant) == string.lowercased())
     }
 
-    @Test("Bech32 invalid strings (BIP173, BIP350)", arguments: [
-        "\u{20}1nwldj5", "\u{7F}1axkwrx", "an84characterslonghumanreadablepartthatcontainsthenumber1andtheexcludedcharactersbio1569pvx",
-        "pzry9x0s0muk", "1pzry9x0s0muk", "x1b4n0q5v", "li1dgmt3", "A1G7SGD8", "10a06t8", "1qzzfhee",
-        "M1VUXWEZ", "16plkw9", "1p2gdwpf",
-    ])
+    @Test(
+        "Bech32 invalid strings (BIP173, BIP350)",
+        arguments: [
+            "\u{20}1nwldj5", "\u{7F}1axkwrx", "an84characterslonghumanreadablepartthatcontainsthenumber1andtheexcludedcharactersbio1569pvx",
+            "pzry9x0s0muk", "1pzry9x0s0muk", "x1b4n0q5v", "li1dgmt3", "A1G7SGD8", "10a06t8", "1qzzfhee",
+            "M1VUXWEZ", "16plkw9", "1p2gdwpf",
+        ]
+    )
     func bech32Invalid(string: String) {
         #expect(throws: Bech32.DecodingError.self) { try Bech32.decode(string) }
     }
 
-    @Test("segwit addresses from BIP173/BIP350 decode to their scriptPubKey", arguments: [
-        ("BC1QW508D6QEJXTDG4Y5R3ZARVARY0C5XW7KV8F3T4", "bc", "0014751e76e8199196d454941c45d1b3a323f1433bd6"),
-        ("tb1qrp33g0q5c5txsp9arysrx4k6zdkfs4nce4xj0gdcccefvpysxf3q0sl5k7", "tb", "00201863143c14c5166804bd19203356da136c985678cd4d27a1b8c6329604903262"),
-        ("bc1pw508d6qejxtdg4y5r3zarvary0c5xw7kw508d6qejxtdg4y5r3zarvary0c5xw7kt5nd6y", "bc", "5128751e76e8199196d454941c45d1b3a323f1433bd6751e76e8199196d454941c45d1b3a323f1433bd6"),
-        ("BC1SW50QGDZ25J", "bc", "6002751e"),
-        ("bc1zw508d6qejxtdg4y5r3zarvaryvaxxpcs", "bc", "5210751e76e8199196d454941c45d1b3a323"),
-        ("tb1qqqqqp399et2xygdj5xreqhjjvcmzhxw4aywxecjdzew6hylgvsesrxh6hy", "tb", "0020000000c4a5cad46221b2a187905e5266362b99d5e91c6ce24d165dab93e86433"),
-        ("bc1p0xlxvlhemja6c4dqv22uapctqupfhlxm9h8z3k2e72q4k9hcz7vqzk5jj0", "bc", "512079be667ef9dcbbac55a06295ce870b07029bfcdb2dce28d959f2815b16f81798"),
-    ])
+    @Test(
+        "segwit addresses from BIP173/BIP350 decode to their scriptPubKey",
+        arguments: [
+            ("BC1QW508D6QEJXTDG4Y5R3ZARVARY0C5XW7KV8F3T4", "bc", "0014751e76e8199196d454941c45d1b3a323f1433bd6"),
+            (
+                "tb1qrp33g0q5c5txsp9arysrx4k6zdkfs4nce4xj0gdcccefvpysxf3q0sl5k7", "tb",
+                "00201863143c14c5166804bd19203356da136c985678cd4d27a1b8c6329604903262"
+            ),
+            (
+                "bc1pw508d6qejxtdg4y5r3zarvary0c5xw7kw508d6qejxtdg4y5r3zarvary0c5xw7kt5nd6y", "bc",
+                "5128751e76e8199196d454941c45d1b3a323f1433bd6751e76e8199196d454941c45d1b3a323f1433bd6"
+            ),
+            ("BC1SW50QGDZ25J", "bc", "6002751e"),
+            ("bc1zw508d6qejxtdg4y5r3zarvaryvaxxpcs", "bc", "5210751e76e8199196d454941c45d1b3a323"),
+            (
+                "tb1qqqqqp399et2xygdj5xreqhjjvcmzhxw4aywxecjdzew6hylgvsesrxh6hy", "tb",
+                "0020000000c4a5cad46221b2a187905e5266362b99d5e91c6ce24d165dab93e86433"
+            ),
+            (
+                "bc1p0xlxvlhemja6c4dqv22uapctqupfhlxm9h8z3k2e72q4k9hcz7vqzk5jj0", "bc",
+                "512079be667ef9dcbbac55a06295ce870b07029bfcdb2dce28d959f2815b16f81798"
+            ),
+        ]
+    )
     func segwitValid(address: String, hrp: String, script: String) throws {
         let (version, program) = try Bech32.decodeSegwit(hrp: hrp, address)
         let opcode: UInt8 = version == 0 ? 0 : UInt8(0x50 + version)

@@ -44,13 +44,30 @@ private func transaction(_ v: EthTxFile.Vector) throws -> EVMTransaction {
     let data = try hex(v.tx.data)
     switch v.type {
     case 0:
-        return .legacy(EVMLegacyTransaction(nonce: v.tx.nonce, gasPrice: BigUInt(try #require(v.tx.gasPrice)), gasLimit: v.tx.gas,
-                                            to: to, value: BigUInt(v.tx.value), data: data, chainID: v.tx.chainId))
+        return .legacy(
+            EVMLegacyTransaction(
+                nonce: v.tx.nonce,
+                gasPrice: BigUInt(try #require(v.tx.gasPrice)),
+                gasLimit: v.tx.gas,
+                to: to,
+                value: BigUInt(v.tx.value),
+                data: data,
+                chainID: v.tx.chainId
+            )
+        )
     case 2:
-        return .eip1559(EVMEIP1559Transaction(chainID: v.tx.chainId, nonce: v.tx.nonce,
-                                              maxPriorityFeePerGas: BigUInt(try #require(v.tx.maxPriorityFeePerGas)),
-                                              maxFeePerGas: BigUInt(try #require(v.tx.maxFeePerGas)), gasLimit: v.tx.gas,
-                                              to: to, value: BigUInt(v.tx.value), data: data))
+        return .eip1559(
+            EVMEIP1559Transaction(
+                chainID: v.tx.chainId,
+                nonce: v.tx.nonce,
+                maxPriorityFeePerGas: BigUInt(try #require(v.tx.maxPriorityFeePerGas)),
+                maxFeePerGas: BigUInt(try #require(v.tx.maxFeePerGas)),
+                gasLimit: v.tx.gas,
+                to: to,
+                value: BigUInt(v.tx.value),
+                data: data
+            )
+        )
     default:
         throw EVMTransactionError.unsupportedType(UInt8(v.type))
     }
@@ -108,8 +125,10 @@ struct EVMTransactionTests {
         #expect(checked == 8)
         let to = try EVMAddress("0x2c7536E3605D9C16a7a3D7b1898e529396a65c23")
         let amount = BigUInt(12_345_678)
-        #expect(Hex.encode(ERC20.transferCalldata(to: to, amount: amount)) ==
-            "a9059cbb0000000000000000000000002c7536e3605d9c16a7a3d7b1898e529396a65c230000000000000000000000000000000000000000000000000000000000bc614e")
+        #expect(
+            Hex.encode(ERC20.transferCalldata(to: to, amount: amount))
+                == "a9059cbb0000000000000000000000002c7536e3605d9c16a7a3d7b1898e529396a65c230000000000000000000000000000000000000000000000000000000000bc614e"
+        )
         // Amounts beyond 64 bits stay exact.
         let big = BigUInt(1) << 200 + 5
         #expect(ERC20.decodeTransfer(ERC20.transferCalldata(to: to, amount: big))?.amount == big)
@@ -126,13 +145,34 @@ struct EVMTransactionTests {
     @Test("access lists and contract creation round trip through sign and decode")
     func accessListAndCreation() throws {
         let key = try Secp256k1.PrivateKey(hex: "4c0883a69102937d6231471b5dbb6204fe5129617082792ae468d01a3f362318")
-        let entry = EVMAccessListEntry(address: try EVMAddress("0xdAC17F958D2ee523a2206206994597C13D831ec7"),
-                                       storageKeys: [Data(count: 32), Data(repeating: 0xab, count: 32)])
+        let entry = EVMAccessListEntry(
+            address: try EVMAddress("0xdAC17F958D2ee523a2206206994597C13D831ec7"),
+            storageKeys: [Data(count: 32), Data(repeating: 0xab, count: 32)]
+        )
         let txs: [EVMTransaction] = [
-            .eip1559(EVMEIP1559Transaction(chainID: 1337, nonce: 3, maxPriorityFeePerGas: 1, maxFeePerGas: 2, gasLimit: 90_000,
-                                           to: nil, value: 0, data: Data([0x60, 0x80]), accessList: [entry])),
-            .legacy(EVMLegacyTransaction(nonce: UInt64.max, gasPrice: BigUInt(1) << 100, gasLimit: 21_000, to: nil, value: 7,
-                                         chainID: 5_000_000_000)),
+            .eip1559(
+                EVMEIP1559Transaction(
+                    chainID: 1337,
+                    nonce: 3,
+                    maxPriorityFeePerGas: 1,
+                    maxFeePerGas: 2,
+                    gasLimit: 90_000,
+                    to: nil,
+                    value: 0,
+                    data: Data([0x60, 0x80]),
+                    accessList: [entry]
+                )
+            ),
+            .legacy(
+                EVMLegacyTransaction(
+                    nonce: UInt64.max,
+                    gasPrice: BigUInt(1) << 100,
+                    gasLimit: 21_000,
+                    to: nil,
+                    value: 7,
+                    chainID: 5_000_000_000
+                )
+            ),
         ]
         for tx in txs {
             let signed = try tx.sign(with: key)
@@ -183,21 +223,26 @@ struct EVMTransactionTests {
 
 @Suite("RLP")
 struct RLPTests {
-    @Test("canonical encodings (Ethereum wiki examples)", arguments: [
-        (RLP.Item.bytes(Data("dog".utf8)), "83646f67"),
-        (.list([.bytes(Data("cat".utf8)), .bytes(Data("dog".utf8))]), "c88363617483646f67"),
-        (.bytes(Data()), "80"),
-        (.list([]), "c0"),
-        (.uint(UInt64(0)), "80"),
-        (.bytes(Data([0x00])), "00"),
-        (.uint(UInt64(15)), "0f"),
-        (.uint(UInt64(127)), "7f"),
-        (.uint(UInt64(128)), "8180"),
-        (.uint(UInt64(1024)), "820400"),
-        (.list([.list([]), .list([.list([])]), .list([.list([]), .list([.list([])])])]), "c7c0c1c0c3c0c1c0"),
-        (.bytes(Data("Lorem ipsum dolor sit amet, consectetur adipisicing elit".utf8)),
-         "b8384c6f72656d20697073756d20646f6c6f722073697420616d65742c20636f6e7365637465747572206164697069736963696e6720656c6974"),
-    ])
+    @Test(
+        "canonical encodings (Ethereum wiki examples)",
+        arguments: [
+            (RLP.Item.bytes(Data("dog".utf8)), "83646f67"),
+            (.list([.bytes(Data("cat".utf8)), .bytes(Data("dog".utf8))]), "c88363617483646f67"),
+            (.bytes(Data()), "80"),
+            (.list([]), "c0"),
+            (.uint(UInt64(0)), "80"),
+            (.bytes(Data([0x00])), "00"),
+            (.uint(UInt64(15)), "0f"),
+            (.uint(UInt64(127)), "7f"),
+            (.uint(UInt64(128)), "8180"),
+            (.uint(UInt64(1024)), "820400"),
+            (.list([.list([]), .list([.list([])]), .list([.list([]), .list([.list([])])])]), "c7c0c1c0c3c0c1c0"),
+            (
+                .bytes(Data("Lorem ipsum dolor sit amet, consectetur adipisicing elit".utf8)),
+                "b8384c6f72656d20697073756d20646f6c6f722073697420616d65742c20636f6e7365637465747572206164697069736963696e6720656c6974"
+            ),
+        ]
+    )
     func encodings(item: RLP.Item, expected: String) throws {
         #expect(Hex.encode(RLP.encode(item)) == expected)
         #expect(try RLP.decode(hex(expected)) == item)
@@ -211,17 +256,20 @@ struct RLPTests {
         #expect(RLP.encode(blob).prefix(4) == Data([0xba, 0x01, 0x11, 0x70]))
     }
 
-    @Test("non-canonical or broken input is rejected", arguments: [
-        ("", RLP.DecodingError.empty),
-        ("8100", .nonCanonicalSingleByte),
-        ("817f", .nonCanonicalSingleByte),
-        ("b800", .nonCanonicalLength),
-        ("b90001" + String(repeating: "00", count: 1), .nonCanonicalLength),
-        ("83646f", .truncated),
-        ("c883636174", .truncated),
-        ("8080", .trailingBytes(1)),
-        ("b8", .truncated),
-    ])
+    @Test(
+        "non-canonical or broken input is rejected",
+        arguments: [
+            ("", RLP.DecodingError.empty),
+            ("8100", .nonCanonicalSingleByte),
+            ("817f", .nonCanonicalSingleByte),
+            ("b800", .nonCanonicalLength),
+            ("b90001" + String(repeating: "00", count: 1), .nonCanonicalLength),
+            ("83646f", .truncated),
+            ("c883636174", .truncated),
+            ("8080", .trailingBytes(1)),
+            ("b8", .truncated),
+        ]
+    )
     func invalid(input: String, error: RLP.DecodingError) throws {
         let data = try hex(input)
         #expect(throws: error) { try RLP.decode(data) }

@@ -104,26 +104,51 @@ struct BIP39Tests {
     }
 
     // Official BIP39 vectors (Trezor python-mnemonic), passphrase "TREZOR".
-    @Test("entropy ↔ mnemonic ↔ seed, BIP39 reference vectors", arguments: [
-        ("00000000000000000000000000000000", "abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon about",
-         "c55257c360c07c72029aebc1b53c05ed0362ada38ead3e3e9efa3708e53495531f09a6987599d18264c1e1c92f2cf141630c7a3c4ab7c81b2f001698e7463b04"),
-        ("80808080808080808080808080808080", "letter advice cage absurd amount doctor acoustic avoid letter advice cage above",
-         "d71de856f81a8acc65e6fc851a38d4d7ec216fd0796d0a6827a3ad6ed5511a30fa280f12eb2e47ed2ac03b5c462a0358d18d69fe4f985ec81778c1b370b652a8"),
-        ("ffffffffffffffffffffffffffffffff", "zoo zoo zoo zoo zoo zoo zoo zoo zoo zoo zoo wrong",
-         "ac27495480225222079d7be181583751e86f571027b0497b5b5d11218e0a8a13332572917f0f8e5a589620c6f15b11c61dee327651a14c34e18231052e48c069"),
-        ("0000000000000000000000000000000000000000", "abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon address",
-         "fa08713f46bf5cb48728ceb70e3aae1bc53c5cb7b4e29c5610261d1cbb7be3bed4d805256fec515754d2be35974fc5da678168e9d9bb0cb70948026923b0def3"),
-        ("ffffffffffffffffffffffffffffffffffffffffffffffff", "zoo zoo zoo zoo zoo zoo zoo zoo zoo zoo zoo zoo zoo zoo zoo zoo zoo when",
-         "0cd6e5d827bb62eb8fc1e262254223817fd068a74b5b449cc2f667c3f1f985a76379b43348d952e2265b4cd129090758b3e3c2c49103b5051aac2eaeb890a528"),
-        ("00000000000000000000000000000000000000000000000000000000", "abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon admit",
-         "e7dadc189d2e8d07ac278d9ec98a1d2d327e4a6b7df494c00cbf2cbf2d3543dac7000fc72d4ada8d9997dc8db388ff22c6d79f604a7455f2df5534a28eee04c6"),
-        ("ffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff", "zoo zoo zoo zoo zoo zoo zoo zoo zoo zoo zoo zoo zoo zoo zoo zoo zoo zoo zoo zoo zoo zoo zoo vote",
-         "dd48c104698c30cfe2b6142103248622fb7bb0ff692eebb00089b32d22484e1613912f0a5b694407be899ffd31ed3992c456cdf60f5d4564b8ba3f05a69890ad"),
-        ("9e885d952ad362caeb4efe34a8e91bd2", "ozone drill grab fiber curtain grace pudding thank cruise elder eight picnic",
-         "274ddc525802f7c828d8ef7ddbcdc5304e87ac3535913611fbbfa986d0c9e5476c91689f9c8a54fd55bd38606aa6a8595ad213d4c9c9f9aca3fb217069a41028"),
-        ("68a79eaca2324873eacc50cb9c6eca8cc68ea5d936f98787c60c7ebc74e6ce7c", "hamster diagram private dutch cause delay private meat slide toddler razor book happy fancy gospel tennis maple dilemma loan word shrug inflict delay length",
-         "64c87cde7e12ecf6704ab95bb1408bef047c22db4cc7491c4271d170a1b213d20b385bc1588d9c7b38f1b39d415665b8a9030c9ec653d75e65f847d8fc1fc440"),
-    ])
+    @Test(
+        "entropy ↔ mnemonic ↔ seed, BIP39 reference vectors",
+        arguments: [
+            (
+                "00000000000000000000000000000000", "abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon about",
+                "c55257c360c07c72029aebc1b53c05ed0362ada38ead3e3e9efa3708e53495531f09a6987599d18264c1e1c92f2cf141630c7a3c4ab7c81b2f001698e7463b04"
+            ),
+            (
+                "80808080808080808080808080808080", "letter advice cage absurd amount doctor acoustic avoid letter advice cage above",
+                "d71de856f81a8acc65e6fc851a38d4d7ec216fd0796d0a6827a3ad6ed5511a30fa280f12eb2e47ed2ac03b5c462a0358d18d69fe4f985ec81778c1b370b652a8"
+            ),
+            (
+                "ffffffffffffffffffffffffffffffff", "zoo zoo zoo zoo zoo zoo zoo zoo zoo zoo zoo wrong",
+                "ac27495480225222079d7be181583751e86f571027b0497b5b5d11218e0a8a13332572917f0f8e5a589620c6f15b11c61dee327651a14c34e18231052e48c069"
+            ),
+            (
+                "0000000000000000000000000000000000000000",
+                "abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon address",
+                "fa08713f46bf5cb48728ceb70e3aae1bc53c5cb7b4e29c5610261d1cbb7be3bed4d805256fec515754d2be35974fc5da678168e9d9bb0cb70948026923b0def3"
+            ),
+            (
+                "ffffffffffffffffffffffffffffffffffffffffffffffff", "zoo zoo zoo zoo zoo zoo zoo zoo zoo zoo zoo zoo zoo zoo zoo zoo zoo when",
+                "0cd6e5d827bb62eb8fc1e262254223817fd068a74b5b449cc2f667c3f1f985a76379b43348d952e2265b4cd129090758b3e3c2c49103b5051aac2eaeb890a528"
+            ),
+            (
+                "00000000000000000000000000000000000000000000000000000000",
+                "abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon admit",
+                "e7dadc189d2e8d07ac278d9ec98a1d2d327e4a6b7df494c00cbf2cbf2d3543dac7000fc72d4ada8d9997dc8db388ff22c6d79f604a7455f2df5534a28eee04c6"
+            ),
+            (
+                "ffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff",
+                "zoo zoo zoo zoo zoo zoo zoo zoo zoo zoo zoo zoo zoo zoo zoo zoo zoo zoo zoo zoo zoo zoo zoo vote",
+                "dd48c104698c30cfe2b6142103248622fb7bb0ff692eebb00089b32d22484e1613912f0a5b694407be899ffd31ed3992c456cdf60f5d4564b8ba3f05a69890ad"
+            ),
+            (
+                "9e885d952ad362caeb4efe34a8e91bd2", "ozone drill grab fiber curtain grace pudding thank cruise elder eight picnic",
+                "274ddc525802f7c828d8ef7ddbcdc5304e87ac3535913611fbbfa986d0c9e5476c91689f9c8a54fd55bd38606aa6a8595ad213d4c9c9f9aca3fb217069a41028"
+            ),
+            (
+                "68a79eaca2324873eacc50cb9c6eca8cc68ea5d936f98787c60c7ebc74e6ce7c",
+                "hamster diagram private dutch cause delay private meat slide toddler razor book happy fancy gospel tennis maple dilemma loan word shrug inflict delay length",
+                "64c87cde7e12ecf6704ab95bb1408bef047c22db4cc7491c4271d170a1b213d20b385bc1588d9c7b38f1b39d415665b8a9030c9ec653d75e65f847d8fc1fc440"
+            ),
+        ]
+    )
     func referenceVectors(entropy: String, mnemonic: String, seed: String) throws {
         #expect(try BIP39.mnemonic(fromEntropy: hex(entropy)) == mnemonic)
         #expect(Hex.encode(try BIP39.entropy(fromMnemonic: mnemonic)) == entropy)
@@ -158,7 +183,10 @@ struct BIP39Tests {
     @Test("extra whitespace does not change the seed")
     func whitespaceNormalised() throws {
         let a = try BIP39.seed(fromMnemonic: "legal winner thank year wave sausage worth useful legal winner thank yellow", passphrase: "TREZOR")
-        let b = try BIP39.seed(fromMnemonic: "  legal  winner thank year wave sausage worth useful legal winner thank\tyellow\n", passphrase: "TREZOR")
+        let b = try BIP39.seed(
+            fromMnemonic: "  legal  winner thank year wave sausage worth useful legal winner thank\tyellow\n",
+            passphrase: "TREZOR"
+        )
         #expect(a == b)
     }
 
@@ -251,7 +279,10 @@ struct BIP32Tests {
                     #expect(children.count == 20)
                     for (i, child) in children.enumerated() {
                         let key = try xpub.derived(path: child.relative_path)
-                        #expect(Hex.encode(key.publicKey.compressed) == child.public_key_compressed, "\(scheme.id) \(watch.from) \(child.relative_path)")
+                        #expect(
+                            Hex.encode(key.publicKey.compressed) == child.public_key_compressed,
+                            "\(scheme.id) \(watch.from) \(child.relative_path)"
+                        )
                         #expect(try schemeAddress(scheme.id, key.publicKey) == child.address)
                         #expect(byIndex[i]?.public_key_compressed == child.public_key_compressed)
                         checked += 1
@@ -322,7 +353,8 @@ struct BIP32Tests {
     func invalidExtendedKeys() throws {
         let file = try HDWalletFile.load()
         let m = file.mnemonics[0]
-        let xprv = m.root_xprv, xpub = m.root_xpub
+        let xprv = m.root_xprv
+        let xpub = m.root_xpub
         // One changed character breaks the checksum.
         let corrupted = String(xpub.dropLast()) + (xpub.last == "8" ? "9" : "8")
         #expect(throws: HDKeyError.invalidEncoding(.checksumMismatch)) { try ExtendedPublicKey(serialized: corrupted) }

@@ -54,16 +54,19 @@ struct HashPrimitivesTests {
         }
     }
 
-    @Test("RIPEMD-160 reference vectors (Dobbertin, Bosselaers, Preneel)", arguments: [
-        ("", "9c1185a5c5e9fc54612808977ee8f548b2258d31"),
-        ("a", "0bdc9d2d256b3ee9daae347be6f4dc835a467ffe"),
-        ("abc", "8eb208f7e05d987a9b044a8e98c6b087f15a0bfc"),
-        ("message digest", "5d0689ef49d2fae572b881b123a85ffa21595f36"),
-        ("abcdefghijklmnopqrstuvwxyz", "f71c27109c692c1b56bbdceb5b9d2865b3708dbc"),
-        ("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq", "12a053384a9c0c88e405a06c27dcf49ada62eb2b"),
-        ("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789", "b0e20b6e3116640286ed3a87a5713079b21f5189"),
-        (String(repeating: "1234567890", count: 8), "9b752e45573d4b39f4dbd3323cab82bf63326bfb"),
-    ])
+    @Test(
+        "RIPEMD-160 reference vectors (Dobbertin, Bosselaers, Preneel)",
+        arguments: [
+            ("", "9c1185a5c5e9fc54612808977ee8f548b2258d31"),
+            ("a", "0bdc9d2d256b3ee9daae347be6f4dc835a467ffe"),
+            ("abc", "8eb208f7e05d987a9b044a8e98c6b087f15a0bfc"),
+            ("message digest", "5d0689ef49d2fae572b881b123a85ffa21595f36"),
+            ("abcdefghijklmnopqrstuvwxyz", "f71c27109c692c1b56bbdceb5b9d2865b3708dbc"),
+            ("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq", "12a053384a9c0c88e405a06c27dcf49ada62eb2b"),
+            ("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789", "b0e20b6e3116640286ed3a87a5713079b21f5189"),
+            (String(repeating: "1234567890", count: 8), "9b752e45573d4b39f4dbd3323cab82bf63326bfb"),
+        ]
+    )
     func ripemd160(input: String, expected: String) {
         #expect(Hex.encode(RIPEMD160.hash(Array(input.utf8))) == expected)
     }
@@ -86,14 +89,23 @@ struct HashPrimitivesTests {
     @Test("HMAC-SHA512 (RFC 4231 test case 2)")
     func hmacSHA512() {
         let mac = Hashing.hmacSHA512(key: Data("Jefe".utf8), data: Data("what do ya want for nothing?".utf8))
-        #expect(Hex.encode(mac) == "164b7a7bfcf819e2e395fbe73b56e0a387bd64222e831fd610270cd7ea2505549758bf75c05a994a6d034f65f8f0e6fdcaeab1a34d4a6b4b636e070a38bce737")
+        #expect(
+            Hex.encode(mac)
+                == "164b7a7bfcf819e2e395fbe73b56e0a387bd64222e831fd610270cd7ea2505549758bf75c05a994a6d034f65f8f0e6fdcaeab1a34d4a6b4b636e070a38bce737"
+        )
     }
 
-    @Test("PBKDF2-HMAC-SHA512 (published vectors for password/salt)", arguments: [
-        (1, "867f70cf1ade02cff3752599a3a53dc4af34c7a669815ae5d513554e1c8cf252c02d470a285a0501bad999bfe943c08f050235d7d68b1da55e63f73b60a57fce"),
-        (2, "e1d9c16aa681708a45f5c7c4e215ceb66e011a2e9f0040713f18aefdb866d53cf76cab2868a39b9f7840edce4fef5a82be67335c77a6068e04112754f27ccf4e"),
-        (4096, "d197b1b33db0143e018b12f3d1d1479e6cdebdcc97c5c0f87f6902e072f457b5143f30602641b3d55cd335988cb36b84376060ecd532e039b742a239434af2d5"),
-    ])
+    @Test(
+        "PBKDF2-HMAC-SHA512 (published vectors for password/salt)",
+        arguments: [
+            (1, "867f70cf1ade02cff3752599a3a53dc4af34c7a669815ae5d513554e1c8cf252c02d470a285a0501bad999bfe943c08f050235d7d68b1da55e63f73b60a57fce"),
+            (2, "e1d9c16aa681708a45f5c7c4e215ceb66e011a2e9f0040713f18aefdb866d53cf76cab2868a39b9f7840edce4fef5a82be67335c77a6068e04112754f27ccf4e"),
+            (
+                4096,
+                "d197b1b33db0143e018b12f3d1d1479e6cdebdcc97c5c0f87f6902e072f457b5143f30602641b3d55cd335988cb36b84376060ecd532e039b742a239434af2d5"
+            ),
+        ]
+    )
     func pbkdf2(iterations: Int, expected: String) {
         let key = Hashing.pbkdf2SHA512(password: Data("password".utf8), salt: Data("salt".utf8), iterations: iterations, keyLength: 64)
         #expect(Hex.encode(key) == expected)
@@ -105,7 +117,10 @@ struct HashPrimitivesTests {
         let short = Hashing.pbkdf2SHA512(password: Data("password".utf8), salt: Data("salt".utf8), iterations: 2, keyLength: 20)
         #expect(long.count == 100)
         #expect(short == long.prefix(20))
-        #expect(Hex.encode(long.prefix(64)) == "e1d9c16aa681708a45f5c7c4e215ceb66e011a2e9f0040713f18aefdb866d53cf76cab2868a39b9f7840edce4fef5a82be67335c77a6068e04112754f27ccf4e")
+        #expect(
+            Hex.encode(long.prefix(64))
+                == "e1d9c16aa681708a45f5c7c4e215ceb66e011a2e9f0040713f18aefdb866d53cf76cab2868a39b9f7840edce4fef5a82be67335c77a6068e04112754f27ccf4e"
+        )
     }
 }
 

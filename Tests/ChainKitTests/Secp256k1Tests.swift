@@ -60,8 +60,11 @@ struct Secp256k1Tests {
         let key = try Secp256k1.PrivateKey(hex: "4646464646464646464646464646464646464646464646464646464646464646")
         let hash = Hashing.sha256(Data("x".utf8))
         let signature = try key.sign(hash: hash)
-        let high = Secp256k1.RecoverableSignature(r: signature.r, s: ABI.word(curveOrder - BigUInt(signature.s)),
-                                                  recoveryID: signature.recoveryID ^ 1)
+        let high = Secp256k1.RecoverableSignature(
+            r: signature.r,
+            s: ABI.word(curveOrder - BigUInt(signature.s)),
+            recoveryID: signature.recoveryID ^ 1
+        )
         #expect(!high.isLowS)
         #expect(!key.publicKey.isValidSignature(high, hash: hash))
     }

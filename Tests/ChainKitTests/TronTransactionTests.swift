@@ -74,17 +74,30 @@ struct TronTransactionTests {
             let raw: TronRawData
             if let contract = v.contract_address {
                 let amount = BigUInt(try #require(v.amount))
-                raw = try .trc20Transfer(from: owner, token: TronAddress(contract), to: to, amount: amount,
-                                         feeLimit: try #require(json.fee_limit), reference: reference,
-                                         expiration: json.expiration, timestamp: json.timestamp)
+                raw = try .trc20Transfer(
+                    from: owner,
+                    token: TronAddress(contract),
+                    to: to,
+                    amount: amount,
+                    feeLimit: try #require(json.fee_limit),
+                    reference: reference,
+                    expiration: json.expiration,
+                    timestamp: json.timestamp
+                )
                 guard case .triggerSmartContract(let call) = raw.contract else { throw TronTransactionError.invalidField("kind") }
                 #expect(Hex.encode(call.data) == v.data)
                 #expect(call.trc20Transfer?.to == to)
                 #expect(call.trc20Transfer?.amount == amount)
             } else {
                 #expect(json.fee_limit == nil)
-                raw = try .trxTransfer(from: owner, to: to, amount: try #require(v.amount_sun), reference: reference,
-                                       expiration: json.expiration, timestamp: json.timestamp)
+                raw = try .trxTransfer(
+                    from: owner,
+                    to: to,
+                    amount: try #require(v.amount_sun),
+                    reference: reference,
+                    expiration: json.expiration,
+                    timestamp: json.timestamp
+                )
             }
             #expect(Hex.encode(raw.serialized()) == v.raw_data_hex, "\(v.name)")
             #expect(Hex.encode(raw.txID) == v.txID, "\(v.name)")
@@ -110,11 +123,21 @@ struct TronTransactionTests {
 
     @Test("tronpy offline TransferContract vector (tron-http-api.md §11.6 B)")
     func tronpyVector() throws {
-        let rawHex = "0a0264312208212a13dbe72ac5c040e381a7dcfc325a65080112610a2d747970652e676f6f676c65617069732e636f6d2f70726f746f636f6c2e5472616e73666572436f6e747261637412300a154194a15629b2b2bbd3a5453e6d6696b2875278633b1215413c9b65b212316904572826240224750eccce29a218017083ada3dcfc32"
-        let raw = try TronRawData(refBlockBytes: hex("6431"), refBlockHash: hex("212a13dbe72ac5c0"), expiration: 1_751_466_492_131,
-                                  timestamp: 1_751_466_432_131,
-                                  contract: .transfer(TronTransferContract(owner: TronAddress(hex: "4194a15629b2b2bbd3a5453e6d6696b2875278633b"),
-                                                                           to: TronAddress(hex: "413c9b65b212316904572826240224750eccce29a2"), amount: 1)))
+        let rawHex =
+            "0a0264312208212a13dbe72ac5c040e381a7dcfc325a65080112610a2d747970652e676f6f676c65617069732e636f6d2f70726f746f636f6c2e5472616e73666572436f6e747261637412300a154194a15629b2b2bbd3a5453e6d6696b2875278633b1215413c9b65b212316904572826240224750eccce29a218017083ada3dcfc32"
+        let raw = try TronRawData(
+            refBlockBytes: hex("6431"),
+            refBlockHash: hex("212a13dbe72ac5c0"),
+            expiration: 1_751_466_492_131,
+            timestamp: 1_751_466_432_131,
+            contract: .transfer(
+                TronTransferContract(
+                    owner: TronAddress(hex: "4194a15629b2b2bbd3a5453e6d6696b2875278633b"),
+                    to: TronAddress(hex: "413c9b65b212316904572826240224750eccce29a2"),
+                    amount: 1
+                )
+            )
+        )
         #expect(Hex.encode(raw.serialized()) == rawHex)
         #expect(Hex.encode(raw.txID) == "c93cdd6b4d9f5b3c617060ea0a9c7b6080d9855f599cc987f69105a5e3e9c9b4")
         #expect(try TronRawData(serialized: hex(rawHex)) == raw)
@@ -127,12 +150,20 @@ struct TronTransactionTests {
         #expect(owner.base58 == "TJzXt1sZautjqXnpjQT4xSCBHNSYgBkDr3")
         let reference = try TronReferenceBlock(blockID: "0000000003a215e0d301f759c7d2a775" + String(repeating: "00", count: 16))
         #expect(reference.number == 60_954_080)
-        let raw = try TronRawData.trc20Transfer(from: owner, token: TronAddress("TR7NHqjeKQxGTCi8q8ZY4pL8otSzgjLj6t"),
-                                                to: TronAddress("TVjsyZ7fYF3qLF6BQgPmTEZy1xrNNyVAAA"), amount: 1_000_000,
-                                                feeLimit: 100_000_000, reference: reference,
-                                                expiration: 1_713_504_669_000 + 60_000, timestamp: 1_713_504_669_000)
-        let rawHex = "0a0215e02208d301f759c7d2a77540a8efdca6ef315aae01081f12a9010a31747970652e676f6f676c65617069732e636f6d2f70726f746f636f6c2e54726967676572536d617274436f6e747261637412740a154162f94e9ac9349bccc61bfe66ddade6292702ecb6121541a614f803b6fd780986a42c78ec9c7f77e6ded13c2244a9059cbb000000000000000000000000d8dd39e2dea27a40001884901735e3940829bb4400000000000000000000000000000000000000000000000000000000000f424070c89ad9a6ef31900180c2d72f"
-        let signatureHex = "cb6ff59f63848d6bac8b9203916e7d490c14f7d77e1f052138d70f8898323b9b77bae0fd280db1ada47a1aed0dcf52e22857ca061a8a38cceff614e11b1b901b01"
+        let raw = try TronRawData.trc20Transfer(
+            from: owner,
+            token: TronAddress("TR7NHqjeKQxGTCi8q8ZY4pL8otSzgjLj6t"),
+            to: TronAddress("TVjsyZ7fYF3qLF6BQgPmTEZy1xrNNyVAAA"),
+            amount: 1_000_000,
+            feeLimit: 100_000_000,
+            reference: reference,
+            expiration: 1_713_504_669_000 + 60_000,
+            timestamp: 1_713_504_669_000
+        )
+        let rawHex =
+            "0a0215e02208d301f759c7d2a77540a8efdca6ef315aae01081f12a9010a31747970652e676f6f676c65617069732e636f6d2f70726f746f636f6c2e54726967676572536d617274436f6e747261637412740a154162f94e9ac9349bccc61bfe66ddade6292702ecb6121541a614f803b6fd780986a42c78ec9c7f77e6ded13c2244a9059cbb000000000000000000000000d8dd39e2dea27a40001884901735e3940829bb4400000000000000000000000000000000000000000000000000000000000f424070c89ad9a6ef31900180c2d72f"
+        let signatureHex =
+            "cb6ff59f63848d6bac8b9203916e7d490c14f7d77e1f052138d70f8898323b9b77bae0fd280db1ada47a1aed0dcf52e22857ca061a8a38cceff614e11b1b901b01"
         #expect(Hex.encode(raw.serialized()) == rawHex)
         #expect(Hex.encode(raw.txID) == "b24dbbb281ffb1bf41244f20cfd255e31010eeea68ad89f470696e0725996e6e")
         let signed = try TronTransaction(rawData: raw).signed(with: key)
@@ -182,7 +213,9 @@ struct TronTransactionTests {
         }
         let block = try Vectors.load(Fixtures.self, from: "tron_node_fixtures.json").getnowblock_mainnet_60954080_trc20.response
         #expect(block.transactions.count == 208)
-        var modelled = 0, recovered = 0, trc20 = 0
+        var modelled = 0
+        var recovered = 0
+        var trc20 = 0
         for tx in block.transactions {
             let received = try TronTransaction(rawDataBytes: hex(tx.raw_data_hex), signatures: tx.signature.map { try hex($0) })
             #expect(Hex.encode(received.txID) == tx.txID)
@@ -257,12 +290,26 @@ struct TronTransactionTests {
         #expect(throws: TronTransactionError.invalidField("missing raw_data")) { try TronTransaction(serialized: Data([0x12, 0x00])) }
         let owner = try TronAddress(file.keys[0].address)
         #expect(throws: TronTransactionError.invalidField("amount must be positive")) {
-            try TronRawData.trxTransfer(from: owner, to: owner, amount: 0, reference: TronReferenceBlock(blockID: file.ref_block_id),
-                                        expiration: 1, timestamp: 1)
+            try TronRawData.trxTransfer(
+                from: owner,
+                to: owner,
+                amount: 0,
+                reference: TronReferenceBlock(blockID: file.ref_block_id),
+                expiration: 1,
+                timestamp: 1
+            )
         }
         #expect(throws: TronTransactionError.invalidField("amount exceeds uint256")) {
-            try TronRawData.trc20Transfer(from: owner, token: owner, to: owner, amount: BigUInt(1) << 256, feeLimit: 1,
-                                          reference: TronReferenceBlock(blockID: file.ref_block_id), expiration: 1, timestamp: 1)
+            try TronRawData.trc20Transfer(
+                from: owner,
+                token: owner,
+                to: owner,
+                amount: BigUInt(1) << 256,
+                feeLimit: 1,
+                reference: TronReferenceBlock(blockID: file.ref_block_id),
+                expiration: 1,
+                timestamp: 1
+            )
         }
     }
 
@@ -270,12 +317,32 @@ struct TronTransactionTests {
     func optionalFields() throws {
         let file = try TronTxFile.load()
         let owner = try TronAddress(file.keys[0].address)
-        let call = TronTriggerSmartContract(owner: owner, contract: owner, callValue: 5, data: Data([1, 2, 3]), callTokenValue: 7, tokenID: 1_000_001)
-        let raw = try TronRawData(refBlockBytes: Data([1, 2]), refBlockHash: Data(count: 8), expiration: 1, timestamp: 0, feeLimit: 9,
-                                  contract: .triggerSmartContract(call), permissionID: 2, memo: Data("order 42".utf8))
+        let call = TronTriggerSmartContract(
+            owner: owner,
+            contract: owner,
+            callValue: 5,
+            data: Data([1, 2, 3]),
+            callTokenValue: 7,
+            tokenID: 1_000_001
+        )
+        let raw = try TronRawData(
+            refBlockBytes: Data([1, 2]),
+            refBlockHash: Data(count: 8),
+            expiration: 1,
+            timestamp: 0,
+            feeLimit: 9,
+            contract: .triggerSmartContract(call),
+            permissionID: 2,
+            memo: Data("order 42".utf8)
+        )
         #expect(try TronRawData(serialized: raw.serialized()) == raw)
-        let other = try TronRawData(refBlockBytes: Data([1, 2]), refBlockHash: Data(count: 8), expiration: 1, timestamp: 2,
-                                    contract: .other(type: 57, typeURL: "type.googleapis.com/protocol.DelegateResourceContract", value: Data([0x08, 0x01])))
+        let other = try TronRawData(
+            refBlockBytes: Data([1, 2]),
+            refBlockHash: Data(count: 8),
+            expiration: 1,
+            timestamp: 2,
+            contract: .other(type: 57, typeURL: "type.googleapis.com/protocol.DelegateResourceContract", value: Data([0x08, 0x01]))
+        )
         #expect(try TronRawData(serialized: other.serialized()) == other)
     }
 }
@@ -311,13 +378,16 @@ struct ProtobufTests {
         #expect(try r.next() == nil)
     }
 
-    @Test("reader rejects malformed input", arguments: [
-        ("08", ProtobufError.truncated),
-        ("0a05aabb", .truncated),
-        ("08ffffffffffffffffffff01", .varintOverflow),
-        ("0b", .unsupportedWireType(3, field: 1)),
-        ("00", .invalidFieldNumber(0)),
-    ])
+    @Test(
+        "reader rejects malformed input",
+        arguments: [
+            ("08", ProtobufError.truncated),
+            ("0a05aabb", .truncated),
+            ("08ffffffffffffffffffff01", .varintOverflow),
+            ("0b", .unsupportedWireType(3, field: 1)),
+            ("00", .invalidFieldNumber(0)),
+        ]
+    )
     func readerErrors(input: String, error: ProtobufError) throws {
         var reader = ProtobufReader(try hex(input))
         #expect(throws: error) {
