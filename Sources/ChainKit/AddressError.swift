@@ -10,6 +10,8 @@ public enum AddressError: Error, Equatable, Sendable, CustomStringConvertible {
     case invalidCharacter(Character, offset: Int)
     /// The string has the wrong number of characters.
     case wrongLength(expected: Int, got: Int)
+    /// Longer than any address of this chain can be.
+    case tooLong(max: Int, got: Int)
     /// The decoded payload has the wrong number of bytes.
     case wrongPayloadLength(expected: Int, got: Int)
     /// The Base58Check or bech32 checksum does not match.
@@ -38,6 +40,7 @@ public enum AddressError: Error, Equatable, Sendable, CustomStringConvertible {
         case .surroundingWhitespace: return "leading or trailing whitespace"
         case .invalidCharacter(let c, let offset): return "invalid character '\(c)' at offset \(offset)"
         case .wrongLength(let expected, let got): return "wrong length: expected \(expected) characters, got \(got)"
+        case .tooLong(let max, let got): return "too long: at most \(max) characters, got \(got)"
         case .wrongPayloadLength(let expected, let got): return "wrong payload length: expected \(expected) bytes, got \(got)"
         case .checksumMismatch: return "checksum mismatch"
         case .mixedCase: return "mixed upper and lower case"

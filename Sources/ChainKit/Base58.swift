@@ -6,6 +6,8 @@ public enum Base58 {
     public enum DecodingError: Error, Equatable, Sendable, CustomStringConvertible {
         /// The input is empty.
         case empty
+        /// Longer than `Base58.maxInputLength` characters (decoding is quadratic, so untrusted input is capped).
+        case tooLong(Int)
         /// A character outside the Base58 alphabet (`0`, `O`, `I`, `l`, spaces and non-ASCII are not in it), with its offset.
         case invalidCharacter(Character, offset: Int)
         /// Base58Check: the payload is shorter than the 4-byte checksum.
@@ -17,6 +19,7 @@ public enum Base58 {
         public var description: String {
             switch self {
             case .empty: return "empty string"
+            case .tooLong(let n): return "too long for base58: \(n) characters, at most \(Base58.maxInputLength)"
             case .invalidCharacter(let c, let offset): return "'\(c)' at offset \(offset) is not a base58 character"
             case .tooShort: return "too short for a base58check checksum"
             case .checksumMismatch: return "base58check checksum mismatch"
@@ -57,9 +60,13 @@ public enum Base58 {
         return String(decoding: out, as: UTF8.self)
     }
 
+    /// The longest string `decode` accepts (addresses are ≤ 35 characters, extended keys 111).
+    public static let maxInputLength = 256
+
     /// Decodes a Base58 string; every leading `1` becomes a zero byte.
     public static func decode(_ string: String) throws(DecodingError) -> Data {
         guard !string.isEmpty else { throw .empty }
+        guard string.utf8.count <= maxInputLength else { throw .tooLong(string.utf8.count) }
         var values: [UInt8] = []
         values.reserveCapacity(string.utf8.count)
         for (offset, character) in string.enumerated() {

@@ -97,6 +97,8 @@ public struct BitcoinAddress: Sendable, Hashable, CustomStringConvertible {
     /// Validates a user-supplied address for `network`: P2PKH, P2SH, bech32 v0 (20/32 bytes) or bech32m v1+.
     public init(_ string: String, network: BitcoinNetwork) throws(AddressError) {
         try AddressValidator.checkNotBlank(string)
+        // The longest Bitcoin address is a 90-character bech32 string; refuse more before any decoding work.
+        guard string.utf8.count <= 90 else { throw .tooLong(max: 90, got: string.utf8.count) }
         if AddressValidator.looksLikeEVM(string) { throw .wrongChain("an EVM 0x address, not a Bitcoin") }
         let lower = string.lowercased()
         let knownHRPs = BitcoinNetwork.allCases.map(\.bech32HRP)
@@ -148,7 +150,7 @@ public struct BitcoinAddress: Sendable, Hashable, CustomStringConvertible {
         case .checksumMismatch: return .checksumMismatch
         case .invalidCharacter(let c, let offset): return .invalidCharacter(c, offset: offset)
         case .mixedCase: return .mixedCase
-        case .tooLong(let n): return .wrongLength(expected: 90, got: n)
+        case .tooLong(let n): return .tooLong(max: 90, got: n)
         default: return .invalidSegwit(error)
         }
     }
@@ -160,6 +162,7 @@ public struct BitcoinAddress: Sendable, Hashable, CustomStringConvertible {
         } catch {
             switch error {
             case .empty: throw .empty
+            case .tooLong(let n): throw .tooLong(max: 90, got: n)
             case .invalidCharacter(let c, let offset): throw .invalidCharacter(c, offset: offset)
             case .checksumMismatch: throw .checksumMismatch
             case .tooShort: throw .wrongPayloadLength(expected: 21, got: 0)

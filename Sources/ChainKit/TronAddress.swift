@@ -25,6 +25,7 @@ public struct TronAddress: Sendable, Hashable, CustomStringConvertible {
         } catch {
             switch error {
             case .empty: throw .empty
+            case .tooLong(let n): throw .wrongLength(expected: 34, got: n)
             case .invalidCharacter(let c, let offset): throw .invalidCharacter(c, offset: offset)
             case .tooShort, .checksumMismatch:
                 if string.count != 34 { throw .wrongLength(expected: 34, got: string.count) }

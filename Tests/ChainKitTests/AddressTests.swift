@@ -54,6 +54,7 @@ private func kindName(_ error: AddressError) -> String {
     case .surroundingWhitespace: return "surroundingWhitespace"
     case .invalidCharacter: return "invalidCharacter"
     case .wrongLength: return "wrongLength"
+    case .tooLong: return "tooLong"
     case .wrongPayloadLength: return "wrongPayloadLength"
     case .checksumMismatch: return "checksumMismatch"
     case .mixedCase: return "mixedCase"
@@ -258,6 +259,16 @@ struct AddressValidationTests {
         }
         #expect(throws: AddressError.invalidCharacter("z", offset: 1)) { try TronAddress(hex: "4z") }
         #expect(throws: AddressError.self) { try TronAddress(base58OrHex: "41c8599111f29c1e1e061265b4af93ea1f274ad7") }
+    }
+
+    @Test("oversized input is refused before any quadratic base58 work")
+    func oversized() {
+        let huge = String(repeating: "1", count: 100_000)
+        #expect(throws: AddressError.tooLong(max: 90, got: 100_000)) { try BitcoinAddress(huge, network: .mainnet) }
+        #expect(throws: AddressError.wrongLength(expected: 34, got: 100_000)) { try TronAddress(huge) }
+        #expect(throws: AddressError.wrongLength(expected: 42, got: 100_002)) { try EVMAddress("0x" + huge) }
+        #expect(throws: Base58.DecodingError.tooLong(100_000)) { try Base58.decode(huge) }
+        #expect(throws: HDKeyError.invalidEncoding(.tooLong(100_000))) { try ExtendedPublicKey(serialized: huge) }
     }
 
     @Test("reasons read as a person would write them")
