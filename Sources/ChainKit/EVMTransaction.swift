@@ -361,3 +361,84 @@ public struct SignedEVMTransaction: Sendable, Hashable {
         return signature
     }
 }
+
+extension EVMEIP1559Transaction {
+    /// A plain value transfer (21 000 gas, no calldata).
+    public static func nativeTransfer(
+        chainID: UInt64,
+        nonce: UInt64,
+        maxPriorityFeePerGas: BigUInt,
+        maxFeePerGas: BigUInt,
+        to: EVMAddress,
+        value: BigUInt,
+        gasLimit: UInt64 = 21_000
+    ) -> EVMEIP1559Transaction {
+        EVMEIP1559Transaction(
+            chainID: chainID,
+            nonce: nonce,
+            maxPriorityFeePerGas: maxPriorityFeePerGas,
+            maxFeePerGas: maxFeePerGas,
+            gasLimit: gasLimit,
+            to: to,
+            value: value
+        )
+    }
+
+    /// An ERC20 `transfer(to, amount)` call on `token` (zero value; the gas limit must cover the token's transfer).
+    public static func erc20Transfer(
+        chainID: UInt64,
+        nonce: UInt64,
+        maxPriorityFeePerGas: BigUInt,
+        maxFeePerGas: BigUInt,
+        gasLimit: UInt64,
+        token: EVMAddress,
+        to: EVMAddress,
+        amount: BigUInt
+    ) -> EVMEIP1559Transaction {
+        EVMEIP1559Transaction(
+            chainID: chainID,
+            nonce: nonce,
+            maxPriorityFeePerGas: maxPriorityFeePerGas,
+            maxFeePerGas: maxFeePerGas,
+            gasLimit: gasLimit,
+            to: token,
+            value: 0,
+            data: ERC20.transferCalldata(to: to, amount: amount)
+        )
+    }
+}
+
+extension EVMLegacyTransaction {
+    /// A plain value transfer (21 000 gas, no calldata), EIP-155 protected.
+    public static func nativeTransfer(
+        chainID: UInt64,
+        nonce: UInt64,
+        gasPrice: BigUInt,
+        to: EVMAddress,
+        value: BigUInt,
+        gasLimit: UInt64 = 21_000
+    ) -> EVMLegacyTransaction {
+        EVMLegacyTransaction(nonce: nonce, gasPrice: gasPrice, gasLimit: gasLimit, to: to, value: value, chainID: chainID)
+    }
+
+    /// An ERC20 `transfer(to, amount)` call on `token`, EIP-155 protected.
+    public static func erc20Transfer(
+        chainID: UInt64,
+        nonce: UInt64,
+        gasPrice: BigUInt,
+        gasLimit: UInt64,
+        token: EVMAddress,
+        to: EVMAddress,
+        amount: BigUInt
+    ) -> EVMLegacyTransaction {
+        EVMLegacyTransaction(
+            nonce: nonce,
+            gasPrice: gasPrice,
+            gasLimit: gasLimit,
+            to: token,
+            value: 0,
+            data: ERC20.transferCalldata(to: to, amount: amount),
+            chainID: chainID
+        )
+    }
+}

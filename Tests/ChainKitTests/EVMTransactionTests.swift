@@ -142,6 +142,73 @@ struct EVMTransactionTests {
         #expect(ERC20.transferEventTopic == (try hex("ddf252ad1be2c89b69c2b068fc378daa952ba7f163c4a11628f55a4df523b3ef")))
     }
 
+    @Test("native and ERC20 transfer builders produce the vectors' transactions")
+    func builders() throws {
+        let file = try EthTxFile.load()
+        var built = 0
+        for v in file.vectors {
+            let to = try EVMAddress(v.tx.to)
+            let data = try hex(v.tx.data)
+            let expected = try transaction(v)
+            let transfer = ERC20.decodeTransfer(data)
+            let candidate: EVMTransaction
+            switch (v.type, transfer) {
+            case (0, nil):
+                candidate = .legacy(
+                    .nativeTransfer(
+                        chainID: v.tx.chainId,
+                        nonce: v.tx.nonce,
+                        gasPrice: BigUInt(try #require(v.tx.gasPrice)),
+                        to: to,
+                        value: BigUInt(v.tx.value),
+                        gasLimit: v.tx.gas
+                    )
+                )
+            case (0, let t?):
+                candidate = .legacy(
+                    .erc20Transfer(
+                        chainID: v.tx.chainId,
+                        nonce: v.tx.nonce,
+                        gasPrice: BigUInt(try #require(v.tx.gasPrice)),
+                        gasLimit: v.tx.gas,
+                        token: to,
+                        to: t.to,
+                        amount: t.amount
+                    )
+                )
+            case (_, nil):
+                candidate = .eip1559(
+                    .nativeTransfer(
+                        chainID: v.tx.chainId,
+                        nonce: v.tx.nonce,
+                        maxPriorityFeePerGas: BigUInt(try #require(v.tx.maxPriorityFeePerGas)),
+                        maxFeePerGas: BigUInt(try #require(v.tx.maxFeePerGas)),
+                        to: to,
+                        value: BigUInt(v.tx.value),
+                        gasLimit: v.tx.gas
+                    )
+                )
+            case (_, let t?):
+                candidate = .eip1559(
+                    .erc20Transfer(
+                        chainID: v.tx.chainId,
+                        nonce: v.tx.nonce,
+                        maxPriorityFeePerGas: BigUInt(try #require(v.tx.maxPriorityFeePerGas)),
+                        maxFeePerGas: BigUInt(try #require(v.tx.maxFeePerGas)),
+                        gasLimit: v.tx.gas,
+                        token: to,
+                        to: t.to,
+                        amount: t.amount
+                    )
+                )
+            }
+            #expect(candidate == expected, "\(v.name)")
+            #expect("0x" + Hex.encode(candidate.unsignedSerialized) == v.unsigned_serialized)
+            built += 1
+        }
+        #expect(built == 12)
+    }
+
     @Test("access lists and contract creation round trip through sign and decode")
     func accessListAndCreation() throws {
         let key = try Secp256k1.PrivateKey(hex: "4c0883a69102937d6231471b5dbb6204fe5129617082792ae468d01a3f362318")
