@@ -86,11 +86,26 @@ let package = Package(
             dependencies: ["GatewayCore", "GatewayRuntime"],
             swiftSettings: swiftSettings
         ),
+        // Services shared by the API, gatewayctl and the console: merchants, coins, wallets,
+        // addresses, withdrawals, admin tokens, audit.
+        .target(
+            name: "GatewayServices",
+            dependencies: [
+                "GatewayCore", "GatewayRuntime", "ChainKit",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "BigInt", package: "BigInt"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         // The merchant Open API and admin API.
         .target(
             name: "GatewayAPI",
             dependencies: [
-                "GatewayCore", "GatewayRuntime",
+                "GatewayCore", "GatewayRuntime", "GatewayServices", "ChainKit",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "BigInt", package: "BigInt"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
@@ -111,8 +126,9 @@ let package = Package(
         .target(
             name: "GatewayCLI",
             dependencies: [
-                "GatewayCore", "GatewayRuntime", "GatewayStages",
+                "GatewayCore", "GatewayRuntime", "GatewayStages", "GatewayServices", "ChainKit",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "BigInt", package: "BigInt"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
@@ -149,6 +165,18 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "ServiceLifecycleTestKit", package: "swift-service-lifecycle"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "GatewayAPITests",
+            dependencies: [
+                "GatewayAPI", "GatewayCore", "GatewayRuntime", "GatewayServices", "GatewayTesting",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "BigInt", package: "BigInt"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings

@@ -11,7 +11,10 @@ public struct GatewayCTL: AsyncParsableCommand {
         commandName: "gatewayctl",
         abstract: "Operate usdt-gateway: schema migrations, queue status, dead jobs, benchmarks.",
         discussion: ProcessOptions.discussion,
-        subcommands: [Migrate.self, Status.self, Jobs.self, ConfigCommand.self, Bench.self])
+        subcommands: [
+            Migrate.self, Status.self, Jobs.self, ConfigCommand.self, MerchantCommand.self, CoinCommand.self, WalletCommand.self,
+            AddressCommand.self, WithdrawalCommand.self, AdminCommand.self, Bench.self,
+        ])
 
     public init() {}
 }

@@ -209,10 +209,31 @@ public struct WorkerConfig: Sendable, Equatable {
     }
 }
 
-/// The HTTP listener of `gateway-api` (which also serves `/metrics` and `/healthz`).
+/// `gateway-api`: its listener (which also serves `/metrics` and `/healthz`) and the Open API's
+/// protections beyond upstream Udun.
 public struct APIConfig: Sendable, Equatable {
     public var listen: ListenAddress
-    public init(listen: ListenAddress = .init(host: "127.0.0.1", port: 8080)) { self.listen = listen }
+    /// Larger request bodies are refused.
+    public var maxBodyBytes: Int
+    /// A request's timestamp must be within this of server time; zero turns the check off.
+    public var timestampWindow: Duration
+    /// Refuse a request whose signature was already seen from that merchant within the window.
+    public var replayProtection: Bool
+    /// Open API requests per merchant per minute (per gateway-api process); a merchant's own limit overrides it.
+    public var rateLimitPerMinute: Int
+    /// Which callback URLs merchants may register.
+    public var callbackURLs: CallbackURLPolicy
+
+    public init(listen: ListenAddress = .init(host: "127.0.0.1", port: 8080), maxBodyBytes: Int = 65536,
+                timestampWindow: Duration = .seconds(300), replayProtection: Bool = true, rateLimitPerMinute: Int = 1200,
+                callbackURLs: CallbackURLPolicy = .init()) {
+        self.listen = listen
+        self.maxBodyBytes = maxBodyBytes
+        self.timestampWindow = timestampWindow
+        self.replayProtection = replayProtection
+        self.rateLimitPerMinute = rateLimitPerMinute
+        self.callbackURLs = callbackURLs
+    }
 }
 
 /// Queue-wide settings.
@@ -289,6 +310,14 @@ public struct GatewayConfig: Sendable {
 
         let api = try root.section("api")
         if let listen = try api.optionalString("listen") { config.api.listen = try ListenAddress(parsing: listen, key: api.keyPath("listen")) }
+        config.api.maxBodyBytes = try api.int("max_body_bytes", default: config.api.maxBodyBytes, in: 1024...16_777_216)
+        config.api.timestampWindow = try api.duration("timestamp_window", default: config.api.timestampWindow)
+        config.api.replayProtection = try api.bool("replay_protection", default: config.api.replayProtection)
+        config.api.rateLimitPerMinute = try api.int("rate_limit_per_minute", default: config.api.rateLimitPerMinute, in: 1...10_000_000)
+        let urls = try api.section("callback_urls")
+        config.api.callbackURLs.allowLoopback = try urls.bool("allow_loopback", default: false)
+        config.api.callbackURLs.allowPrivate = try urls.bool("allow_private", default: false)
+        try urls.finish()
         try api.finish()
 
         let stages = try root.section("stages")

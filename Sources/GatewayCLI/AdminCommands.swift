@@ -1,0 +1,332 @@
+import ArgumentParser
+import BigInt
+import Foundation
+import GatewayCore
+import GatewayRuntime
+import GatewayServices
+import Logging
+import PostgresNIO
+
+let cliActor = "gatewayctl:\(ProcessInfo.processInfo.environment["USER"] ?? "operator")"
+func iso(_ date: Date) -> String { date.ISO8601Format() }
+
+/// Runs a write in a transaction and turns service errors into the CLI's validation errors.
+func write<R: Sendable>(_ options: ProcessOptions, _ body: @escaping @Sendable (PostgresConnection, Logger) async throws -> R) async throws -> R {
+    do {
+        return try await CLIContext.with(options) { ctx in try await ctx.database.transaction { c in try await body(c, ctx.logger) } }
+    } catch let e as ServiceError {
+        throw ValidationError(e.description)
+    }
+}
+
+func read<R: Sendable>(_ options: ProcessOptions, _ body: @escaping @Sendable (PostgresConnection, Logger) async throws -> R) async throws -> R {
+    do {
+        return try await CLIContext.with(options) { ctx in try await ctx.database.withConnection { c in try await body(c, ctx.logger) } }
+    } catch let e as ServiceError {
+        throw ValidationError(e.description)
+    }
+}
+
+struct MerchantCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "merchant", abstract: "Create and administer merchants.",
+        subcommands: [Add.self, List.self, Show.self, Enable.self, Disable.self, RotateKey.self, AutoPayment.self])
+
+    struct Add: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Create a merchant; prints its number, API key and webhook secret once.")
+        @OptionGroup var options: ProcessOptions
+        @Option(help: "The merchant's name.") var name: String
+        @Flag(help: "Pay /mch/withdraw/proxypay automatically when the review rules pass.") var autoPayment = false
+        @Option(help: "Most deposit addresses it may create.") var maxAddresses: Int?
+
+        func run() async throws {
+            let (name, auto, maxA) = (self.name, autoPayment, maxAddresses)
+            let (m, secrets) = try await write(options) { c, l in try await Merchants.create(name: name, autoPayment: auto, maxAddresses: maxA, actor: cliActor, on: c, logger: l) }
+            print("merchant \(m.id) created: \(m.name)")
+            print("merchantId      \(m.id)")
+            print("api key         \(secrets.apiKey)")
+            print("webhook secret  \(secrets.webhookSecret)")
+            print("Store the key and secret now: they are not shown again (rotate-key makes a new key).")
+        }
+    }
+
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List merchants.")
+        @OptionGroup var options: ProcessOptions
+
+        func run() async throws {
+            let all = try await read(options) { c, l in try await Merchants.list(on: c, logger: l) }
+            var t = TextTable(header: ["id", "name", "status", "auto payment", "max addresses", "created"])
+            for m in all {
+                t.add(["\(m.id)", m.name, m.active ? "active" : "disabled", m.autoPayment ? "on" : "off", m.maxAddresses.map(String.init) ?? "-",
+                       iso(m.createdAt)])
+            }
+            print(all.isEmpty ? "no merchants" : t.render(), terminator: all.isEmpty ? "\n" : "")
+        }
+    }
+
+    struct Show: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Show a merchant with its wallets (never its key).")
+        @OptionGroup var options: ProcessOptions
+        @Argument(help: "Merchant number.") var id: Int64
+
+        func run() async throws {
+            let id = self.id
+            let (m, wallets) = try await read(options) { c, l in
+                guard let m = try await Merchants.find(id, on: c, logger: l) else { throw ServiceError.notFound("merchant \(id)") }
+                return (m, try await Wallets.list(merchantID: id, on: c, logger: l))
+            }
+            print("merchant \(m.id): \(m.name)\n  status        \(m.active ? "active" : "disabled")\n  auto payment  \(m.autoPayment ? "on" : "off")")
+            print("  max addresses \(m.maxAddresses.map(String.init) ?? "no limit")\n  created       \(iso(m.createdAt))")
+            for w in wallets {
+                print("  wallet \(w.chain): next index \(w.nextIndex), hot \(w.hotAddress)\(w.coldAddress.map { ", cold \($0)" } ?? "")")
+            }
+        }
+    }
+
+    struct Enable: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Let a disabled merchant use the API again.")
+        @OptionGroup var options: ProcessOptions
+        @Argument(help: "Merchant number.") var id: Int64
+        func run() async throws {
+            let id = self.id
+            let m = try await write(options) { c, l in try await Merchants.setActive(id, true, actor: cliActor, on: c, logger: l) }
+            print("merchant \(m.id) enabled")
+        }
+    }
+
+    struct Disable: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Refuse a merchant's API requests (code 4169) until enabled again.")
+        @OptionGroup var options: ProcessOptions
+        @Argument(help: "Merchant number.") var id: Int64
+        func run() async throws {
+            let id = self.id
+            let m = try await write(options) { c, l in try await Merchants.setActive(id, false, actor: cliActor, on: c, logger: l) }
+            print("merchant \(m.id) disabled")
+        }
+    }
+
+    struct RotateKey: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Replace a merchant's API key; the old key stops working at once. Prints the new key once.")
+        @OptionGroup var options: ProcessOptions
+        @Argument(help: "Merchant number.") var id: Int64
+        func run() async throws {
+            let id = self.id
+            let key = try await write(options) { c, l in try await Merchants.rotateKey(id, actor: cliActor, on: c, logger: l) }
+            print("new api key for merchant \(id): \(key)\nStore it now: it is not shown again.")
+        }
+    }
+
+    struct AutoPayment: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "auto-payment", abstract: "Turn automatic payment (proxypay) on or off.")
+        @OptionGroup var options: ProcessOptions
+        @Argument(help: "Merchant number.") var id: Int64
+        @Argument(help: "on or off.") var setting: String
+        func validate() throws { guard ["on", "off"].contains(setting) else { throw ValidationError("say on or off") } }
+        func run() async throws {
+            let (id, on) = (self.id, setting == "on")
+            _ = try await write(options) { c, l in try await Merchants.setAutoPayment(id, on, actor: cliActor, on: c, logger: l) }
+            print("automatic payment \(setting) for merchant \(id)")
+        }
+    }
+}
+
+struct CoinCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "coin", abstract: "The coins the gateway handles.",
+                                                    subcommands: [List.self, Add.self, Enable.self, Disable.self])
+
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List coins.")
+        @OptionGroup var options: ProcessOptions
+        func run() async throws {
+            let coins = try await read(options) { c, l in try await Coins.list(on: c, logger: l) }
+            var t = TextTable(header: ["id", "chain", "symbol", "mainCoinType", "coinType", "decimals", "min deposit", "withdrawal fee", "enabled"])
+            for coin in coins {
+                t.add(["\(coin.id)", coin.chain, coin.symbol, coin.mainCoinType, coin.coinType, "\(coin.decimals)",
+                       CoinAmount.format(coin.minDeposit, decimals: coin.decimals), CoinAmount.format(coin.withdrawalFee, decimals: coin.decimals),
+                       coin.enabled ? "yes" : "no"])
+            }
+            print(coins.isEmpty ? "no coins" : t.render(), terminator: coins.isEmpty ? "\n" : "")
+        }
+    }
+
+    struct Add: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Add a coin.",
+            discussion: "Examples: --chain tron --main-coin-type 195 --symbol TRX --decimals 6; --chain tron --main-coin-type 195 --token TR7NHqjeKQxGTCi8q8ZY4pL8otSzgjLj6t --symbol USDT --decimals 6")
+        @OptionGroup var options: ProcessOptions
+        @Option(help: "Chain name from workers.yml (tron, ethereum, …).") var chain: String
+        @Option(help: "The chain's SLIP-44 code (195 TRON, 60 Ethereum, 0 Bitcoin).") var mainCoinType: String
+        @Option(help: "The token's contract address (omit for the native coin).") var token: String?
+        @Option(help: "Symbol, e.g. USDT.") var symbol: String
+        @Option(help: "Display name (default: the symbol).") var name: String?
+        @Option(help: "Chain display name, e.g. TRON (default: the chain name).") var coinName: String?
+        @Option(help: "Decimals.") var decimals: Int
+        @Option(help: "Smallest deposit credited, in whole coin units.") var minDeposit = "0"
+        @Option(help: "Fee charged per withdrawal, in whole coin units.") var withdrawalFee = "0"
+
+        func run() async throws {
+            let minDep = try units(minDeposit, "--min-deposit"), fee = try units(withdrawalFee, "--withdrawal-fee")
+            let coin = Coin(chain: chain, mainCoinType: mainCoinType, coinType: token ?? mainCoinType, symbol: symbol, name: name ?? symbol,
+                            coinName: coinName ?? chain.uppercased(), mainSymbol: token == nil ? "" : "", decimals: decimals, isToken: token != nil,
+                            minDeposit: minDep, withdrawalFee: fee)
+            let added = try await write(options) { c, l in try await Coins.add(coin, directory: .standard, actor: cliActor, on: c, logger: l) }
+            print("coin \(added.id) added: \(added.symbol) on \(added.chain) (\(added.mainCoinType)/\(added.coinType))")
+        }
+
+        func units(_ text: String, _ flag: String) throws -> BigUInt {
+            if text == "0" { return 0 }
+            do { return try CoinAmount.parse(text, decimals: decimals) } catch { throw ValidationError("\(flag): \(text) is not an amount with at most \(decimals) decimals") }
+        }
+    }
+
+    struct Enable: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Enable a coin.")
+        @OptionGroup var options: ProcessOptions
+        @Argument(help: "Coin id (see coin list).") var id: Int32
+        func run() async throws {
+            let id = self.id
+            let coin = try await write(options) { c, l in try await Coins.setEnabled(id, true, actor: cliActor, on: c, logger: l) }
+            print("coin \(coin.id) (\(coin.symbol)) enabled")
+        }
+    }
+
+    struct Disable: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Disable a coin: the Open API answers 4045 for it.")
+        @OptionGroup var options: ProcessOptions
+        @Argument(help: "Coin id (see coin list).") var id: Int32
+        func run() async throws {
+            let id = self.id
+            let coin = try await write(options) { c, l in try await Coins.setEnabled(id, false, actor: cliActor, on: c, logger: l) }
+            print("coin \(coin.id) (\(coin.symbol)) disabled")
+        }
+    }
+}
+
+struct WalletCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "wallet", abstract: "Merchant wallets: one HD account per chain.",
+                                                    subcommands: [Attach.self, List.self])
+
+    struct Attach: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Attach an account xpub to a merchant for a chain.",
+            discussion: "Deposit address i is account/0/i; the hot address is account/1/0. Get an xpub with `gatewayctl keys xpub --chain C --account N`.")
+        @OptionGroup var options: ProcessOptions
+        @Option(help: "Merchant number.") var merchant: Int64
+        @Option(help: "Chain name.") var chain: String
+        @Option(help: "The account-level extended public key (m/44'/coin'/account').") var xpub: String
+        @Option(help: "Which account of the gateway seed this xpub is (recorded so the signing stages can find its keys).") var account: Int?
+        @Option(help: "Watch-only cold address that receives sweeps above the hot wallet's cap.") var cold: String?
+
+        func run() async throws {
+            let (m, chain, xpub, account, cold) = (merchant, self.chain, self.xpub, self.account, self.cold)
+            let w = try await write(options) { c, l in
+                try await Wallets.attach(merchantID: m, chain: chain, xpub: xpub, accountIndex: account, coldAddress: cold, directory: .standard,
+                                         actor: cliActor, on: c, logger: l)
+            }
+            print("wallet attached: merchant \(w.merchantID) on \(w.chain), hot address \(w.hotAddress)")
+        }
+    }
+
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List wallets.")
+        @OptionGroup var options: ProcessOptions
+        @Option(help: "Only this merchant.") var merchant: Int64?
+        func run() async throws {
+            let m = merchant
+            let all = try await read(options) { c, l in try await Wallets.list(merchantID: m, on: c, logger: l) }
+            var t = TextTable(header: ["merchant", "chain", "account", "next index", "hot address", "cold address"])
+            for w in all { t.add(["\(w.merchantID)", w.chain, w.accountIndex.map(String.init) ?? "-", "\(w.nextIndex)", w.hotAddress, w.coldAddress ?? "-"]) }
+            print(all.isEmpty ? "no wallets" : t.render(), terminator: all.isEmpty ? "\n" : "")
+        }
+    }
+}
+
+struct AddressCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "address", abstract: "Deposit addresses.", subcommands: [List.self])
+
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List deposit addresses, newest first.")
+        @OptionGroup var options: ProcessOptions
+        @Option(help: "Only this merchant.") var merchant: Int64?
+        @Option(help: "Only this chain.") var chain: String?
+        @Option(help: "At most this many.") var limit = 100
+        func run() async throws {
+            let (m, ch, lim) = (merchant, chain, limit)
+            let all = try await read(options) { c, l in try await Addresses.list(merchantID: m, chain: ch, limit: lim, on: c, logger: l) }
+            var t = TextTable(header: ["merchant", "chain", "index", "address", "alias", "callUrl", "created"])
+            for a in all { t.add(["\(a.merchantID)", a.chain, "\(a.index)", a.address, a.alias, a.callURL, iso(a.createdAt)]) }
+            print(all.isEmpty ? "no addresses" : t.render(), terminator: all.isEmpty ? "\n" : "")
+        }
+    }
+}
+
+struct WithdrawalCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "withdrawal", abstract: "Withdrawals.", subcommands: [List.self, Show.self])
+
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List withdrawals, newest first.")
+        @OptionGroup var options: ProcessOptions
+        @Option(help: "Only this merchant.") var merchant: Int64?
+        @Option(help: "Only this state (received, pending_review, approved, rejected, signed, broadcast, confirmed, failed).") var state: String?
+        @Option(help: "At most this many.") var limit = 100
+        func run() async throws {
+            let (m, st, lim) = (merchant, state, limit)
+            let all = try await read(options) { c, l in try await Withdrawals.list(merchantID: m, state: st, limit: lim, on: c, logger: l) }
+            var t = TextTable(header: ["id", "merchant", "businessId", "chain", "address", "amount (base units)", "state", "created"])
+            for w in all { t.add(["\(w.id)", "\(w.merchantID)", w.businessID, w.chain, w.address, w.amount.description, w.state, iso(w.createdAt)]) }
+            print(all.isEmpty ? "no withdrawals" : t.render(), terminator: all.isEmpty ? "\n" : "")
+        }
+    }
+
+    struct Show: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Show one withdrawal.")
+        @OptionGroup var options: ProcessOptions
+        @Argument(help: "Withdrawal id (the callbacks' tradeId).") var id: Int64
+        func run() async throws {
+            let id = self.id
+            let w = try await read(options) { c, l in
+                guard let w = try await Withdrawals.find(id, on: c, logger: l) else { throw ServiceError.notFound("withdrawal \(id)") }
+                return w
+            }
+            let lines: [(String, String)] = [
+                ("merchant", "\(w.merchantID)"), ("businessId", w.businessID), ("chain", w.chain), ("address", w.address),
+                ("amount", "\(w.amount) base units"), ("fee", "\(w.fee) base units"), ("kind", w.proxypay ? "proxypay" : "withdraw"),
+                ("state", w.state + (w.stateReason.map { " (\($0))" } ?? "")), ("tx", w.txHash ?? "-"), ("memo", w.memo), ("remark", w.remark),
+                ("version", "\(w.version)"), ("created", iso(w.createdAt)), ("updated", iso(w.updatedAt)),
+            ]
+            print("withdrawal \(w.id)")
+            for (k, v) in lines { print("  \(k.padding(toLength: 11, withPad: " ", startingAt: 0)) \(v)") }
+        }
+    }
+}
+
+struct AdminCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "admin", abstract: "Admin API access.", subcommands: [Token.self])
+
+    struct Token: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Bearer tokens for /admin/*.", subcommands: [Add.self, Disable.self])
+
+        struct Add: AsyncParsableCommand {
+            static let configuration = CommandConfiguration(abstract: "Create a token; prints it once.")
+            @OptionGroup var options: ProcessOptions
+            @Argument(help: "A name for the token (who or what uses it).") var name: String
+            func run() async throws {
+                let name = self.name
+                let token = try await write(options) { c, l in try await AdminTokens.create(name: name, actor: cliActor, on: c, logger: l) }
+                print("admin token \(name): \(token)\nUse it as `Authorization: Bearer <token>`. It is not shown again.")
+            }
+        }
+
+        struct Disable: AsyncParsableCommand {
+            static let configuration = CommandConfiguration(abstract: "Disable a token.")
+            @OptionGroup var options: ProcessOptions
+            @Argument(help: "The token's name.") var name: String
+            func run() async throws {
+                let name = self.name
+                try await write(options) { c, l in try await AdminTokens.disable(name: name, actor: cliActor, on: c, logger: l) }
+                print("admin token \(name) disabled")
+            }
+        }
+    }
+}
