@@ -33,7 +33,7 @@ if ! psql -Atqc "SELECT to_regclass('pgqueuer')" | grep -q pgqueuer; then
 fi
 
 fsync_rate() {
-    "$(pg_bindir)/pg_test_fsync" -s 2 -f "$LOCAL/pg_test_fsync.out" 2>/dev/null | grep -m1 'fdatasync' | awk '{print $(NF-2)}'
+    "$(pg_bindir)/pg_test_fsync" -s 2 -f "$LOCAL/pg_test_fsync.out" 2>/dev/null | grep -m1 -E '^[[:space:]]+fdatasync[[:space:]]+[0-9]' | awk '{print $2}'
     rm -f "$LOCAL/pg_test_fsync.out"
 }
 

@@ -24,7 +24,9 @@ say "building (debug, with tests)"
 swift build --build-tests
 say "running tests against 127.0.0.1:$PORT"
 set +e
-swift test --skip-build "$@" 2>&1 | tee "$LOCAL/test-output.log"
+# Serially: the suites share two cores with the PostgreSQL they test, and timing-sensitive
+# behaviour (leases, heartbeats) must not be starved by a neighbouring suite's load.
+swift test --skip-build --no-parallel "$@" 2>&1 | tee "$LOCAL/test-output.log"
 status=${PIPESTATUS[0]}
 set -e
 # One plain closing line: "N passed, N failed".

@@ -48,11 +48,13 @@ struct SlashNormalizingResponder<Inner: HTTPResponder>: HTTPResponder {
 }
 
 /// The `gateway-api` HTTP application.
-public func buildApplication(config: GatewayConfig, database: Database, directory: ChainDirectory, logger: Logger) -> some ApplicationProtocol {
+public func buildApplication(config: GatewayConfig, database: Database, directory: ChainDirectory, logger: Logger,
+                             onServerRunning: @escaping @Sendable (any Channel) async -> Void = { _ in }) -> some ApplicationProtocol {
     let router = buildRouter(config: config, database: database, directory: directory, logger: logger)
     return Application(
         responder: SlashNormalizingResponder(inner: router.buildResponder()),
         configuration: .init(address: .hostname(config.api.listen.host, port: config.api.listen.port), serverName: nil),
+        onServerRunning: onServerRunning,
         logger: logger)
 }
 

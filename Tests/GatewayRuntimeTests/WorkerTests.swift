@@ -166,8 +166,8 @@ func enqueue(_ db: Database, _ jobs: [NewJob]) async throws {
             let stolen = Recorder<Int64>()
             let finished = Recorder<Bool>()
             let h = ClosureJobHandler { ctx in
-                // Outlive the 1 s lease three times over while another claimer keeps trying.
-                for _ in 0..<30 {
+                // Outlive the 2 s lease twice over while another claimer keeps trying.
+                for _ in 0..<40 {
                     try await Task.sleep(for: .milliseconds(100))
                     let got = try await claim(db, stage: "t", limit: 1, worker: "thief", lease: .seconds(30))
                     for j in got { stolen.add(j.id) }
@@ -175,7 +175,7 @@ func enqueue(_ db: Database, _ jobs: [NewJob]) async throws {
                 finished.add(true)
                 return .completed
             }
-            try await runWorker(db, config: fastConfig(lease: .seconds(1)), handlers: ["long": h]) {
+            try await runWorker(db, config: fastConfig(lease: .seconds(2)), handlers: ["long": h]) {
                 guard finished.all.count == 1 else { return false }
                 return try await count(db, "SELECT count(*) FROM gateway.jobs") == 0
             }

@@ -46,6 +46,8 @@ public final class QueueWorker: Service {
     let metrics: QueueMetrics
     /// Longest time a finished job's outcome waits in the buffer while other slots are busy.
     let flushDelay: Duration
+    /// How long freed slots wait for the rest of their batch before they are refilled.
+    static let claimCoalescing: Duration = .milliseconds(3)
     private let shared = Shared()
 
     public init(database: Database, settings: Settings, logger: Logger) {
@@ -93,7 +95,8 @@ public final class QueueWorker: Service {
         var shutdownAt: ContinuousClock.Instant?
         var failures = 0
         var pausedUntil = clock.now
-        let threshold = max(1, min(cfg.batchSize, cfg.concurrency) / 2)
+        let fullBatch = min(cfg.batchSize, cfg.concurrency)
+        var alarmSet = false
 
         while true {
             let (finished, woke, shutdown, inflight) = shared.state.withLock { s in
@@ -145,7 +148,17 @@ public final class QueueWorker: Service {
             }
             let free = cfg.concurrency - inflight
             let pollDue = now - lastClaim >= cfg.pollInterval
-            let shouldClaim = free > 0 && (wantClaim || pollDue) && (free >= threshold || inflight == 0 || pollDue)
+            // Slots freed by jobs that just finished: wait a moment for their siblings, so that a
+            // batch of fast jobs is recorded and replaced by one full claim rather than several small ones.
+            let coalescing = !pending.isEmpty && free < fullBatch && inflight > 0 && now - (oldestPending ?? now) < Self.claimCoalescing
+            if coalescing && !alarmSet {
+                alarmSet = true
+                Task {
+                    try? await Task.sleep(for: Self.claimCoalescing)
+                    ring.yield()
+                }
+            }
+            let shouldClaim = free > 0 && (wantClaim || pollDue) && !coalescing
             let shouldFlush = !pending.isEmpty
                 && (pending.count >= cfg.batchSize || inflight == 0 || now - (oldestPending ?? now) >= flushDelay)
             if shouldClaim || shouldFlush {
@@ -153,6 +166,7 @@ public final class QueueWorker: Service {
                 do {
                     let got = try await flush(&pending, claim: want, jobs: &jobs, ring: ring)
                     oldestPending = nil
+                    alarmSet = false
                     failures = 0
                     if shouldClaim {
                         lastClaim = clock.now
@@ -220,6 +234,12 @@ public final class QueueWorker: Service {
         let started = ContinuousClock.now
         let result = try await database.transaction { conn -> FlushResult in
             var r = FlushResult()
+            if want > 0, reschedules.isEmpty, kills.isEmpty {
+                // The busy worker's usual cycle: one statement.
+                (r.completed, r.claimed) = try await JobQueue.completeAndClaim(
+                    completions, stage: stage, worker: worker, limit: want, lease: lease, on: conn, logger: logger)
+                return r
+            }
             r.completed = try await JobQueue.complete(completions, stage: stage, worker: worker, on: conn, logger: logger)
             r.rescheduled = try await JobQueue.reschedule(reschedules, stage: stage, worker: worker, on: conn, logger: logger)
             r.killed = try await JobQueue.kill(kills, stage: stage, worker: worker, on: conn, logger: logger)
@@ -344,10 +364,12 @@ public final class QueueWorker: Service {
 
     private func heartbeat() async {
         let lease = settings.config.lease
+        // Renew a job's lease once a third of it has passed, looking twice as often, so that at
+        // most half a lease passes between renewals even when a look just misses.
         let every = lease / 3
         var lastPrune = ContinuousClock.now - .seconds(3600)
         while !Task.isCancelled {
-            try? await Task.sleep(for: min(every, .seconds(5)))
+            try? await Task.sleep(for: min(every / 2, .seconds(5)))
             if Task.isCancelled { return }
             let now = ContinuousClock.now
             let due = shared.state.withLock { s in s.inflight.values.filter { now - $0.lastBeat >= every }.map { ($0.job.id, $0.job.leaseToken) } }

@@ -1,0 +1,156 @@
+import ArgumentParser
+import AsyncHTTPClient
+import ChainKit
+import Foundation
+import GatewayAPI
+import GatewayCore
+import GatewayRuntime
+import GatewayServices
+import Logging
+import NIOCore
+import NIOHTTP1
+import PostgresNIO
+import ServiceLifecycle
+import Synchronization
+
+/// `gatewayctl bench api`: signed `/mch/withdraw` requests against an in-process gateway-api.
+struct APIBench: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "api",
+        abstract: "Signed /mch/withdraw requests per second and their latency, at a given concurrency.",
+        discussion: """
+            Runs gateway-api in this process on a loopback port, against a scratch database \
+            (<database>_bench, created and migrated when missing), with a merchant, a coin and a wallet \
+            of its own, and sends signed withdrawals from --concurrency connections. Each request is \
+            durable: the withdrawal and its review job are committed before the answer. Prints \
+            `withdraw_requests_per_s`, `p50_ms`, `p99_ms` and `errors`. scripts/bench-api.sh runs it \
+            beside pgbench.
+            """)
+
+    @OptionGroup var options: ProcessOptions
+    @Option(help: "Requests to send (after 200 warm-up requests).") var requests = 20_000
+    @Option(help: "Concurrent connections.") var concurrency = 32
+    @Option(help: "Scratch database name (default: <configured database>_bench).") var database: String?
+
+    func run() async throws {
+        var config = try options.loadConfig()
+        Observability.bootstrapLogging(level: .warning)
+        Observability.bootstrapMetrics()
+        var logger = Logger(label: "gateway.bench")
+        logger.logLevel = .warning
+        config.database.database = database ?? config.database.database + "_bench"
+        config.database.poolSize = max(config.database.poolSize, concurrency + 4)
+        config.api.listen = ListenAddress(host: "127.0.0.1", port: 0)
+        config.api.callbackURLs.allowLoopback = true
+        try ScratchDatabase.prepare(config.database, logger: logger)
+        let db = Database(config: config.database, logger: logger)
+        let (total, concurrency) = (requests, self.concurrency)
+
+        let portBox = Mutex<Int?>(nil)
+        let (started, startedCont) = AsyncStream<Void>.makeStream()
+        let app = buildApplication(config: config, database: db, directory: .standard, logger: logger, onServerRunning: { channel in
+            portBox.withLock { $0 = channel.localAddress?.port }
+            startedCont.yield()
+        })
+        let group = ServiceGroup(configuration: .init(services: [.init(service: db.client), .init(service: app)], logger: logger))
+        let result = try await withThrowingTaskGroup(of: Void.self) { tasks -> (Double, Double, Double, Int) in
+            tasks.addTask { try await group.run() }
+            for await _ in started { break }
+            let port = portBox.withLock { $0 } ?? 0
+            let (merchant, key) = try await Self.setUp(db, logger: logger)
+            var clientConfig = HTTPClient.Configuration()
+            clientConfig.connectionPool.concurrentHTTP1ConnectionsPerHostSoftLimit = concurrency
+            let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: clientConfig)
+            let url = "http://127.0.0.1:\(port)/mch/withdraw"
+            let run = UInt32.random(in: 0...UInt32.max)
+            _ = try await Self.drive(client, url: url, merchant: merchant, key: key, prefix: "w\(run)-", count: 200, concurrency: concurrency)
+            let t0 = ContinuousClock.now
+            let (latencies, errors) = try await Self.drive(client, url: url, merchant: merchant, key: key, prefix: "b\(run)-", count: total, concurrency: concurrency)
+            let elapsed = seconds(ContinuousClock.now - t0)
+            try await client.shutdown()
+            await group.triggerGracefulShutdown()
+            try await tasks.waitForAll()
+            let sorted = latencies.sorted()
+            func pct(_ p: Double) -> Double { sorted.isEmpty ? 0 : sorted[min(sorted.count - 1, Int(Double(sorted.count) * p))] * 1000 }
+            return (Double(latencies.count) / elapsed, pct(0.5), pct(0.99), errors)
+        }
+        print("requests \(total) concurrency \(concurrency) database \(config.database.database)")
+        print("withdraw_requests_per_s \(Int(result.0))")
+        print(String(format: "p50_ms %.2f", result.1))
+        print(String(format: "p99_ms %.2f", result.2))
+        print("errors \(result.3)")
+        if result.3 > 0 { throw ExitCode(1) }
+    }
+
+    /// A merchant with a TRON wallet and the USDT-TRC20 coin; returns its number and key.
+    static func setUp(_ db: Database, logger: Logger) async throws -> (Int64, String) {
+        let root = try ExtendedPrivateKey(seed: try BIP39.seed(fromMnemonic: "abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon about"))
+        let xpub = try root.derived(path: .account(coinType: DerivationPath.tronCoinType, account: 0)).extendedPublicKey.serialized()
+        return try await db.transaction { c in
+            let (m, secrets) = try await Merchants.create(name: "bench \(Date())", actor: "bench", on: c, logger: logger)
+            try await c.query("UPDATE gateway.merchants SET rate_limit_per_min = 100000000 WHERE id = \(m.id)", logger: logger)
+            if try await Coins.find(mainCoinType: "195", coinType: "TR7NHqjeKQxGTCi8q8ZY4pL8otSzgjLj6t", on: c, logger: logger) == nil {
+                _ = try await Coins.add(Coin(chain: "tron", mainCoinType: "195", coinType: "TR7NHqjeKQxGTCi8q8ZY4pL8otSzgjLj6t", symbol: "USDT",
+                                             name: "USDT", coinName: "TRON", decimals: 6, isToken: true), directory: .standard, actor: "bench", on: c, logger: logger)
+            }
+            _ = try await Wallets.attach(merchantID: m.id, chain: "tron", xpub: xpub, accountIndex: 0, coldAddress: nil, directory: .standard,
+                                         actor: "bench", on: c, logger: logger)
+            return (m.id, secrets.apiKey)
+        }
+    }
+
+    /// Sends `count` signed withdrawals from `concurrency` loops; returns each latency in seconds and the error count.
+    static func drive(_ client: HTTPClient, url: String, merchant: Int64, key: String, prefix: String, count: Int,
+                      concurrency: Int) async throws -> ([Double], Int) {
+        let next = SharedCounter()
+        return try await withThrowingTaskGroup(of: ([Double], Int).self) { group in
+            for _ in 0..<concurrency {
+                group.addTask {
+                    var latencies: [Double] = []
+                    var errors = 0
+                    while true {
+                        let i = next.value.add(1, ordering: .relaxed).oldValue
+                        if i >= count { break }
+                        let body = JSONValue.array([.object([
+                            ("merchantId", .string(String(merchant))), ("mainCoinType", .string("195")),
+                            ("coinType", .string("TR7NHqjeKQxGTCi8q8ZY4pL8otSzgjLj6t")), ("address", .string("TLng7RobC5jcNtw1XPxoyMiiifEksYEosp")),
+                            ("amount", .string("1.5")), ("callUrl", .string("http://127.0.0.1:9/cb")), ("businessId", .string("\(prefix)\(i)")),
+                        ])]).serialized
+                        let ts = String(Int64(Date().timeIntervalSince1970))
+                        let nonce = String(i)
+                        let envelope = JSONValue.object([
+                            ("timestamp", .number(ts)), ("nonce", .number(nonce)),
+                            ("sign", .string(UdunSignature.sign(body: body, key: key, nonce: nonce, timestamp: ts))), ("body", .string(body)),
+                        ]).serialized
+                        var request = HTTPClientRequest(url: url)
+                        request.method = .POST
+                        request.headers.add(name: "Content-Type", value: "application/json")
+                        request.body = .bytes(ByteBuffer(string: envelope))
+                        let t0 = ContinuousClock.now
+                        do {
+                            let response = try await client.execute(request, timeout: .seconds(30))
+                            let reply = try await response.body.collect(upTo: 1 << 16)
+                            latencies.append(seconds(ContinuousClock.now - t0))
+                            if response.status != .ok || !String(buffer: reply).hasPrefix("{\"code\":200") { errors += 1 }
+                        } catch {
+                            errors += 1
+                        }
+                    }
+                    return (latencies, errors)
+                }
+            }
+            var all: [Double] = []
+            var errors = 0
+            for try await (l, e) in group {
+                all += l
+                errors += e
+            }
+            return (all, errors)
+        }
+    }
+}
+
+/// A counter shared by concurrent tasks.
+final class SharedCounter: Sendable {
+    let value = Atomic<Int>(0)
+}
