@@ -85,7 +85,10 @@ public enum Callbacks {
             found = true
         }
         guard found else { throw ServiceError.notFound("callback \(id)") }
-        try await JobQueue.enqueue(NewJob(stage: .callback, kind: deliverJobKind, ref: "callback:\(id)", uniqueKey: "callback:\(id)"), on: c, logger: logger)
+        // A dead delivery job would hold the unique key: the resend replaces it.
+        try await c.query("DELETE FROM gateway.jobs WHERE stage = 'callback' AND unique_key = \("callback:\(id)") AND state = 'dead'", logger: logger)
+        try await JobQueue.enqueue(NewJob(stage: .callback, kind: deliverJobKind, ref: "callback:\(id)", maxAttempts: 1_000_000, uniqueKey: "callback:\(id)"),
+                                   on: c, logger: logger)
         try await Audit.record(actor: actor, action: "callback.resend", target: "callback:\(id)", on: c, logger: logger)
     }
 }

@@ -13,6 +13,6 @@ struct CallbackWorker: AsyncParsableCommand {
     @OptionGroup var options: ProcessOptions
 
     func run() async throws {
-        try await StageRunner.run(.callback, options: options, makeHandlers: CallbackStage.handlers)
+        try await StageRunner.run(.callback, options: options, makeParts: CallbackStage.parts)
     }
 }

@@ -236,6 +236,22 @@ public struct APIConfig: Sendable, Equatable {
     }
 }
 
+/// How the callback stage delivers (its queue settings are under `stages.callback`).
+public struct CallbackSettings: Sendable, Equatable {
+    /// How long one delivery may take before it counts as failed.
+    public var requestTimeout: Duration
+    /// Deliveries in flight to one merchant endpoint (scheme, host and port) per process.
+    public var perEndpointConcurrency: Int
+    /// A callback still undelivered this long after it was created is dead (listed, re-sendable).
+    public var deadAfter: Duration
+
+    public init(requestTimeout: Duration = .seconds(10), perEndpointConcurrency: Int = 4, deadAfter: Duration = .seconds(86_400)) {
+        self.requestTimeout = requestTimeout
+        self.perEndpointConcurrency = perEndpointConcurrency
+        self.deadAfter = deadAfter
+    }
+}
+
 /// Queue-wide settings.
 public struct QueueConfig: Sendable, Equatable {
     /// How long per-minute completion counts are kept for the monitor views.
@@ -249,16 +265,19 @@ public struct GatewayConfig: Sendable {
     public var logLevel: Logger.Level
     public var queue: QueueConfig
     public var api: APIConfig
+    public var callbacks: CallbackSettings
     public var stages: [Stage: WorkerConfig]
     /// Where the file was read from (for messages).
     public var source: String
 
     public init(database: DatabaseConfig = .init(), logLevel: Logger.Level = .info, queue: QueueConfig = .init(),
-                api: APIConfig = .init(), stages: [Stage: WorkerConfig] = [:], source: String = "(defaults)") {
+                api: APIConfig = .init(), callbacks: CallbackSettings = .init(), stages: [Stage: WorkerConfig] = [:],
+                source: String = "(defaults)") {
         self.database = database
         self.logLevel = logLevel
         self.queue = queue
         self.api = api
+        self.callbacks = callbacks
         self.stages = stages
         self.source = source
     }
@@ -319,6 +338,12 @@ public struct GatewayConfig: Sendable {
         config.api.callbackURLs.allowPrivate = try urls.bool("allow_private", default: false)
         try urls.finish()
         try api.finish()
+
+        let cb = try root.section("callbacks")
+        config.callbacks.requestTimeout = try cb.duration("request_timeout", default: config.callbacks.requestTimeout, minimum: .seconds(1))
+        config.callbacks.perEndpointConcurrency = try cb.int("per_endpoint_concurrency", default: config.callbacks.perEndpointConcurrency, in: 1...1000)
+        config.callbacks.deadAfter = try cb.duration("dead_after", default: config.callbacks.deadAfter, minimum: .seconds(60))
+        try cb.finish()
 
         let stages = try root.section("stages")
         for key in stages.keys {

@@ -42,11 +42,34 @@ public enum StageRunner {
         public var config: GatewayConfig
         public var database: Database
         public var logger: Logger
+
+        public init(config: GatewayConfig, database: Database, logger: Logger) {
+            self.config = config
+            self.database = database
+            self.logger = logger
+        }
+    }
+
+    /// What a stage brings to its process: job handlers, and services that live as long as the
+    /// process (an HTTP client to shut down, …).
+    public struct Parts: Sendable {
+        public var handlers: [String: any JobHandler]
+        public var services: [any Service]
+
+        public init(handlers: [String: any JobHandler], services: [any Service] = []) {
+            self.handlers = handlers
+            self.services = services
+        }
     }
 
     /// Runs `stage` with the handlers `makeHandlers` builds, until SIGTERM/SIGINT.
     public static func run(_ stage: Stage, options: ProcessOptions,
-                           makeHandlers: @Sendable (Environment) throws -> [String: any JobHandler]) async throws {
+                           makeHandlers: @escaping @Sendable (Environment) throws -> [String: any JobHandler]) async throws {
+        try await run(stage, options: options, makeParts: { Parts(handlers: try makeHandlers($0)) })
+    }
+
+    /// Runs `stage` with the parts `makeParts` builds, until SIGTERM/SIGINT.
+    public static func run(_ stage: Stage, options: ProcessOptions, makeParts: @Sendable (Environment) throws -> Parts) async throws {
         let config = try options.loadConfig()
         Observability.bootstrapLogging(level: config.logLevel)
         Observability.bootstrapMetrics()
@@ -54,7 +77,8 @@ public enum StageRunner {
         logger.logLevel = config.logLevel
         let database = Database(config: config.database, logger: logger)
         let env = Environment(config: config, database: database, logger: logger)
-        let handlers = try makeHandlers(env)
+        let parts = try makeParts(env)
+        let handlers = parts.handlers
         let workerConfig = config.worker(stage)
         let worker = QueueWorker(
             database: database,
@@ -62,6 +86,7 @@ public enum StageRunner {
             logger: logger)
 
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = [.init(service: database.client)]
+        services += parts.services.map { .init(service: $0) }
         if let listen = workerConfig.metricsListen {
             services.append(.init(service: Observability.metricsServer(listen: listen, logger: logger)))
         }

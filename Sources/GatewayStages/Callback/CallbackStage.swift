@@ -1,11 +1,217 @@
+import AsyncHTTPClient
+import Dispatch
+import Foundation
 import GatewayCore
 import GatewayRuntime
+import GatewayServices
+import Logging
+import NIOCore
+import NIOHTTP1
+import PostgresNIO
+import ServiceLifecycle
+import Synchronization
+#if canImport(Glibc)
+import Glibc
+#endif
 
-/// The callback stage's job handlers.
+/// The callback stage: delivers stored callbacks to merchants (udun-protocol.md §5, DESIGN.md §6).
 public enum CallbackStage {
-    /// Handlers by job kind. The stage's logic lands with its issue; until then the worker claims
-    /// callback jobs and records any of an unknown kind as dead with a clear reason.
-    public static func handlers(_ env: StageRunner.Environment) throws -> [String: any JobHandler] {
-        [:]
+    /// Handlers by job kind, and the HTTP client's lifecycle.
+    public static func parts(_ env: StageRunner.Environment) throws -> StageRunner.Parts {
+        let settings = env.config.callbacks
+        var configuration = HTTPClient.Configuration()
+        configuration.redirectConfiguration = .disallow  // a redirect could lead past the address checks
+        configuration.timeout = .init(connect: .seconds(5), read: .seconds(Int64(settings.requestTimeout.components.seconds)))
+        configuration.connectionPool.concurrentHTTP1ConnectionsPerHostSoftLimit = settings.perEndpointConcurrency
+        let http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+        let delivery = CallbackDelivery(http: http, settings: settings, policy: env.config.api.callbackURLs,
+                                        backoff: env.config.worker(.callback).backoff, limiter: EndpointLimiter(cap: settings.perEndpointConcurrency))
+        return StageRunner.Parts(handlers: [Callbacks.deliverJobKind: delivery], services: [HTTPClientService(client: http)])
+    }
+}
+
+/// Delivers one callback: its stored bytes, the Standard Webhooks headers made for this attempt,
+/// in trade order, within the per-endpoint cap.
+struct CallbackDelivery: JobHandler {
+    let http: HTTPClient
+    let settings: CallbackSettings
+    let policy: CallbackURLPolicy
+    let backoff: BackoffPolicy
+    let limiter: EndpointLimiter
+
+    struct Stored: Sendable {
+        var id: Int64, merchantID: Int64, tradeType: Int16, tradeID: Int64, url: String, payload: String, webhookID: String
+        var state: String, ageSeconds: Double, secret: String
+    }
+
+    func handle(_ ctx: JobContext) async throws -> JobOutcome {
+        guard let ref = ctx.job.ref, ref.hasPrefix("callback:"), let id = Int64(ref.dropFirst("callback:".count)) else {
+            throw PermanentJobError("job ref \(ctx.job.ref ?? "nil") is not callback:<id>")
+        }
+        let logger = ctx.logger
+        let rows = try await ctx.database.query("""
+            SELECT c.id, c.merchant_id, c.trade_type, c.trade_id, c.url, c.payload, c.webhook_id, c.state,
+                   extract(epoch FROM now() - c.created_at)::float8, m.webhook_secret
+            FROM gateway.callbacks c JOIN gateway.merchants m ON m.id = c.merchant_id WHERE c.id = \(id)
+            """)
+        var stored: Stored?
+        for try await r in rows.decode((Int64, Int64, Int16, Int64, String, String, String, String, Double, String).self) {
+            stored = Stored(id: r.0, merchantID: r.1, tradeType: r.2, tradeID: r.3, url: r.4, payload: r.5, webhookID: r.6, state: r.7, ageSeconds: r.8, secret: r.9)
+        }
+        guard let cb = stored else { throw PermanentJobError("callback \(id) does not exist") }
+        guard cb.state == "pending" else { return .completed }  // delivered, or dead and not resent
+
+        // Callbacks of one trade go in order: wait for an earlier pending one (until its next try).
+        var earlierDue: Double?
+        var earlierPending = false
+        for try await (_, due) in try await ctx.database.query("""
+            SELECT c.id, CASE WHEN j.state = 'ready' THEN extract(epoch FROM j.run_at - now())::float8 ELSE 0.2 END
+            FROM gateway.callbacks c LEFT JOIN gateway.jobs j ON j.stage = 'callback' AND j.unique_key = 'callback:' || c.id
+            WHERE c.trade_type = \(cb.tradeType) AND c.trade_id = \(cb.tradeID) AND c.id < \(cb.id) AND c.state = 'pending'
+            """).decode((Int64, Double).self) {
+            earlierPending = true
+            earlierDue = max(earlierDue ?? 0, due)
+        }
+        if earlierPending { return .snooze(.milliseconds(Int64(max(0.2, min(earlierDue ?? 1, 3600)) * 1000) + 50)) }
+
+        guard let url = URL(string: cb.url), let host = url.host else { return try await markDead(cb, reason: "callUrl is not a URL", ctx) }
+        let endpoint = "\(url.scheme ?? "http")://\(host):\(url.port ?? (url.scheme == "https" ? 443 : 80))"
+        guard limiter.acquire(endpoint) else { return .snooze(.milliseconds(Int64.random(in: 200...600))) }
+        defer { limiter.release(endpoint) }
+        if let refusal = await Self.resolvedRefusal(host: host, policy: policy) {
+            return try await markDead(cb, reason: refusal, ctx)
+        }
+
+        var request = HTTPClientRequest(url: cb.url)
+        request.method = .POST
+        let now = Int64(Date().timeIntervalSince1970)
+        request.headers.add(name: "Content-Type", value: "application/x-www-form-urlencoded")
+        request.headers.add(name: "User-Agent", value: "usdt-gateway")
+        request.headers.add(name: "webhook-id", value: cb.webhookID)
+        request.headers.add(name: "webhook-timestamp", value: String(now))
+        if let sig = CallbackPayloads.webhookSignature(secret: cb.secret, id: cb.webhookID, timestamp: now, payload: cb.payload) {
+            request.headers.add(name: "webhook-signature", value: sig)
+        }
+        request.body = .bytes(ByteBuffer(string: cb.payload))
+        let failure: String
+        var permanent = false
+        do {
+            let response = try await http.execute(request, timeout: .seconds(Int64(settings.requestTimeout.components.seconds)))
+            _ = try? await response.body.collect(upTo: 65536)
+            let code = Int(response.status.code)
+            if (200..<300).contains(code) {
+                try await ctx.database.transaction { c in
+                    try await c.query("""
+                        UPDATE gateway.callbacks SET state = 'delivered', delivered_at = now(), attempts = attempts + 1, last_error = NULL
+                        WHERE id = \(cb.id) AND state = 'pending'
+                        """, logger: logger)
+                    try await Self.wakeNext(after: cb, on: c, logger: logger)
+                    try await ctx.complete(in: c)
+                }
+                logger.debug("callback delivered", metadata: ["callback.id": "\(cb.id)", "http.status": "\(code)"])
+                return .completedInTransaction
+            }
+            failure = "HTTP \(code)"
+            permanent = (400..<500).contains(code) && ![408, 409, 425, 429].contains(code)
+        } catch {
+            failure = "\(error)".prefix(300).description
+        }
+        try await ctx.database.transaction { c in
+            try await c.query("UPDATE gateway.callbacks SET attempts = attempts + 1, last_error = \(failure) WHERE id = \(cb.id)", logger: logger)
+        }
+        if permanent {
+            return try await markDead(cb, reason: "\(failure): the merchant refused it; resend it once fixed", ctx)
+        }
+        if cb.ageSeconds >= Double(settings.deadAfter.components.seconds) {
+            return try await markDead(cb, reason: "\(failure); undelivered after \(DurationText.format(settings.deadAfter))", ctx)
+        }
+        logger.info("callback not delivered; will retry", metadata: ["callback.id": "\(cb.id)", "error": "\(failure)", "job.attempt": "\(ctx.job.attempt)"])
+        return .retryAfter(backoff.delay(attempt: ctx.job.attempt), failure)
+    }
+
+    private func markDead(_ cb: Stored, reason: String, _ ctx: JobContext) async throws -> JobOutcome {
+        try await ctx.database.transaction { c in
+            try await c.query("UPDATE gateway.callbacks SET state = 'dead', last_error = \(reason) WHERE id = \(cb.id) AND state = 'pending'", logger: ctx.logger)
+            try await Self.wakeNext(after: cb, on: c, logger: ctx.logger)
+        }
+        ctx.logger.error("callback is dead", metadata: ["callback.id": "\(cb.id)", "merchant.id": "\(cb.merchantID)", "error": "\(reason)"])
+        return .fail(reason)
+    }
+
+    /// The trade's later callbacks wait for this one: make the next due now.
+    static func wakeNext(after cb: Stored, on c: PostgresConnection, logger: Logger) async throws {
+        try await c.query("""
+            UPDATE gateway.jobs SET run_at = now()
+            WHERE stage = 'callback' AND state = 'ready' AND unique_key = (
+                SELECT 'callback:' || id FROM gateway.callbacks
+                WHERE trade_type = \(cb.tradeType) AND trade_id = \(cb.tradeID) AND id > \(cb.id) AND state = 'pending' ORDER BY id LIMIT 1)
+            """, logger: logger)
+    }
+
+    /// Resolves a host name and checks every address against the policy (IP literals directly).
+    static func resolvedRefusal(host: String, policy: CallbackURLPolicy) async -> String? {
+        if let refusal = policy.refusal(host: host) { return refusal }
+        if CallbackURLPolicy.classify(ip: host.trimmingCharacters(in: CharacterSet(charactersIn: "[]"))) != nil { return nil }
+        let addresses: [String] = await withCheckedContinuation { continuation in
+            DispatchQueue.global().async { continuation.resume(returning: resolve(host)) }
+        }
+        guard !addresses.isEmpty else { return nil }  // unresolvable: the request fails and is retried
+        for a in addresses {
+            if let cls = CallbackURLPolicy.classify(ip: a), let refusal = policy.refusal(for: cls) { return "\(host) resolves to \(a): \(refusal)" }
+        }
+        return nil
+    }
+
+    static func resolve(_ host: String) -> [String] {
+        var hints = addrinfo()
+        hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
+        var result: UnsafeMutablePointer<addrinfo>?
+        guard getaddrinfo(host, nil, &hints, &result) == 0, let first = result else { return [] }
+        defer { freeaddrinfo(first) }
+        var out: [String] = []
+        var p: UnsafeMutablePointer<addrinfo>? = first
+        while let ai = p {
+            var buffer = [CChar](repeating: 0, count: Int(NI_MAXHOST))
+            if getnameinfo(ai.pointee.ai_addr, ai.pointee.ai_addrlen, &buffer, socklen_t(buffer.count), nil, 0, NI_NUMERICHOST) == 0 {
+                out.append(String(cString: buffer))
+            }
+            p = ai.pointee.ai_next
+        }
+        return out
+    }
+}
+
+/// At most `cap` deliveries in flight per endpoint (scheme://host:port) in this process, so one
+/// slow merchant cannot take every slot.
+final class EndpointLimiter: Sendable {
+    let cap: Int
+    private let inFlight = Mutex<[String: Int]>([:])
+
+    init(cap: Int) { self.cap = cap }
+
+    func acquire(_ endpoint: String) -> Bool {
+        inFlight.withLock { m in
+            let n = m[endpoint, default: 0]
+            guard n < cap else { return false }
+            m[endpoint] = n + 1
+            return true
+        }
+    }
+
+    func release(_ endpoint: String) {
+        inFlight.withLock { m in
+            let n = m[endpoint, default: 1] - 1
+            m[endpoint] = n > 0 ? n : nil
+        }
+    }
+}
+
+/// Shuts the HTTP client down when the process stops.
+struct HTTPClientService: Service {
+    let client: HTTPClient
+
+    func run() async throws {
+        try? await gracefulShutdown()
+        try await client.shutdown()
     }
 }

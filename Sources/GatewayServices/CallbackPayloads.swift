@@ -1,0 +1,123 @@
+import BigInt
+import Crypto
+import Foundation
+import GatewayCore
+import GatewayRuntime
+import Logging
+import PostgresNIO
+
+/// The business fields of a callback (udun-protocol.md §5).
+public struct CallbackFields: Sendable, Equatable {
+    public var address: String
+    /// Base units.
+    public var amount: BigUInt
+    /// Block height; nil writes `"-1"` (no chain transaction).
+    public var blockHeight: Int64?
+    /// Withdrawals only; absent on deposits.
+    public var businessID: String?
+    public var coinType: String
+    public var decimals: Int
+    /// Network fee in base units of the main coin.
+    public var fee: BigUInt
+    public var mainCoinType: String
+    public var memo: String
+    /// 0 pending review, 1 approved, 2 rejected, 3 success on chain, 4 failed on chain.
+    public var status: Int
+    public var tradeID: Int64
+    /// 1 deposit, 2 withdrawal.
+    public var tradeType: Int
+    public var txID: String
+
+    public init(address: String, amount: BigUInt, blockHeight: Int64?, businessID: String?, coinType: String, decimals: Int, fee: BigUInt,
+                mainCoinType: String, memo: String, status: Int, tradeID: Int64, tradeType: Int, txID: String) {
+        self.address = address
+        self.amount = amount
+        self.blockHeight = blockHeight
+        self.businessID = businessID
+        self.coinType = coinType
+        self.decimals = decimals
+        self.fee = fee
+        self.mainCoinType = mainCoinType
+        self.memo = memo
+        self.status = status
+        self.tradeID = tradeID
+        self.tradeType = tradeType
+        self.txID = txID
+    }
+
+    /// The `body` JSON: keys in alphabetical order, `status` and `tradeType` numbers, every other
+    /// value a string, unset fields omitted.
+    public var bodyJSON: String {
+        var members: [(key: String, value: JSONValue)] = [
+            ("address", .string(address)), ("amount", .string(amount.description)),
+            ("blockHigh", .string(blockHeight.map(String.init) ?? "-1")),
+        ]
+        if let businessID { members.append(("businessId", .string(businessID))) }
+        members += [
+            ("coinType", .string(coinType)), ("decimals", .string(String(decimals))), ("fee", .string(fee.description)),
+            ("mainCoinType", .string(mainCoinType)), ("memo", .string(memo)), ("status", .int(status)),
+            ("tradeId", .string(String(tradeID))), ("tradeType", .int(tradeType)), ("txId", .string(txID)),
+        ]
+        return JSONValue.object(members).serialized
+    }
+}
+
+/// Building, signing and storing callbacks.
+public enum CallbackPayloads {
+    /// `application/x-www-form-urlencoded` of the four Udun fields, signed with the merchant's key
+    /// (`md5(body + key + nonce + timestamp)`, millisecond timestamp, 6-character nonce).
+    public static func formBody(body: String, key: String, nonce: String, timestampMillis: Int64) -> String {
+        let ts = String(timestampMillis)
+        let sign = UdunSignature.sign(body: body, key: key, nonce: nonce, timestamp: ts)
+        return [("body", body), ("nonce", nonce), ("sign", sign), ("timestamp", ts)].map { "\($0.0)=\(formEncode($0.1))" }.joined(separator: "&")
+    }
+
+    /// Form encoding (WHATWG): unreserved characters as is, space as `+`, the rest percent-encoded.
+    public static func formEncode(_ s: String) -> String {
+        var out = ""
+        for b in s.utf8 {
+            switch b {
+            case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "0")...UInt8(ascii: "9"),
+                 UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "_"), UInt8(ascii: "*"):
+                out.unicodeScalars.append(Unicode.Scalar(b))
+            case UInt8(ascii: " "): out += "+"
+            default: out += String(format: "%%%02X", b)
+            }
+        }
+        return out
+    }
+
+    /// Six random letters and digits.
+    public static func nonce() -> String {
+        let alphabet = Array("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")
+        var rng = SystemRandomNumberGenerator()
+        return String((0..<6).map { _ in alphabet[Int.random(in: 0..<alphabet.count, using: &rng)] })
+    }
+
+    /// The Standard Webhooks signature `v1,<base64 HMAC-SHA256(secret, id.timestamp.payload)>`.
+    public static func webhookSignature(secret: String, id: String, timestamp: Int64, payload: String) -> String? {
+        guard secret.hasPrefix("whsec_"), let key = Data(base64Encoded: String(secret.dropFirst(6))) else { return nil }
+        let mac = HMAC<SHA256>.authenticationCode(for: Data("\(id).\(timestamp).\(payload)".utf8), using: SymmetricKey(data: key))
+        return "v1," + Data(mac).base64EncodedString()
+    }
+
+    /// Creates a callback with its exact bytes and its delivery job, in the caller's transaction.
+    /// A second callback for the same trade and status is a no-op (returns nil).
+    @discardableResult
+    public static func create(merchantID: Int64, url: String, fields: CallbackFields, on c: PostgresConnection, logger: Logger) async throws -> Int64? {
+        guard let secrets = try await Merchants.signingSecrets(merchantID, on: c, logger: logger) else { throw ServiceError.notFound("merchant \(merchantID)") }
+        let payload = formBody(body: fields.bodyJSON, key: secrets.apiKey, nonce: nonce(), timestampMillis: Int64(Date().timeIntervalSince1970 * 1000))
+        let webhookID = "msg_\(UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: ""))"
+        var id: Int64?
+        for try await i in try await c.query("""
+            INSERT INTO gateway.callbacks (merchant_id, trade_type, trade_id, status, url, payload, webhook_id)
+            VALUES (\(merchantID), \(Int16(fields.tradeType)), \(fields.tradeID), \(Int16(fields.status)), \(url), \(payload), \(webhookID))
+            ON CONFLICT (trade_type, trade_id, status) DO NOTHING RETURNING id
+            """, logger: logger).decode(Int64.self) { id = i }
+        guard let id else { return nil }
+        try await JobQueue.enqueue(NewJob(stage: .callback, kind: Callbacks.deliverJobKind, ref: "callback:\(id)", maxAttempts: 1_000_000,
+                                          uniqueKey: "callback:\(id)"),
+                                   on: c, logger: logger)
+        return id
+    }
+}
