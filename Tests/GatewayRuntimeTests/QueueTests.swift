@@ -153,7 +153,7 @@ func claim(_ db: Database, stage: String, limit: Int, worker: String, lease: Dur
             #expect(try await db.transaction { c in try await JobQueue.heartbeat([(b.id, b.leaseToken)], lease: .seconds(60), on: c, logger: log) } == [b.id])
             #expect(try await db.transaction { c in try await JobQueue.complete([(b.id, b.leaseToken)], stage: "t", worker: "B", on: c, logger: log) } == [b.id])
             #expect(try await count(db, "SELECT count(*) FROM gateway.jobs") == 0)
-            #expect(try await count(db, "SELECT sum(completed)::int8 FROM gateway.job_stats WHERE stage = 't'") == 1)
+
         }
     }
 
@@ -218,6 +218,7 @@ func claim(_ db: Database, stage: String, limit: Int, worker: String, lease: Dur
             try await db.transaction { c in
                 _ = try await JobQueue.kill([(got[0].id, got[0].leaseToken, "x")], stage: "m", worker: "w", on: c, logger: log)
                 _ = try await JobQueue.complete([(got[1].id, got[1].leaseToken)], stage: "m", worker: "w", on: c, logger: log)
+                try await JobQueue.recordStats(stage: "m", worker: "w", completed: 1, retried: 0, dead: 1, on: c, logger: log)
                 try await c.query("UPDATE gateway.jobs SET run_at = now() - interval '1 s' WHERE id = \(got[2].id)", logger: log)
                 try await c.query("UPDATE gateway.jobs SET run_at = now() - interval '90 s' WHERE state = 'ready' AND run_at <= now()", logger: log)
             }

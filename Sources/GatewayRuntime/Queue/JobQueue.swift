@@ -106,7 +106,7 @@ public enum JobQueue {
                 LIMIT \(Int32(limit))
                 FOR UPDATE SKIP LOCKED)
             UPDATE gateway.jobs j
-            SET state = 'running', attempt = j.attempt + 1, lease_token = gen_random_uuid(), lease_owner = \(worker),
+            SET state = 'running', attempt = j.attempt + 1, lease_token = \(UUID()), lease_owner = \(worker),
                 claimed_at = now(), run_at = now() + make_interval(secs => \(seconds(lease)))
             FROM c WHERE j.id = c.id
             RETURNING j.id, j.kind, coalesce(j.ref, ''), j.payload::text, j.attempt, coalesce(j.max_attempts, 0), j.lease_token,
@@ -153,20 +153,16 @@ public enum JobQueue {
                 USING unnest($1::int8[], $2::uuid[]) AS f(id, token)
                 WHERE j.id = f.id AND j.lease_token = f.token AND j.state = 'running'
                 RETURNING j.id),
-            counted AS (
-                INSERT INTO gateway.job_stats (stage, minute, worker, completed)
-                SELECT $3, date_trunc('minute', now()), $4, count(*) FROM done HAVING count(*) > 0
-                ON CONFLICT (stage, minute, worker) DO UPDATE SET completed = gateway.job_stats.completed + excluded.completed),
             c AS (
                 SELECT id, run_at AS due FROM gateway.jobs
                 WHERE stage = $3 AND state <> 'dead' AND run_at <= now()
                 ORDER BY priority, run_at
-                LIMIT $5
+                LIMIT $7
                 FOR UPDATE SKIP LOCKED),
             claimed AS (
                 UPDATE gateway.jobs j
-                SET state = 'running', attempt = j.attempt + 1, lease_token = gen_random_uuid(), lease_owner = $4,
-                    claimed_at = now(), run_at = now() + make_interval(secs => $6)
+                SET state = 'running', attempt = j.attempt + 1, lease_token = $6, lease_owner = $4,
+                    claimed_at = now(), run_at = now() + make_interval(secs => $5)
                 FROM c WHERE j.id = c.id
                 RETURNING j.id, j.kind, coalesce(j.ref, '') AS ref, j.payload::text AS payload, j.attempt,
                           coalesce(j.max_attempts, 0) AS max_attempts, j.lease_token, j.created_at,
@@ -183,15 +179,18 @@ public enum JobQueue {
         var worker: String
         var limit: Int32
         var leaseSeconds: Double
+        /// One lease token for the whole claim: it names this claim, which is what the fence needs.
+        var claimToken = UUID()
 
         func makeBindings() throws -> PostgresBindings {
-            var b = PostgresBindings(capacity: 6)
+            var b = PostgresBindings(capacity: 7)
             b.append(ids)
             b.append(tokens)
             b.append(stage)
             b.append(worker)
-            b.append(limit)
             b.append(leaseSeconds)
+            b.append(claimToken)
+            b.append(limit)
             return b
         }
 
@@ -206,16 +205,10 @@ public enum JobQueue {
                                 logger: Logger) async throws -> Set<Int64> {
         guard !jobs.isEmpty else { return [] }
         let rows = try await connection.query("""
-            WITH done AS (
-                DELETE FROM gateway.jobs j
-                USING unnest(\(jobs.map(\.id))::int8[], \(jobs.map(\.token))::uuid[]) AS f(id, token)
-                WHERE j.id = f.id AND j.lease_token = f.token AND j.state = 'running'
-                RETURNING j.id),
-            counted AS (
-                INSERT INTO gateway.job_stats (stage, minute, worker, completed)
-                SELECT \(stage), date_trunc('minute', now()), \(worker), count(*) FROM done HAVING count(*) > 0
-                ON CONFLICT (stage, minute, worker) DO UPDATE SET completed = gateway.job_stats.completed + excluded.completed)
-            SELECT id FROM done
+            DELETE FROM gateway.jobs j
+            USING unnest(\(jobs.map(\.id))::int8[], \(jobs.map(\.token))::uuid[]) AS f(id, token)
+            WHERE j.id = f.id AND j.lease_token = f.token AND j.state = 'running'
+            RETURNING j.id
             """, logger: logger)
         var done = Set<Int64>()
         for try await id in rows.decode(Int64.self) { done.insert(id) }
@@ -254,11 +247,7 @@ public enum JobQueue {
                             \(items.map { $0.error ?? "" })::text[], \(items.map { Int32($0.refund ? 1 : 0) })::int4[])
                      AS f(id, token, delay, err, refund)
                 WHERE j.id = f.id AND j.lease_token = f.token AND j.state = 'running'
-                RETURNING j.id, f.refund),
-            counted AS (
-                INSERT INTO gateway.job_stats (stage, minute, worker, retried)
-                SELECT \(stage), date_trunc('minute', now()), \(worker), count(*) FROM r WHERE refund = 0 HAVING count(*) > 0
-                ON CONFLICT (stage, minute, worker) DO UPDATE SET retried = gateway.job_stats.retried + excluded.retried)
+                RETURNING j.id)
             SELECT id FROM r
             """, logger: logger)
         var done = Set<Int64>()
@@ -276,16 +265,24 @@ public enum JobQueue {
                 SET state = 'dead', died_at = now(), last_error = f.err, lease_token = NULL, lease_owner = NULL
                 FROM unnest(\(items.map(\.id))::int8[], \(items.map(\.token))::uuid[], \(items.map(\.error))::text[]) AS f(id, token, err)
                 WHERE j.id = f.id AND j.lease_token = f.token AND j.state = 'running'
-                RETURNING j.id),
-            counted AS (
-                INSERT INTO gateway.job_stats (stage, minute, worker, dead)
-                SELECT \(stage), date_trunc('minute', now()), \(worker), count(*) FROM d HAVING count(*) > 0
-                ON CONFLICT (stage, minute, worker) DO UPDATE SET dead = gateway.job_stats.dead + excluded.dead)
+                RETURNING j.id)
             SELECT id FROM d
             """, logger: logger)
         var done = Set<Int64>()
         for try await id in rows.decode(Int64.self) { done.insert(id) }
         return done
+    }
+
+    /// Adds a worker's finished-job counts to the per-minute counters of the monitor views.
+    public static func recordStats(stage: String, worker: String, completed: Int, retried: Int, dead: Int, on connection: PostgresConnection,
+                                   logger: Logger) async throws {
+        guard completed + retried + dead > 0 else { return }
+        try await connection.query("""
+            INSERT INTO gateway.job_stats (stage, minute, worker, completed, retried, dead)
+            VALUES (\(stage), date_trunc('minute', now()), \(worker), \(Int64(completed)), \(Int64(retried)), \(Int64(dead)))
+            ON CONFLICT (stage, minute, worker) DO UPDATE SET completed = gateway.job_stats.completed + excluded.completed,
+                retried = gateway.job_stats.retried + excluded.retried, dead = gateway.job_stats.dead + excluded.dead
+            """, logger: logger)
     }
 
     /// Extends the leases of jobs still held with these tokens; returns the ids still ours.

@@ -138,6 +138,7 @@ public final class QueueWorker: Service {
                         try? await Task.sleep(for: .milliseconds(200))
                     }
                 }
+                await recordStats()
                 logger.info("worker stopped")
                 return
             }
@@ -267,14 +268,15 @@ public final class QueueWorker: Service {
                                metadata: ["job.id": "\(p.id)", "job.state": "\(p.state)", "job.owner": "\(p.owner)"])
             }
         }
+        var counts = (completed: 0, retried: 0, dead: 0, snoozed: 0, released: 0)
         for f in flushed {
             switch f.outcome {
-            case .completed where result.completed.contains(f.job.id), .completedInTransaction: metrics.completed.increment()
+            case .completed where result.completed.contains(f.job.id), .completedInTransaction: counts.completed += 1
             case .retry, .retryAfter:
-                if result.killed.contains(f.job.id) { metrics.dead.increment() } else if result.rescheduled.contains(f.job.id) { metrics.retried.increment() }
-            case .snooze where result.rescheduled.contains(f.job.id): metrics.snoozed.increment()
-            case .release where result.rescheduled.contains(f.job.id): metrics.released.increment()
-            case .fail where result.killed.contains(f.job.id): metrics.dead.increment()
+                if result.killed.contains(f.job.id) { counts.dead += 1 } else if result.rescheduled.contains(f.job.id) { counts.retried += 1 }
+            case .snooze where result.rescheduled.contains(f.job.id): counts.snoozed += 1
+            case .release where result.rescheduled.contains(f.job.id): counts.released += 1
+            case .fail where result.killed.contains(f.job.id): counts.dead += 1
             default: break
             }
             if case .retry(let m) = f.outcome, result.killed.contains(f.job.id) {
@@ -283,10 +285,22 @@ public final class QueueWorker: Service {
                 logger.error("job failed permanently and is dead", metadata: ["job.id": "\(f.job.id)", "job.kind": "\(f.job.kind)", "error": "\(m)"])
             }
         }
+        if counts.completed > 0 { metrics.completed.increment(by: counts.completed) }
+        if counts.retried > 0 { metrics.retried.increment(by: counts.retried) }
+        if counts.dead > 0 { metrics.dead.increment(by: counts.dead) }
+        if counts.snoozed > 0 { metrics.snoozed.increment(by: counts.snoozed) }
+        if counts.released > 0 { metrics.released.increment(by: counts.released) }
+        if counts.completed + counts.retried + counts.dead > 0 {
+            shared.state.withLock { s in
+                s.unrecorded.completed += counts.completed
+                s.unrecorded.retried += counts.retried
+                s.unrecorded.dead += counts.dead
+            }
+        }
 
         let now = ContinuousClock.now
+        if !result.claimed.isEmpty { metrics.claimed.increment(by: result.claimed.count) }
         for (job, waited) in result.claimed {
-            metrics.claimed.increment()
             metrics.wait.record(waited)
             shared.state.withLock { $0.inflight[job.id] = InFlight(job: job, claimedAt: now, lastBeat: now) }
             jobs.addTask {
@@ -387,11 +401,34 @@ public final class QueueWorker: Service {
                     logger.warning("heartbeat failed", metadata: ["error": "\(DatabaseErrors.describe(error))"])
                 }
             }
+            await recordStats()
             if now - lastPrune > .seconds(600) {
                 lastPrune = now
                 _ = try? await database.transaction { conn in
                     try await JobQueue.pruneStats(olderThan: self.settings.statsRetention, on: conn, logger: self.logger)
                 }
+            }
+        }
+    }
+
+    /// Adds the finished-job counts gathered since the last call to the monitor's counters
+    /// (kept in memory between calls so the hot path writes no extra row).
+    private func recordStats() async {
+        let counts = shared.state.withLock { s in
+            defer { s.unrecorded = (0, 0, 0) }
+            return s.unrecorded
+        }
+        guard counts.completed + counts.retried + counts.dead > 0 else { return }
+        do {
+            try await database.transaction { conn in
+                try await JobQueue.recordStats(stage: self.settings.stage, worker: self.settings.workerID, completed: counts.completed,
+                                               retried: counts.retried, dead: counts.dead, on: conn, logger: self.logger)
+            }
+        } catch {
+            shared.state.withLock { s in
+                s.unrecorded.completed += counts.completed
+                s.unrecorded.retried += counts.retried
+                s.unrecorded.dead += counts.dead
             }
         }
     }
@@ -438,6 +475,8 @@ public final class QueueWorker: Service {
             var finished: [Finished] = []
             var woke = false
             var shutdownRequested = false
+            /// Finished-job counts not yet added to `gateway.job_stats`.
+            var unrecorded = (completed: 0, retried: 0, dead: 0)
         }
         let state = Mutex(Inner())
 
