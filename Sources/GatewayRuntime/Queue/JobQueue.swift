@@ -134,9 +134,10 @@ public enum JobQueue {
                                                   limit: Int32(limit), leaseSeconds: seconds(lease))
         var completed = Set<Int64>()
         var claimed: [(job: ClaimedJob, waited: Double)] = []
-        for try await (isClaim, id, kind, ref, payload, attempt, maxAttempts, token, created, waited) in try await connection.execute(statement, logger: logger) {
-            guard isClaim, let token, let created else {
-                completed.insert(id)
+        let token = statement.claimToken
+        for try await (id, kind, ref, payload, attempt, maxAttempts, created, waited, done) in try await connection.execute(statement, logger: logger) {
+            guard let created else {
+                completed.formUnion(done ?? [])
                 continue
             }
             claimed.append((ClaimedJob(id: id, stage: stage, kind: kind, ref: ref.isEmpty ? nil : ref, payload: payload, attempt: Int(attempt),
@@ -165,13 +166,14 @@ public enum JobQueue {
                     claimed_at = now(), run_at = now() + make_interval(secs => $5)
                 FROM c WHERE j.id = c.id
                 RETURNING j.id, j.kind, coalesce(j.ref, '') AS ref, j.payload::text AS payload, j.attempt,
-                          coalesce(j.max_attempts, 0) AS max_attempts, j.lease_token, j.created_at,
+                          coalesce(j.max_attempts, 0) AS max_attempts, j.created_at,
                           extract(epoch FROM now() - c.due)::float8 AS waited)
-            SELECT true, id, kind, ref, payload, attempt, max_attempts, lease_token, created_at, waited FROM claimed
+            SELECT id, kind, ref, payload, attempt, max_attempts, created_at, waited, NULL::int8[] FROM claimed
             UNION ALL
-            SELECT false, id, '', '', '', 0, 0, NULL::uuid, NULL::timestamptz, 0::float8 FROM done
+            SELECT 0, '', '', '', 0, 0, NULL, 0, array_agg(id) FROM done
             """
-        typealias Row = (Bool, Int64, String, String, String, Int32, Int32, UUID?, Date?, Double)
+        /// Claimed jobs, then one row holding the completed ids.
+        typealias Row = (Int64, String, String, String, Int32, Int32, Date?, Double, [Int64]?)
 
         var ids: [Int64]
         var tokens: [UUID]

@@ -201,6 +201,7 @@ public final class QueueWorker: Service {
     private func flush(_ pending: inout [Finished], claim want: Int, jobs: inout ThrowingDiscardingTaskGroup<any Error>,
                        ring: AsyncStream<Void>.Continuation) async throws -> Int {
         let cfg = settings.config
+        let fullBatch = min(cfg.batchSize, cfg.concurrency)
         var completions: [(id: Int64, token: UUID)] = []
         var reschedules: [JobQueue.Reschedule] = []
         var kills: [(id: Int64, token: UUID, error: String)] = []
@@ -305,8 +306,10 @@ public final class QueueWorker: Service {
             shared.state.withLock { $0.inflight[job.id] = InFlight(job: job, claimedAt: now, lastBeat: now) }
             jobs.addTask {
                 let outcome = await self.execute(job)
-                self.shared.finish(job.id, outcome: outcome, duration: ContinuousClock.now - now)
-                ring.yield()
+                if self.shared.finish(job.id, outcome: outcome, duration: ContinuousClock.now - now, fullBatch: fullBatch,
+                                      concurrency: self.settings.config.concurrency) {
+                    ring.yield()
+                }
             }
         }
         return result.claimed.count
@@ -480,11 +483,15 @@ public final class QueueWorker: Service {
         }
         let state = Mutex(Inner())
 
-        func finish(_ id: Int64, outcome: RecordedOutcome, duration: Duration) {
+        /// Records a finished job; true when the main loop should look now: the first finish
+        /// since it last looked (it starts the short wait for the batch's siblings), the last
+        /// job in flight, or a whole batch's worth of free slots. Other finishes wait for those.
+        func finish(_ id: Int64, outcome: RecordedOutcome, duration: Duration, fullBatch: Int, concurrency: Int) -> Bool {
             state.withLock { s in
                 // A job released at the end of the grace period no longer belongs to this run.
-                guard let f = s.inflight.removeValue(forKey: id) else { return }
+                guard let f = s.inflight.removeValue(forKey: id) else { return false }
                 s.finished.append(Finished(job: f.job, outcome: outcome, duration: duration))
+                return s.finished.count == 1 || s.inflight.isEmpty || concurrency - s.inflight.count >= fullBatch
             }
         }
 
