@@ -98,8 +98,23 @@ public final class Database: Sendable {
         file: String = #fileID, line: Int = #line,
         _ body: (PostgresConnection) async throws -> sending Result
     ) async throws -> Result {
+        let wakeups = WakeupCollector()
         do {
-            return try await client.withTransaction(logger: logger, file: file, line: line, body)
+            let result = try await JobQueue.$pendingWakeups.withValue(wakeups) {
+                try await client.withTransaction(logger: logger, file: file, line: line, body)
+            }
+            let stages = wakeups.take()
+            if !stages.isEmpty {
+                // After COMMIT, outside it: see JobQueue.wake. Best effort; workers also poll.
+                for stage in stages.sorted() {
+                    do {
+                        try await client.query("SELECT pg_notify(\(JobQueue.notifyChannel), \(stage))", logger: logger)
+                    } catch {
+                        logger.debug("wake-up notification not sent", metadata: ["stage": "\(stage)", "error": "\(DatabaseErrors.describe(error))"])
+                    }
+                }
+            }
+            return result
         } catch let e as PostgresTransactionError {
             if let closureError = e.closureError { throw closureError }
             if let commitError = e.commitError {
