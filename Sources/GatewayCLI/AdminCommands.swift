@@ -330,3 +330,61 @@ struct AdminCommand: AsyncParsableCommand {
         }
     }
 }
+
+struct CallbacksCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "callbacks", abstract: "Callbacks to merchants.", subcommands: [List.self, Resend.self])
+
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List callbacks, newest first.")
+        @OptionGroup var options: ProcessOptions
+        @Option(help: "Only this merchant.") var merchant: Int64?
+        @Option(help: "Only this state (pending, delivered, dead).") var state: String?
+        @Option(help: "At most this many.") var limit = 100
+        func run() async throws {
+            let (m, st, lim) = (merchant, state, limit)
+            let all = try await read(options) { c, l in try await Callbacks.list(merchantID: m, state: st, limit: lim, on: c, logger: l) }
+            var t = TextTable(header: ["id", "merchant", "trade", "status", "state", "attempts", "created", "last error"])
+            for cb in all {
+                t.add(["\(cb.id)", "\(cb.merchantID)", "\(cb.tradeType == 1 ? "deposit" : "withdrawal") \(cb.tradeID)", "\(cb.status)", cb.state,
+                       "\(cb.attempts)", iso(cb.createdAt), String((cb.lastError ?? "").prefix(60))])
+            }
+            print(all.isEmpty ? "no callbacks" : t.render(), terminator: all.isEmpty ? "\n" : "")
+        }
+    }
+
+    struct Resend: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Send callbacks again, byte for byte: one by id, or all of a merchant's (dead or delivered) since a time.")
+        @OptionGroup var options: ProcessOptions
+        @Option(help: "The callback's id.") var id: Int64?
+        @Option(help: "Every callback of this merchant created since --since.") var merchant: Int64?
+        @Option(help: "ISO 8601 time, e.g. 2026-11-26T00:00:00Z (with --merchant).") var since: String?
+        @Flag(help: "With --merchant: also re-send delivered ones (default: dead ones only).") var includeDelivered = false
+
+        func validate() throws {
+            guard (id == nil) != (merchant == nil) else { throw ValidationError("give --id, or --merchant with --since") }
+            if merchant != nil, since.flatMap({ try? Date($0, strategy: .iso8601) }) == nil {
+                throw ValidationError("--since must be an ISO 8601 time such as 2026-11-26T00:00:00Z")
+            }
+        }
+
+        func run() async throws {
+            let (id, merchant, delivered) = (self.id, self.merchant, includeDelivered)
+            let since = self.since.flatMap { try? Date($0, strategy: .iso8601) }
+            let ids = try await write(options) { c, l -> [Int64] in
+                var ids: [Int64] = []
+                if let id {
+                    ids = [id]
+                } else if let merchant, let since {
+                    for try await i in try await c.query("""
+                        SELECT id FROM gateway.callbacks WHERE merchant_id = \(merchant) AND created_at >= \(since)
+                        AND (state = 'dead' OR (\(delivered) AND state = 'delivered')) ORDER BY id
+                        """, logger: l).decode(Int64.self) { ids.append(i) }
+                }
+                for i in ids { try await Callbacks.resend(i, actor: cliActor, on: c, logger: l) }
+                return ids
+            }
+            print(ids.isEmpty ? "nothing to re-send" : "re-sending \(ids.count) callback(s): \(ids.prefix(20).map(String.init).joined(separator: ", "))")
+        }
+    }
+}

@@ -13,7 +13,7 @@ public struct GatewayCTL: AsyncParsableCommand {
         discussion: ProcessOptions.discussion,
         subcommands: [
             Migrate.self, Status.self, Jobs.self, ConfigCommand.self, MerchantCommand.self, CoinCommand.self, WalletCommand.self,
-            AddressCommand.self, WithdrawalCommand.self, AdminCommand.self, Bench.self,
+            AddressCommand.self, WithdrawalCommand.self, CallbacksCommand.self, AdminCommand.self, Bench.self,
         ])
 
     public init() {}
@@ -32,7 +32,7 @@ struct CLIContext {
         Observability.bootstrapLogging(level: min(config.logLevel, .notice) == .notice ? .notice : config.logLevel)
         var logger = Logger(label: label)
         logger.logLevel = .notice
-        let database = Database(config: config.database, logger: logger)
+        let database = Database(config: config.database, logger: logger, quietPool: true)
         return try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { await database.client.run() }
             defer { group.cancelAll() }
@@ -106,7 +106,19 @@ public enum StatusReport {
             table.add([stage, "\(ready)", "\(scheduled)", "\(running)", "\(expired)", "\(dead)",
                        age < 0 ? "-" : DurationText.format(.milliseconds(Int64(age * 1000))), "\(perMin)", "\(perHour)"])
         }
-        return "queue\n" + table.render()
+        var text = "queue\n" + table.render()
+        let cbRows = try await database.query("""
+            SELECT merchant_id, merchant, pending, coalesce(extract(epoch FROM oldest_pending_age)::float8, -1), dead
+            FROM monitor.callbacks WHERE pending > 0 OR dead > 0 ORDER BY merchant_id
+            """)
+        var callbacks = TextTable(header: ["merchant", "name", "pending", "oldest pending", "dead"])
+        var any = false
+        for try await (id, name, pending, age, dead) in cbRows.decode((Int64, String, Int64, Double, Int64).self) {
+            any = true
+            callbacks.add(["\(id)", name, "\(pending)", age < 0 ? "-" : DurationText.format(.milliseconds(Int64(age * 1000))), "\(dead)"])
+        }
+        text += "\ncallbacks\n" + (any ? callbacks.render() : "none waiting, none dead\n")
+        return text
     }
 }
 

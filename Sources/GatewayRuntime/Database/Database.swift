@@ -74,7 +74,9 @@ public final class Database: Sendable {
     public let config: DatabaseConfig
     let logger: Logger
 
-    public init(config: DatabaseConfig, logger: Logger) {
+    /// - Parameter quietPool: log the pool's own background messages only from error up (for
+    ///   short-lived commands, which lease a connection while the pool is still starting).
+    public init(config: DatabaseConfig, logger: Logger, quietPool: Bool = false) {
         var c = PostgresClient.Configuration(
             host: config.host, port: config.port, username: config.user, password: config.password,
             database: config.database, tls: .disable)
@@ -85,7 +87,9 @@ public final class Database: Sendable {
         }
         c.options.maximumConnections = config.poolSize
         c.options.connectTimeout = config.connectTimeout
-        self.client = PostgresClient(configuration: c, backgroundLogger: logger)
+        var background = logger
+        if quietPool { background.logLevel = .error }
+        self.client = PostgresClient(configuration: c, backgroundLogger: background)
         self.config = config
         self.logger = logger
     }
