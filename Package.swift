@@ -42,6 +42,7 @@ let package = Package(
         .target(
             name: "GatewayCore",
             dependencies: [
+                "ChainKit",
                 .product(name: "BigInt", package: "BigInt"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Yams", package: "Yams"),
@@ -77,6 +78,10 @@ let package = Package(
                 "CSecp256k1",
                 .product(name: "BigInt", package: "BigInt"),
                 .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -100,7 +105,9 @@ let package = Package(
         .target(
             name: "DevChain",
             dependencies: [
-                "GatewayCore", "GatewayRuntime",
+                "GatewayCore", "GatewayRuntime", "ChainKit",
+                .product(name: "BigInt", package: "BigInt"),
+                .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
@@ -111,8 +118,10 @@ let package = Package(
         .target(
             name: "GatewayCLI",
             dependencies: [
-                "GatewayCore", "GatewayRuntime", "GatewayStages",
+                "GatewayCore", "GatewayRuntime", "GatewayStages", "ChainKit", "DevChain",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "BigInt", package: "BigInt"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
@@ -138,7 +147,7 @@ let package = Package(
         .executableTarget(name: "callback-worker", dependencies: ["GatewayStages", "GatewayRuntime", "GatewayCore", .product(name: "ArgumentParser", package: "swift-argument-parser")], swiftSettings: swiftSettings),
         .executableTarget(name: "sweep-worker", dependencies: ["GatewayStages", "GatewayRuntime", "GatewayCore", .product(name: "ArgumentParser", package: "swift-argument-parser")], swiftSettings: swiftSettings),
         .executableTarget(name: "gatewayctl", dependencies: ["GatewayCLI", .product(name: "ArgumentParser", package: "swift-argument-parser")], swiftSettings: swiftSettings),
-        .executableTarget(name: "devchain", dependencies: ["DevChain", "GatewayRuntime", "GatewayCore", .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"), .product(name: "Logging", package: "swift-log"), .product(name: "ArgumentParser", package: "swift-argument-parser")], swiftSettings: swiftSettings),
+        .executableTarget(name: "devchain", dependencies: ["DevChain", "ChainKit", "GatewayRuntime", "GatewayCore", .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"), .product(name: "Logging", package: "swift-log"), .product(name: "ArgumentParser", package: "swift-argument-parser")], swiftSettings: swiftSettings),
 
         // Tests.
         .testTarget(name: "GatewayCoreTests", dependencies: ["GatewayCore"], swiftSettings: swiftSettings),
@@ -153,6 +162,17 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
-        .testTarget(name: "ChainKitTests", dependencies: ["ChainKit"], resources: [], swiftSettings: swiftSettings),
+        .testTarget(name: "ChainKitTests", dependencies: ["ChainKit", .product(name: "BigInt", package: "BigInt")], resources: [], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "DevChainTests",
+            dependencies: [
+                "DevChain", "ChainKit", "GatewayCore", "GatewayCLI", "GatewayTesting",
+                .product(name: "BigInt", package: "BigInt"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: swiftSettings
+        ),
     ]
 )
