@@ -1,0 +1,6 @@
+import AsyncHTTPClient
+import ChainKit
+import DevChain
+import Foundation
+import Logging
+import Testing
