@@ -229,6 +229,10 @@ public struct GatewayConfig: Sendable {
     public var queue: QueueConfig
     public var api: APIConfig
     public var stages: [Stage: WorkerConfig]
+    /// The chains (`chains:`), in file order.
+    public var chains: [ChainConfig] = []
+    /// Where the seed is (`wallet:`).
+    public var wallet = WalletConfig()
     /// Where the file was read from (for messages).
     public var source: String
 
@@ -300,6 +304,8 @@ public struct GatewayConfig: Sendable {
             config.stages[stage] = try WorkerConfig.read(try stages.section(key))
         }
         try stages.finish()
+        config.chains = try ChainConfig.readAll(try root.section("chains"), environment: environment)
+        config.wallet = try WalletConfig.read(try root.section("wallet"))
         try root.finish()
 
         try config.applyEnvironment(environment)
