@@ -11,7 +11,7 @@ public struct GatewayCTL: AsyncParsableCommand {
         commandName: "gatewayctl",
         abstract: "Operate usdt-gateway: schema migrations, queue status, dead jobs, benchmarks.",
         discussion: ProcessOptions.discussion,
-        subcommands: [Migrate.self, Status.self, Jobs.self, ConfigCommand.self, Bench.self])
+        subcommands: [Migrate.self, Status.self, Jobs.self, ConfigCommand.self, Bench.self, KeysCommand.self, AddressCommand.self, ChainCommand.self])
 
     public init() {}
 }
