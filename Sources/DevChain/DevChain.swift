@@ -53,12 +53,21 @@ public final class DevChain: Sendable {
             continuation.yield(port)
             continuation.finish()
         }
+        let services = ServiceGroup(configuration: .init(services: [app], logger: logger))
         return try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask { try await app.run() }
+            group.addTask {
+                defer { continuation.finish() }
+                try await services.run()
+            }
             defer { group.cancelAll() }
             var iterator = ports.makeAsyncIterator()
             guard let port = await iterator.next() else { throw DevChainError("devchain did not start") }
-            return try await body(chain, "http://\(host):\(port)")
+            let result = try await body(chain, "http://\(host):\(port)")
+            // Shut down gracefully; a request still hanging (an injected hang) is cut off after a second.
+            await services.triggerGracefulShutdown()
+            group.addTask { try await Task.sleep(for: .seconds(1)) }
+            _ = try? await group.next()
+            return result
         }
     }
 

@@ -331,7 +331,8 @@ public final class EVMDevChain: Sendable {
     private func admit(_ signed: SignedEVMTransaction, sender: AccountID, into s: inout EVMState) throws(RPCError) -> Data {
         let record = EVMTxRecord(signed: signed, hash: signed.hash, from: sender)
         let address = ChainKind.evm.format(sender)
-        if s.located[record.hash] != nil || s.pending.contains(where: { $0.hash == record.hash }) { throw .server("already known") }
+        // Like geth's pool: "already known" only while pending; a mined transaction fails the nonce check below.
+        if s.pending.contains(where: { $0.hash == record.hash }) { throw .server("already known") }
         let account = s.accounts[sender] ?? EVMAccount()
         let nonce = signed.transaction.nonce
         if nonce < account.nonce { throw .server("nonce too low: address \(address), tx: \(nonce) state: \(account.nonce)") }
