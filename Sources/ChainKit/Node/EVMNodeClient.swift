@@ -62,7 +62,9 @@ public final class EVMNodeClient: ChainNodeClient {
     }
 
     private func batch(_ calls: [Call], asBatch: Bool) async throws(ChainNodeError) -> [Outcome] {
-        let size = transport.options.maxBatchSize
+        // Small batches go in one request; large ones are spread over the allowed concurrent requests.
+        let concurrency = transport.options.maxConcurrentRequests
+        let size = calls.count <= 8 ? transport.options.maxBatchSize : min(transport.options.maxBatchSize, (calls.count + concurrency - 1) / concurrency)
         let chunks = stride(from: 0, to: calls.count, by: size).map { Array(calls[$0..<min($0 + size, calls.count)]) }
         let results = try await concurrentMap(chunks, limit: transport.options.maxConcurrentRequests) { chunk throws(ChainNodeError) in
             try await self.transport.withRetries(chunk.count == 1 ? chunk[0].method : "batch of \(chunk.count)") { () throws(ChainNodeError) in

@@ -136,21 +136,36 @@ public enum JSONValue: Sendable, Equatable, CustomStringConvertible {
 
     static func encodeString(_ s: String, into out: inout [UInt8]) {
         out.append(UInt8(ascii: "\""))
-        for byte in s.utf8 {
-            switch byte {
-            case UInt8(ascii: "\""): out.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "\"")])
-            case UInt8(ascii: "\\"): out.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "\\")])
-            case 0x0a: out.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "n")])
-            case 0x0d: out.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "r")])
-            case 0x09: out.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "t")])
-            case 0..<0x20:
-                out.append(contentsOf: Array("\\u00".utf8))
-                out.append(JSONLiteral.hexDigits[Int(byte >> 4)])
-                out.append(JSONLiteral.hexDigits[Int(byte & 0x0f)])
-            default: out.append(byte)
+        let done: Void? = s.utf8.withContiguousStorageIfAvailable { buffer in
+            // Copy runs of plain bytes at once; escape only what JSON requires.
+            var start = 0
+            for i in 0..<buffer.count where buffer[i] == UInt8(ascii: "\"") || buffer[i] == UInt8(ascii: "\\") || buffer[i] < 0x20 {
+                out.append(contentsOf: UnsafeBufferPointer(rebasing: buffer[start..<i]))
+                escape(buffer[i], into: &out)
+                start = i + 1
+            }
+            out.append(contentsOf: UnsafeBufferPointer(rebasing: buffer[start..<buffer.count]))
+        }
+        if done == nil {
+            for byte in s.utf8 {
+                if byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") || byte < 0x20 { escape(byte, into: &out) } else { out.append(byte) }
             }
         }
         out.append(UInt8(ascii: "\""))
+    }
+
+    private static func escape(_ byte: UInt8, into out: inout [UInt8]) {
+        switch byte {
+        case UInt8(ascii: "\""): out.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "\"")])
+        case UInt8(ascii: "\\"): out.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "\\")])
+        case 0x0a: out.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "n")])
+        case 0x0d: out.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "r")])
+        case 0x09: out.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "t")])
+        default:
+            out.append(contentsOf: Array("\\u00".utf8))
+            out.append(JSONLiteral.hexDigits[Int(byte >> 4)])
+            out.append(JSONLiteral.hexDigits[Int(byte & 0x0f)])
+        }
     }
 
     /// Order-insensitive equality for objects (JSON objects are unordered).

@@ -9,6 +9,12 @@ public struct TronBlock: Sendable {
     public let ref: BlockRef
     /// The transactions (empty when the block has no `transactions` key).
     public let transactions: [TronBlockTransaction]
+
+    /// A block.
+    public init(ref: BlockRef, transactions: [TronBlockTransaction]) {
+        self.ref = ref
+        self.transactions = transactions
+    }
 }
 
 /// One transaction of a block.
@@ -23,6 +29,15 @@ public struct TronBlockTransaction: Sendable {
     public let owner: AccountID?
     /// For a `TransferContract`: recipient and amount in sun.
     public let trxTransfer: (to: AccountID, amount: Int64)?
+
+    /// A transaction.
+    public init(txID: String, contractRet: String?, contractType: String, owner: AccountID?, trxTransfer: (to: AccountID, amount: Int64)?) {
+        self.txID = txID
+        self.contractRet = contractRet
+        self.contractType = contractType
+        self.owner = owner
+        self.trxTransfer = trxTransfer
+    }
 }
 
 /// One event log of a transaction info.
@@ -388,15 +403,7 @@ public final class TronNodeClient: ChainNodeClient {
     /// `getaccount`: `{}` is an unactivated account (0), an absent `balance` is 0.
     public func nativeBalance(of account: AccountID) async throws(ChainNodeError) -> NativeBalance {
         let value = try await post("/wallet/getaccount", .object(["address": .string(account.tronAddress.hex), "visible": .bool(false)]))
-        if value.isEmptyObject { return NativeBalance(amount: 0, accountExists: false) }
-        let r = ResponseReader(method: "getaccount")
-        _ = try r.object(value, "body")
-        if let address = value["address"], try TronNodeJSON.address(address, "address", r) != account {
-            throw r.fail("address", "not the account asked for")
-        }
-        let balance = try r.int64(value["balance"], "balance", absentAs: 0)
-        guard balance >= 0 else { throw r.fail("balance", "negative") }
-        return NativeBalance(amount: BigUInt(balance), accountExists: true)
+        return try TronNodeJSON.parseAccount(value, account: account)
     }
 
     /// Runs a constant (read-only) contract call and returns `constant_result[0]` and `energy_used`; a revert or
@@ -410,29 +417,7 @@ public final class TronNodeClient: ChainNodeClient {
             "function_selector": .string(selector), "parameter": .string(Hex.encode(parameter)), "visible": .bool(false),
         ])
         let value = try await post("/wallet/triggerconstantcontract", body)
-        let r = ResponseReader(method: method)
-        let result = try r.object(value["result"], "result")
-        let message: String? = try result["message"].map { v throws(ChainNodeError) in
-            let text = try r.string(v, "result.message")
-            return (try? Hex.decode(text, allowPrefix: false)).map { String(decoding: $0, as: UTF8.self) } ?? text
-        }
-        if let code = result["code"] {
-            let name = try r.string(code, "result.code")
-            if name == "CONTRACT_VALIDATE_ERROR", message?.contains("not exist") == true || message?.contains("No contract") == true {
-                throw .notFound(method: method, what: "contract \(ChainKind.tron.format(contract))")
-            }
-            throw .nodeError(method: method, code: 0, message: "\(name): \(message ?? "")")
-        }
-        guard try r.bool(result["result"], "result.result") else { throw r.fail("result.result", "false without an error code") }
-        if let ret = value["transaction"]?["ret"]?[0]?["ret"]?.stringValue, ret == "FAILED" {
-            throw .nodeError(method: method, code: 0, message: "the call reverted: \(message ?? "REVERT")")
-        }
-        if let message { throw .nodeError(method: method, code: 0, message: message) }
-        let outputs = try r.array(value["constant_result"], "constant_result")
-        guard let first = outputs.first else { throw r.fail("constant_result", "empty") }
-        let hex = try r.plainHex(first, "constant_result[0]")
-        let energy = try r.uint64(value["energy_used"], "energy_used", absentAs: 0)
-        return ((try? Hex.decode(hex, allowPrefix: false)) ?? Data(), energy)
+        return try TronNodeJSON.parseConstantCall(value, method: method, contract: contract)
     }
 
     /// `triggerconstantcontract` `balanceOf(address)`, called as the account itself.
@@ -446,14 +431,7 @@ public final class TronNodeClient: ChainNodeClient {
 
     /// `getchainparameters` as a dictionary (values absent in the answer are 0).
     public func chainParameters() async throws(ChainNodeError) -> [String: Int64] {
-        let value = try await post("/wallet/getchainparameters", .object([]))
-        let r = ResponseReader(method: "getchainparameters")
-        var parameters: [String: Int64] = [:]
-        for (i, item) in try r.array(value["chainParameter"], "chainParameter").enumerated() {
-            _ = try r.object(item, "chainParameter[\(i)]")
-            parameters[try r.string(item["key"], "chainParameter[\(i)].key")] = try r.int64(item["value"], "chainParameter[\(i)].value", absentAs: 0)
-        }
-        return parameters
+        try TronNodeJSON.parseChainParameters(try await post("/wallet/getchainparameters", .object([])))
     }
 
     /// Energy price and bandwidth price from `getchainparameters`; energy from a simulated `transfer` (token);
@@ -507,7 +485,7 @@ public final class TronNodeClient: ChainNodeClient {
         let id = Hex.encode(transaction.txID)
         // Busy answers are retried with the same bytes: harmless, the txid is fixed.
         return try await transport.withRetries("broadcasthex") { () throws(ChainNodeError) in
-            try self.interpretBroadcast(try await self.postOnce("/wallet/broadcasthex", body), expectedID: id, hexMessage: false, method: "broadcasthex")
+            try TronNodeJSON.parseBroadcast(try await self.postOnce("/wallet/broadcasthex", body), expectedID: id, hexMessage: false, method: "broadcasthex")
         }
     }
 
@@ -517,14 +495,74 @@ public final class TronNodeClient: ChainNodeClient {
         let body = transaction.broadcastJSON(visible: false).encoded()
         let id = Hex.encode(transaction.txID)
         return try await transport.withRetries("broadcasttransaction") { () throws(ChainNodeError) in
-            try self.interpretBroadcast(
+            try TronNodeJSON.parseBroadcast(
                 try await self.postOnce("/wallet/broadcasttransaction", body), expectedID: id, hexMessage: true, method: "broadcasttransaction")
         }
     }
 
+}
+
+extension TronNodeJSON {
+    /// `getaccount`: `{}` is an unactivated account (balance 0); an absent `balance` is 0.
+    public static func parseAccount(_ value: JSONValue, account: AccountID, method: String = "getaccount") throws(ChainNodeError) -> NativeBalance {
+        if value.isEmptyObject { return NativeBalance(amount: 0, accountExists: false) }
+        let r = ResponseReader(method: method)
+        _ = try r.object(value, "body")
+        if let addressValue = value["address"], try address(addressValue, "address", r) != account {
+            throw r.fail("address", "not the account asked for")
+        }
+        let balance = try r.int64(value["balance"], "balance", absentAs: 0)
+        guard balance >= 0 else { throw r.fail("balance", "negative") }
+        return NativeBalance(amount: BigUInt(balance), accountExists: true)
+    }
+
+    /// `triggerconstantcontract`: `constant_result[0]` and `energy_used`. A revert (`result.message`,
+    /// `transaction.ret[0].ret == FAILED`) or a validation error (`result.code`) is a node error with the decoded message.
+    public static func parseConstantCall(_ value: JSONValue, method: String, contract: AccountID) throws(ChainNodeError) -> (result: Data, energyUsed: UInt64) {
+        let r = ResponseReader(method: method)
+        let result = try r.object(value["result"], "result")
+        let message: String? = try result["message"].map { v throws(ChainNodeError) in
+            let text = try r.string(v, "result.message")
+            return (try? Hex.decode(text, allowPrefix: false)).map { String(decoding: $0, as: UTF8.self) } ?? text
+        }
+        if let code = result["code"] {
+            let name = try r.string(code, "result.code")
+            if name == "CONTRACT_VALIDATE_ERROR", message?.contains("not exist") == true || message?.contains("No contract") == true {
+                throw .notFound(method: method, what: "contract \(ChainKind.tron.format(contract))")
+            }
+            throw .nodeError(method: method, code: 0, message: "\(name): \(message ?? "")")
+        }
+        guard try r.bool(result["result"], "result.result") else { throw r.fail("result.result", "false without an error code") }
+        if let ret = value["transaction"]?["ret"]?[0]?["ret"]?.stringValue, ret == "FAILED" {
+            throw .nodeError(method: method, code: 0, message: "the call reverted: \(message ?? "REVERT")")
+        }
+        if let message { throw .nodeError(method: method, code: 0, message: message) }
+        let outputs = try r.array(value["constant_result"], "constant_result")
+        guard let first = outputs.first else { throw r.fail("constant_result", "empty") }
+        let hex = try r.plainHex(first, "constant_result[0]")
+        let energy = try r.uint64(value["energy_used"], "energy_used", absentAs: 0)
+        return ((try? Hex.decode(hex, allowPrefix: false)) ?? Data(), energy)
+    }
+
+    /// `getchainparameters` as a dictionary (a key without `value` is 0).
+    public static func parseChainParameters(_ value: JSONValue) throws(ChainNodeError) -> [String: Int64] {
+        let r = ResponseReader(method: "getchainparameters")
+        var parameters: [String: Int64] = [:]
+        for (i, item) in try r.array(value["chainParameter"], "chainParameter").enumerated() {
+            _ = try r.object(item, "chainParameter[\(i)]")
+            parameters[try r.string(item["key"], "chainParameter[\(i)].key")] = try r.int64(item["value"], "chainParameter[\(i)].value", absentAs: 0)
+        }
+        return parameters
+    }
+
+    /// A transaction as `gettransactionbyid` or a block prints it.
+    public static func parseTransaction(_ value: JSONValue, method: String) throws(ChainNodeError) -> TronBlockTransaction {
+        try parseBlockTransaction(value, field: "transaction", ResponseReader(method: method))
+    }
+
     /// Maps a `Return` (§6.3): success, `DUP_TRANSACTION_ERROR` (already known), busy codes (retried by the caller's
     /// policy here: thrown as rate limits), and typed rejections.
-    func interpretBroadcast(_ value: JSONValue, expectedID: String, hexMessage: Bool, method: String) throws(ChainNodeError) -> BroadcastResult {
+    public static func parseBroadcast(_ value: JSONValue, expectedID: String, hexMessage: Bool, method: String) throws(ChainNodeError) -> BroadcastResult {
         let r = ResponseReader(method: method)
         _ = try r.object(value, "body")
         let ok = try value["result"].map { v throws(ChainNodeError) in try r.bool(v, "result") } ?? false
