@@ -97,6 +97,13 @@ struct EVMBlockRecord: Sendable {
     var gasUsed: UInt64
     var logsBloom: Data
     var undo: [EVMUndo]
+    var transactionsRoot = Data(count: 32)
+    var stateRoot = Data(count: 32)
+    /// `eth_getBlockByNumber` results (full transactions / hashes only) and every log as `eth_getLogs` prints it,
+    /// encoded once when the block is sealed: a block never changes (a reorg makes new records).
+    var encodedFull: [UInt8] = []
+    var encodedHashes: [UInt8] = []
+    var encodedLogs: [(address: AccountID, topics: [Data], json: [UInt8])] = []
 }
 
 struct EVMState: Sendable {
@@ -189,6 +196,16 @@ public final class EVMDevChain: Sendable {
         var items: [RLP.Item] = [.bytes(b.parentHash), .uint(b.number), .uint(b.timestamp), .bytes(b.extraData), .bytes(seed), .uint(b.gasUsed)]
         items.append(.list(b.transactions.map { .bytes($0.hash) }))
         b.hash = Keccak256.hash(RLP.encode(.list(items)))
+        b.transactionsRoot = Keccak256.hash(b.transactions.reduce(Data()) { $0 + $1.hash })
+        b.stateRoot = Keccak256.hash(b.hash + Data("state".utf8))
+        b.encodedFull = EVMDevChain.blockJSON(b, full: true).encoded()
+        b.encodedHashes = EVMDevChain.blockJSON(b, full: false).encoded()
+        for (txIndex, receipt) in b.receipts.enumerated() {
+            for (offset, log) in receipt.logs.enumerated() {
+                let json = EVMDevChain.logJSON(log, block: b, txIndex: txIndex, logIndex: receipt.firstLogIndex + offset).encoded()
+                b.encodedLogs.append((log.address, log.topics, json))
+            }
+        }
         return b
     }
 

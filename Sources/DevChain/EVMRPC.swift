@@ -19,9 +19,17 @@ extension EVMDevChain {
         case .array(let calls):
             if calls.isEmpty { return Self.errorResponse(id: .null, RPCError(-32600, "empty batch")).encoded() }
             let responses = calls.compactMap { dispatch($0) }
-            return responses.isEmpty ? nil : JSONValue.array(responses).encoded()
+            if responses.isEmpty { return nil }
+            var out: [UInt8] = [UInt8(ascii: "[")]
+            out.reserveCapacity(responses.reduce(2) { $0 + $1.count + 1 })
+            for (i, response) in responses.enumerated() {
+                if i > 0 { out.append(UInt8(ascii: ",")) }
+                out.append(contentsOf: response)
+            }
+            out.append(UInt8(ascii: "]"))
+            return out
         default:
-            return dispatch(document)?.encoded()
+            return dispatch(document)
         }
     }
 
@@ -31,32 +39,60 @@ extension EVMDevChain {
         return .object(["jsonrpc": .string("2.0"), "id": id, "error": .object(object)])
     }
 
-    /// One request object → its response (nil for a notification).
-    func dispatch(_ request: JSONValue) -> JSONValue? {
-        guard case .object = request else { return Self.errorResponse(id: .null, RPCError(-32600, "invalid request")) }
+    /// One request object → its encoded response (nil for a notification).
+    func dispatch(_ request: JSONValue) -> [UInt8]? {
+        guard case .object = request else { return Self.errorResponse(id: .null, RPCError(-32600, "invalid request")).encoded() }
         let id = request["id"]
         switch id {
         case nil, .number?, .string?, .null?: break
-        default: return Self.errorResponse(id: .null, RPCError(-32600, "invalid request"))
+        default: return Self.errorResponse(id: .null, RPCError(-32600, "invalid request")).encoded()
         }
         guard request["jsonrpc"]?.stringValue == "2.0", let method = request["method"]?.stringValue else {
-            return Self.errorResponse(id: id ?? .null, RPCError(-32600, "invalid request"))
+            return Self.errorResponse(id: id ?? .null, RPCError(-32600, "invalid request")).encoded()
         }
         let params: [JSONValue]
         switch request["params"] {
         case nil, .null?: params = []
         case .array(let p)?: params = p
-        default: return Self.errorResponse(id: id ?? .null, .invalidParams("non-array args"))
+        default: return Self.errorResponse(id: id ?? .null, .invalidParams("non-array args")).encoded()
         }
-        let result: JSONValue
+        let result: [UInt8]
         do {
-            result = try call(method, params)
+            result = try encodedCall(method, params)
         } catch {
             guard let id else { return nil }
-            return Self.errorResponse(id: id, error)
+            return Self.errorResponse(id: id, error).encoded()
         }
         guard let id else { return nil }
-        return .object(["jsonrpc": .string("2.0"), "id": id, "result": result])
+        var out = Array(#"{"jsonrpc":"2.0","id":"#.utf8)
+        id.encode(into: &out)
+        out.append(contentsOf: Array(#","result":"#.utf8))
+        out.append(contentsOf: result)
+        out.append(UInt8(ascii: "}"))
+        return out
+    }
+
+    /// The encoded result of a call; blocks and logs come from the encodings cached when their block was sealed.
+    func encodedCall(_ method: String, _ params: [JSONValue]) throws(RPCError) -> [UInt8] {
+        switch method {
+        case "eth_getBlockByNumber":
+            let tag = try Self.param(params, 0)
+            let full = params.count > 1 ? (params[1].boolValue ?? false) : false
+            let block: EVMBlockRecord? = try state.withLock { s throws(RPCError) in
+                guard let n = try Self.blockNumber(tag, 0, head: s.head.number) else { return nil }
+                return s.blocks[Int(n)]
+            }
+            return block.map { full ? $0.encodedFull : $0.encodedHashes } ?? JSONLiteralBytes.null
+        case "eth_getBlockByHash":
+            let hash = try Self.hashParam(try Self.param(params, 0), 0)
+            let full = params.count > 1 ? (params[1].boolValue ?? false) : false
+            let block = state.withLock { s in s.blocks.last { $0.hash == hash } }
+            return block.map { full ? $0.encodedFull : $0.encodedHashes } ?? JSONLiteralBytes.null
+        case "eth_getLogs":
+            return try getLogs(params)
+        default:
+            return try call(method, params).encoded()
+        }
     }
 
     // MARK: Parameter parsing (geth's wording)
@@ -129,18 +165,6 @@ extension EVMDevChain {
         case "eth_gasPrice": return .string(EthHex.quantity(options.evmBaseFee + options.evmPriorityFee))
         case "eth_maxPriorityFeePerGas": return .string(EthHex.quantity(options.evmPriorityFee))
         case "eth_feeHistory": return try feeHistory(params)
-        case "eth_getBlockByNumber":
-            let tag = try Self.param(params, 0)
-            let full = params.count > 1 ? (params[1].boolValue ?? false) : false
-            let block: EVMBlockRecord? = try state.withLock { s throws(RPCError) in
-                guard let n = try Self.blockNumber(tag, 0, head: s.head.number) else { return nil }
-                return s.blocks[Int(n)]
-            }
-            return block.map { blockJSON($0, full: full) } ?? .null
-        case "eth_getBlockByHash":
-            let hash = try Self.hashParam(try Self.param(params, 0), 0)
-            let full = params.count > 1 ? (params[1].boolValue ?? false) : false
-            return state.withLock { s in s.blocks.last { $0.hash == hash } }.map { blockJSON($0, full: full) } ?? .null
         case "eth_getBalance":
             let account = try Self.addressParam(try Self.param(params, 0), 0)
             try requireHeadState(params.count > 1 ? params[1] : nil, 1, head: height)
@@ -165,17 +189,16 @@ extension EVMDevChain {
         case "eth_getTransactionByHash":
             let hash = try Self.hashParam(try Self.param(params, 0), 0)
             return state.withLock { s -> JSONValue in
-                if let (b, i) = s.located[hash] { return txJSON(s.blocks[b].transactions[i], block: s.blocks[b], index: i) }
-                if let tx = s.pending.first(where: { $0.hash == hash }) { return txJSON(tx, block: nil, index: 0) }
+                if let (b, i) = s.located[hash] { return Self.txJSON(s.blocks[b].transactions[i], block: s.blocks[b], index: i) }
+                if let tx = s.pending.first(where: { $0.hash == hash }) { return Self.txJSON(tx, block: nil, index: 0) }
                 return .null
             }
         case "eth_getTransactionReceipt":
             let hash = try Self.hashParam(try Self.param(params, 0), 0)
             return state.withLock { s -> JSONValue in
                 guard let (b, i) = s.located[hash] else { return .null }
-                return receiptJSON(s.blocks[b], index: i)
+                return Self.receiptJSON(s.blocks[b], index: i)
             }
-        case "eth_getLogs": return try getLogs(params)
         default:
             throw RPCError(-32601, "the method \(method) does not exist/is not available")
         }
@@ -259,7 +282,7 @@ extension EVMDevChain {
         return intrinsic + (try tokenCall(from: from, data: data).gas)
     }
 
-    func getLogs(_ params: [JSONValue]) throws(RPCError) -> JSONValue {
+    func getLogs(_ params: [JSONValue]) throws(RPCError) -> [UInt8] {
         let filter = try Self.param(params, 0)
         guard case .object = filter else { throw .invalidParams("invalid argument 0: expected a filter object") }
         var addresses: Set<AccountID>?
@@ -305,38 +328,40 @@ extension EVMDevChain {
             return (Array(s.blocks[Int(from)...Int(upper)]), s.maxLogRange, s.maxLogResults)
         }
         _ = maxRange
-        var out: [JSONValue] = []
+        var out: [UInt8] = [UInt8(ascii: "[")]
+        var count = 0
         for block in records {
-            for (txIndex, receipt) in block.receipts.enumerated() {
-                for (offset, log) in receipt.logs.enumerated() {
-                    if let addresses, !addresses.contains(log.address) { continue }
-                    var match = true
-                    for (i, allowed) in topicFilters.enumerated() {
-                        guard let allowed else { continue }
-                        if i >= log.topics.count || !allowed.contains(log.topics[i]) {
-                            match = false
-                            break
-                        }
+            for log in block.encodedLogs {
+                if let addresses, !addresses.contains(log.address) { continue }
+                var match = true
+                for (i, allowed) in topicFilters.enumerated() {
+                    guard let allowed else { continue }
+                    if i >= log.topics.count || !allowed.contains(log.topics[i]) {
+                        match = false
+                        break
                     }
-                    guard match else { continue }
-                    out.append(logJSON(log, block: block, txIndex: txIndex, logIndex: receipt.firstLogIndex + offset))
-                    if out.count > maxResults { throw RPCError(-32005, "query returned more than \(maxResults) results") }
                 }
+                guard match else { continue }
+                if count > 0 { out.append(UInt8(ascii: ",")) }
+                out.append(contentsOf: log.json)
+                count += 1
+                if count > maxResults { throw RPCError(-32005, "query returned more than \(maxResults) results") }
             }
         }
-        return .array(out)
+        out.append(UInt8(ascii: "]"))
+        return out
     }
 
     // MARK: JSON shapes
 
-    func blockJSON(_ b: EVMBlockRecord, full: Bool) -> JSONValue {
-        let txs: [JSONValue] = full ? b.transactions.enumerated().map { txJSON($1, block: b, index: $0) } : b.transactions.map { .string(EthHex.data($0.hash)) }
+    static func blockJSON(_ b: EVMBlockRecord, full: Bool) -> JSONValue {
+        let txs: [JSONValue] = full ? b.transactions.enumerated().map { Self.txJSON($1, block: b, index: $0) } : b.transactions.map { .string(EthHex.data($0.hash)) }
         let zeroHash = JSONValue.string(EthHex.data(Data(count: 32)))
         return .object([
             "number": .string(EthHex.quantity(b.number)), "hash": .string(EthHex.data(b.hash)), "parentHash": .string(EthHex.data(b.parentHash)),
             "nonce": .string("0x0000000000000000"), "sha3Uncles": .string("0x1dcc4de8dec75d7aab85b567b6ccd41ad312451b948a7413f0a142fd40d49347"),
-            "logsBloom": .string(EthHex.data(b.logsBloom)), "transactionsRoot": .string(EthHex.data(Keccak256.hash(b.transactions.reduce(Data()) { $0 + $1.hash }))),
-            "stateRoot": .string(EthHex.data(Keccak256.hash(b.hash + Data("state".utf8)))), "receiptsRoot": zeroHash,
+            "logsBloom": .string(EthHex.data(b.logsBloom)), "transactionsRoot": .string(EthHex.data(b.transactionsRoot)),
+            "stateRoot": .string(EthHex.data(b.stateRoot)), "receiptsRoot": zeroHash,
             "miner": .string(EthHex.data(Data(count: 20))), "difficulty": .string("0x0"), "totalDifficulty": .string("0x0"),
             "extraData": .string(EthHex.data(b.extraData)), "size": .string(EthHex.quantity(UInt64(600 + b.transactions.count * 110))),
             "gasLimit": .string(EthHex.quantity(UInt64(30_000_000))), "gasUsed": .string(EthHex.quantity(b.gasUsed)),
@@ -345,7 +370,7 @@ extension EVMDevChain {
         ])
     }
 
-    func txJSON(_ tx: EVMTxRecord, block: EVMBlockRecord?, index: Int) -> JSONValue {
+    static func txJSON(_ tx: EVMTxRecord, block: EVMBlockRecord?, index: Int) -> JSONValue {
         var m: [JSONMember] = []
         func add(_ k: String, _ v: JSONValue) { m.append(JSONMember(key: k, value: v)) }
         add("blockHash", block.map { .string(EthHex.data($0.hash)) } ?? .null)
@@ -377,7 +402,7 @@ extension EVMDevChain {
         return .object(m)
     }
 
-    func receiptJSON(_ b: EVMBlockRecord, index: Int) -> JSONValue {
+    static func receiptJSON(_ b: EVMBlockRecord, index: Int) -> JSONValue {
         let tx = b.transactions[index]
         let r = b.receipts[index]
         var bloom = [UInt8](repeating: 0, count: 256)
@@ -388,13 +413,13 @@ extension EVMDevChain {
             "from": .string(EthHex.data(tx.from.bytes)), "to": tx.to.map { .string(EthHex.data($0.bytes)) } ?? .null,
             "cumulativeGasUsed": .string(EthHex.quantity(r.cumulativeGasUsed)), "gasUsed": .string(EthHex.quantity(r.gasUsed)),
             "contractAddress": .null,
-            "logs": .array(r.logs.enumerated().map { logJSON($1, block: b, txIndex: index, logIndex: r.firstLogIndex + $0) }),
+            "logs": .array(r.logs.enumerated().map { Self.logJSON($1, block: b, txIndex: index, logIndex: r.firstLogIndex + $0) }),
             "logsBloom": .string(EthHex.data(bloom)), "type": .string(tx.typeHex),
             "status": .string(r.status ? "0x1" : "0x0"), "effectiveGasPrice": .string(EthHex.quantity(r.effectiveGasPrice)),
         ])
     }
 
-    func logJSON(_ log: EVMLogRecord, block: EVMBlockRecord, txIndex: Int, logIndex: Int) -> JSONValue {
+    static func logJSON(_ log: EVMLogRecord, block: EVMBlockRecord, txIndex: Int, logIndex: Int) -> JSONValue {
         .object([
             "address": .string(EthHex.data(log.address.bytes)), "topics": .array(log.topics.map { .string(EthHex.data($0)) }),
             "data": .string(EthHex.data(log.data)), "blockNumber": .string(EthHex.quantity(block.number)),
@@ -402,4 +427,8 @@ extension EVMDevChain {
             "blockHash": .string(EthHex.data(block.hash)), "logIndex": .string(EthHex.quantity(UInt64(logIndex))), "removed": .bool(false),
         ])
     }
+}
+
+enum JSONLiteralBytes {
+    static let null = Array("null".utf8)
 }

@@ -19,6 +19,13 @@ struct TronHTTPAnswer: Error, Sendable {
     }
 
     static let empty = TronHTTPAnswer(status: 200, body: [])
+
+    /// Bytes encoded earlier, with java-tron's trailing newline.
+    static func encoded(_ bytes: [UInt8]) -> TronHTTPAnswer {
+        var body = bytes
+        body.append(0x0a)
+        return TronHTTPAnswer(status: 200, body: body)
+    }
 }
 
 /// The java-tron HTTP API subset (`/wallet/*`, `/walletsolidity/*`), with java-tron's encodings: hex by default,
@@ -59,20 +66,17 @@ extension TronDevChain {
         if !isPost, postOnly.contains(name) { return .empty }
         switch (name, solid) {
         case ("getnowblock", _):
-            return .json(state.withLock { s in blockJSON(s.blocks[Int(solid ? solidHeight(s) : s.head.number)], visible: visible) })
+            return answer(state.withLock { s in s.blocks[Int(solid ? solidHeight(s) : s.head.number)] }, visible: visible)
         case ("getblockbynum", _):
             guard let num = int64Param(params["num"]) ?? (params["num"] == nil ? 0 : nil) else { return .error("java.lang.NumberFormatException", "For input string: \"\(params["num"]!.description)\"") }
-            return .json(state.withLock { s in
-                guard num >= 0, num < s.blocks.count, !solid || num <= solidHeight(s) else { return .object([]) }
-                return blockJSON(s.blocks[Int(num)], visible: visible)
-            })
+            return answer(state.withLock { s in num >= 0 && num < s.blocks.count && (!solid || num <= solidHeight(s)) ? s.blocks[Int(num)] : nil }, visible: visible)
         case ("getblockbyid", _):
             guard let value = params["value"]?.stringValue, let id = try? Hex.decode(value, allowPrefix: false), id.count == 32 else { return .json(.object([])) }
-            return .json(state.withLock { s in
+            return answer(state.withLock { s in
                 let number = Int(id.prefix(8).reduce(UInt64(0)) { $0 << 8 | UInt64($1) })
-                guard number < s.blocks.count, s.blocks[number].id == id, !solid || Int64(number) <= solidHeight(s) else { return .object([]) }
-                return blockJSON(s.blocks[number], visible: visible)
-            })
+                guard number < s.blocks.count, s.blocks[number].id == id, !solid || Int64(number) <= solidHeight(s) else { return nil }
+                return s.blocks[number]
+            }, visible: visible)
         case ("gettransactionbyid", _):
             guard let id = txIDParam(params["value"]) else { return .json(.object([])) }
             return .json(state.withLock { s in
@@ -96,6 +100,7 @@ extension TronDevChain {
                 num < s.blocks.count && (!solid || num <= solidHeight(s)) ? s.blocks[Int(num)] : nil
             }
             guard let block else { return .json(.array([])) }
+            if !visible { return .encoded(block.encodedInfos) }
             return .json(.array(block.transactions.map { infoJSON($0, block: block, visible: visible) }))
         case ("broadcasttransaction", false):
             guard isPost else { return TronHTTPAnswer(status: 405, body: []) }
@@ -184,6 +189,12 @@ extension TronDevChain {
         default:
             return TronHTTPAnswer(status: 404, body: Array("{\"Error\":\"this API is unavailable due to config\"}\n".utf8))
         }
+    }
+
+    /// A block answer (`{}` when there is none); the visible=false form was encoded when the block was sealed.
+    func answer(_ block: TronBlockRecord?, visible: Bool) -> TronHTTPAnswer {
+        guard let block else { return .json(.object([])) }
+        return visible ? .json(blockJSON(block, visible: true)) : .encoded(block.encodedBlock)
     }
 
     func solidHeight(_ s: TronState) -> Int64 { max(0, s.head.number - Int64(options.tronSolidDepth)) }

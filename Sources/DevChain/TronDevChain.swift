@@ -55,6 +55,9 @@ struct TronBlockRecord: Sendable {
     var txTrieRoot: Data
     var transactions: [TronTxRecord]
     var undo: [TronUndo]
+    /// The block and its transaction infos as java-tron prints them with visible=false, encoded once at sealing.
+    var encodedBlock: [UInt8] = []
+    var encodedInfos: [UInt8] = []
 }
 
 struct TronState: Sendable {
@@ -149,50 +152,16 @@ public final class TronDevChain: Sendable {
     func makeBlock(number: Int64, parentHash: Data, timestamp: Int64, transactions: [TronTxRecord], witnessIndex: UInt32, undo: [TronUndo]) -> TronBlockRecord {
         let witnessKey = keys.witnessKey(witnessIndex)
         let witness = TronAddress(publicKey: witnessKey.publicKey)
-        let root = Self.merkleRoot(transactions.map { Hashing.sha256($0.tx.serialized() + Self.retBytes($0.result.contractRet)) })
-        var w = ProtobufWriter()
-        w.int64IfNonDefault(1, timestamp)
-        w.bytesIfNonDefault(2, root)
-        w.bytesIfNonDefault(3, parentHash)
-        w.int64IfNonDefault(7, number)
-        w.bytesIfNonDefault(9, witness.bytes)
-        w.int64IfNonDefault(10, Self.blockVersion)
-        let h = Hashing.sha256(w.data)
-        var id = Data(count: 8)
-        for i in 0..<8 { id[i] = UInt8(truncatingIfNeeded: UInt64(number) >> UInt64(56 - 8 * i)) }
-        id += h.suffix(24)
-        let signature = (try? witnessKey.sign(hash: h).rsv) ?? Data()
-        return TronBlockRecord(
-            number: number, id: id, parentHash: parentHash, timestamp: timestamp, witness: witness, witnessSignature: signature, txTrieRoot: root,
-            transactions: transactions, undo: undo)
-    }
-
-    static let contractResultCodes: [String: UInt64] = [
-        "SUCCESS": 1, "REVERT": 2, "BAD_JUMP_DESTINATION": 3, "OUT_OF_MEMORY": 4, "OUT_OF_ENERGY": 10, "OUT_OF_TIME": 11, "UNKNOWN": 13,
-    ]
-
-    /// `Transaction.ret` as serialised for the Merkle leaf: field 5 = Result{contractRet (3)}.
-    static func retBytes(_ contractRet: String) -> Data {
-        var inner = ProtobufWriter()
-        inner.varint(3, contractResultCodes[contractRet] ?? 13)
-        var w = ProtobufWriter()
-        w.bytes(5, inner.data)
-        return w.data
-    }
-
-    static func merkleRoot(_ leaves: [Data]) -> Data {
-        guard !leaves.isEmpty else { return Data(count: 32) }
-        var level = leaves
-        while level.count > 1 {
-            var next: [Data] = []
-            var i = 0
-            while i < level.count {
-                next.append(i + 1 < level.count ? Hashing.sha256(level[i] + level[i + 1]) : level[i])
-                i += 2
-            }
-            level = next
-        }
-        return level[0]
+        let root = TronBlockHeader.txTrieRoot(leaves: transactions.map { $0.tx.merkleLeaf(contractRet: $0.result.contractRet) })
+        let header = TronBlockHeader(
+            number: number, timestamp: timestamp, txTrieRoot: root, parentHash: parentHash, witness: witness, version: Int32(Self.blockVersion))
+        let signature = (try? witnessKey.sign(hash: header.rawHash).rsv) ?? Data()
+        var record = TronBlockRecord(
+            number: number, id: header.blockID, parentHash: parentHash, timestamp: timestamp, witness: witness, witnessSignature: signature,
+            txTrieRoot: root, transactions: transactions, undo: undo)
+        record.encodedBlock = blockJSON(record, visible: false).encoded()
+        record.encodedInfos = JSONValue.array(transactions.map { infoJSON($0, block: record, visible: false) }).encoded()
+        return record
     }
 
     // MARK: Reading

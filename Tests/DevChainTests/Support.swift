@@ -45,14 +45,14 @@ enum Node {
         let response = try await HTTPClient.shared.execute(request, timeout: .seconds(10))
         let bytes = try await response.body.collect(upTo: 64 << 20)
         let text = String(buffer: bytes)
-        return (Int(response.status.code), text.isEmpty ? .null : try JSONValue.parse(text))
+        return (Int(response.status.code), text.isEmpty ? .null : (try? JSONValue.parse(text)) ?? .string(text))
     }
 
     /// GETs a path and parses the answer.
     static func get(_ url: String, _ path: String) async throws -> (Int, JSONValue) {
         let response = try await HTTPClient.shared.execute(HTTPClientRequest(url: url + path), timeout: .seconds(10))
         let text = String(buffer: try await response.body.collect(upTo: 64 << 20))
-        return (Int(response.status.code), text.isEmpty ? .null : try JSONValue.parse(text))
+        return (Int(response.status.code), text.isEmpty ? .null : (try? JSONValue.parse(text)) ?? .string(text))
     }
 }
 

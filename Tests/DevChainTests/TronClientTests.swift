@@ -196,7 +196,7 @@ import Testing
             node.faults.inject(.nodeError, count: 3, scope: .tron)
             let limited = await expectNodeError { () throws(ChainNodeError) in try await Node.tron(url, attempts: 3).tipHeight() }
             #expect(limited == .rateLimited(method: "getnowblock", message: "class java.lang.IllegalAccessException : lack of computing resources"))
-            node.faults.inject(.hang, count: 2, scope: .tron, hang: .seconds(5))
+            node.faults.inject(.hang, count: 2, scope: .tron, hang: .seconds(30))
             let hung = await expectNodeError { () throws(ChainNodeError) in try await Node.tron(url, timeout: .milliseconds(300), attempts: 2).tipHeight() }
             #expect(hung == .timeout(method: "getnowblock", after: .milliseconds(300), attempts: 2))
             node.faults.inject(.malformed, count: 1, scope: .tron)
