@@ -43,6 +43,7 @@ let package = Package(
         .target(
             name: "GatewayCore",
             dependencies: [
+                "ChainKit",
                 .product(name: "BigInt", package: "BigInt"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Yams", package: "Yams"),
@@ -78,6 +79,10 @@ let package = Package(
                 "CSecp256k1",
                 .product(name: "BigInt", package: "BigInt"),
                 .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -124,7 +129,9 @@ let package = Package(
         .target(
             name: "DevChain",
             dependencies: [
-                "GatewayCore", "GatewayRuntime",
+                "GatewayCore", "GatewayRuntime", "ChainKit",
+                .product(name: "BigInt", package: "BigInt"),
+                .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
@@ -135,7 +142,7 @@ let package = Package(
         .target(
             name: "GatewayCLI",
             dependencies: [
-                "GatewayCore", "GatewayRuntime", "GatewayStages", "GatewayServices", "ChainKit", "GatewayAPI",
+                "GatewayCore", "GatewayRuntime", "GatewayStages", "GatewayServices", "ChainKit", "GatewayAPI", "DevChain",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -171,7 +178,7 @@ let package = Package(
         .executableTarget(name: "callback-worker", dependencies: ["GatewayStages", "GatewayRuntime", "GatewayCore", .product(name: "ArgumentParser", package: "swift-argument-parser")], swiftSettings: swiftSettings),
         .executableTarget(name: "sweep-worker", dependencies: ["GatewayStages", "GatewayRuntime", "GatewayCore", .product(name: "ArgumentParser", package: "swift-argument-parser")], swiftSettings: swiftSettings),
         .executableTarget(name: "gatewayctl", dependencies: ["GatewayCLI", .product(name: "ArgumentParser", package: "swift-argument-parser")], swiftSettings: swiftSettings),
-        .executableTarget(name: "devchain", dependencies: ["DevChain", "GatewayRuntime", "GatewayCore", .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"), .product(name: "Logging", package: "swift-log"), .product(name: "ArgumentParser", package: "swift-argument-parser")], swiftSettings: swiftSettings),
+        .executableTarget(name: "devchain", dependencies: ["DevChain", "ChainKit", "GatewayRuntime", "GatewayCore", .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"), .product(name: "Logging", package: "swift-log"), .product(name: "ArgumentParser", package: "swift-argument-parser")], swiftSettings: swiftSettings),
 
         // Tests.
         .testTarget(name: "GatewayCoreTests", dependencies: ["GatewayCore"], swiftSettings: swiftSettings),
@@ -210,6 +217,19 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
-        .testTarget(name: "ChainKitTests", dependencies: ["ChainKit"], resources: [], swiftSettings: swiftSettings),
+        .testTarget(name: "ChainKitTests", dependencies: ["ChainKit", .product(name: "BigInt", package: "BigInt")], resources: [], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "DevChainTests",
+            dependencies: [
+                "DevChain", "ChainKit", "GatewayCore", "GatewayCLI", "GatewayTesting",
+                .product(name: "BigInt", package: "BigInt"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
     ]
 )

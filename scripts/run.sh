@@ -50,7 +50,8 @@ stop_all() {
 trap 'stop_all; exit 0' INT TERM
 trap 'stop_all' EXIT
 
-start devchain --listen 127.0.0.1:8545
+# The seed fixes devchain's USDT contract addresses, which workers.yml names.
+start devchain --listen 127.0.0.1:8545 --seed devchain
 start gateway-api --config "$CONFIG"
 for w in review autopay chain callback sweep; do start "$w-worker" --config "$CONFIG"; done
 

@@ -22,6 +22,8 @@ public enum Hex {
 
     /// Encodes bytes as lower-case hex without a `0x` prefix.
     public static func encode<Bytes: Sequence>(_ bytes: Bytes) -> String where Bytes.Element == UInt8 {
+        // Contiguous bytes (Data, arrays) take the fast path: node JSON is mostly hex.
+        if let encoded = bytes.withContiguousStorageIfAvailable(encode(buffer:)) { return encoded }
         var out: [UInt8] = []
         out.reserveCapacity(bytes.underestimatedCount * 2)
         for b in bytes {
@@ -29,6 +31,18 @@ public enum Hex {
             out.append(digits[Int(b & 0x0f)])
         }
         return String(decoding: out, as: UTF8.self)
+    }
+
+    private static func encode(buffer: UnsafeBufferPointer<UInt8>) -> String {
+        String(unsafeUninitializedCapacity: buffer.count * 2) { out in
+            digits.withUnsafeBufferPointer { table in
+                for (i, b) in buffer.enumerated() {
+                    out[2 * i] = table[Int(b >> 4)]
+                    out[2 * i + 1] = table[Int(b & 0x0f)]
+                }
+            }
+            return buffer.count * 2
+        }
     }
 
     /// Decodes hex (either case); an optional `0x`/`0X` prefix is accepted when `allowPrefix` is true.

@@ -242,22 +242,19 @@ struct WalletCommand: AsyncParsableCommand {
     }
 }
 
-struct AddressCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "address", abstract: "Deposit addresses.", subcommands: [List.self])
-
-    struct List: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "List deposit addresses, newest first.")
-        @OptionGroup var options: ProcessOptions
-        @Option(help: "Only this merchant.") var merchant: Int64?
-        @Option(help: "Only this chain.") var chain: String?
-        @Option(help: "At most this many.") var limit = 100
-        func run() async throws {
-            let (m, ch, lim) = (merchant, chain, limit)
-            let all = try await read(options) { c, l in try await Addresses.list(merchantID: m, chain: ch, limit: lim, on: c, logger: l) }
-            var t = TextTable(header: ["merchant", "chain", "index", "address", "alias", "callUrl", "created"])
-            for a in all { t.add(["\(a.merchantID)", a.chain, "\(a.index)", a.address, a.alias, a.callURL, iso(a.createdAt)]) }
-            print(all.isEmpty ? "no addresses" : t.render(), terminator: all.isEmpty ? "\n" : "")
-        }
+/// `gatewayctl address list` (a subcommand of `address`, beside derive and validate).
+struct AddressListCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "list", abstract: "List merchants' deposit addresses, newest first.")
+    @OptionGroup var options: ProcessOptions
+    @Option(help: "Only this merchant.") var merchant: Int64?
+    @Option(help: "Only this chain.") var chain: String?
+    @Option(help: "At most this many.") var limit = 100
+    func run() async throws {
+        let (m, ch, lim) = (merchant, chain, limit)
+        let all = try await read(options) { c, l in try await Addresses.list(merchantID: m, chain: ch, limit: lim, on: c, logger: l) }
+        var t = TextTable(header: ["merchant", "chain", "index", "address", "alias", "callUrl", "created"])
+        for a in all { t.add(["\(a.merchantID)", a.chain, "\(a.index)", a.address, a.alias, a.callURL, iso(a.createdAt)]) }
+        print(all.isEmpty ? "no addresses" : t.render(), terminator: all.isEmpty ? "\n" : "")
     }
 }
 

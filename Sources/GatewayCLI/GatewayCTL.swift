@@ -12,8 +12,8 @@ public struct GatewayCTL: AsyncParsableCommand {
         abstract: "Operate usdt-gateway: schema migrations, queue status, dead jobs, benchmarks.",
         discussion: ProcessOptions.discussion,
         subcommands: [
-            Migrate.self, Status.self, Jobs.self, ConfigCommand.self, MerchantCommand.self, CoinCommand.self, WalletCommand.self,
-            AddressCommand.self, WithdrawalCommand.self, CallbacksCommand.self, AdminCommand.self, Bench.self,
+            Migrate.self, Status.self, Jobs.self, ConfigCommand.self, KeysCommand.self, ChainCommand.self, MerchantCommand.self, CoinCommand.self,
+            WalletCommand.self, AddressCommand.self, WithdrawalCommand.self, CallbacksCommand.self, AdminCommand.self, Bench.self,
         ])
 
     public init() {}

@@ -267,6 +267,10 @@ public struct GatewayConfig: Sendable {
     public var api: APIConfig
     public var callbacks: CallbackSettings
     public var stages: [Stage: WorkerConfig]
+    /// The chains (`chains:`), in file order.
+    public var chains: [ChainConfig] = []
+    /// Where the seed is (`wallet:`).
+    public var wallet = WalletConfig()
     /// Where the file was read from (for messages).
     public var source: String
 
@@ -354,6 +358,8 @@ public struct GatewayConfig: Sendable {
             config.stages[stage] = try WorkerConfig.read(try stages.section(key))
         }
         try stages.finish()
+        config.chains = try ChainConfig.readAll(try root.section("chains"), environment: environment)
+        config.wallet = try WalletConfig.read(try root.section("wallet"))
         try root.finish()
 
         try config.applyEnvironment(environment)

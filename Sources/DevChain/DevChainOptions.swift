@@ -1,0 +1,134 @@
+import BigInt
+import ChainKit
+import Foundation
+
+/// How a devchain node behaves; every value has a default, so `DevChainOptions()` is a working node.
+public struct DevChainOptions: Sendable {
+    /// Everything random (keys, contract addresses, block hashes) derives from this text.
+    public var seed: String
+    /// EVM `eth_chainId`.
+    public var evmChainID: UInt64
+    /// Mine a block as soon as a transaction (or a control operation) is accepted.
+    public var automine: Bool
+    /// Also mine a block every interval (empty blocks too); nil mines only on demand.
+    public var blockInterval: Duration?
+    /// `eth_getLogs` refuses ranges wider than this many blocks (like a hosted provider); nil = no limit.
+    public var evmMaxLogRange: UInt64?
+    /// `eth_getLogs` refuses queries that match more logs than this (Infura-style -32005).
+    public var evmMaxLogResults: Int
+    /// EVM base fee per gas (constant), wei.
+    public var evmBaseFee: BigUInt
+    /// EVM suggested priority fee, wei.
+    public var evmPriorityFee: BigUInt
+    /// TRON: `/walletsolidity/*` serve the block this many below the head.
+    public var tronSolidDepth: UInt64
+    /// TRON `getEnergyFee`, sun per energy.
+    public var tronEnergyPrice: Int64
+    /// TRON `getTransactionFee`, sun per bandwidth byte.
+    public var tronBandwidthPrice: Int64
+    /// Pre-funded development accounts per chain (HD indices 10 …).
+    public var devAccounts: Int
+    /// Timestamp of block 0 in ms (block n is n × 12 s (EVM) or n × 3 s (TRON) later): deterministic time.
+    public var genesisTimeMillis: Int64
+
+    /// The defaults: seed `devchain`, chain id 1337, automine, no timed blocks, no log range limit.
+    public init(
+        seed: String = "devchain",
+        evmChainID: UInt64 = 1337,
+        automine: Bool = true,
+        blockInterval: Duration? = nil,
+        evmMaxLogRange: UInt64? = nil,
+        evmMaxLogResults: Int = 10_000,
+        evmBaseFee: BigUInt = 1_000_000_000,
+        evmPriorityFee: BigUInt = 1_000_000_000,
+        tronSolidDepth: UInt64 = 19,
+        tronEnergyPrice: Int64 = 100,
+        tronBandwidthPrice: Int64 = 1000,
+        devAccounts: Int = 10,
+        genesisTimeMillis: Int64 = 1_767_225_600_000
+    ) {
+        self.seed = seed
+        self.evmChainID = evmChainID
+        self.automine = automine
+        self.blockInterval = blockInterval
+        self.evmMaxLogRange = evmMaxLogRange
+        self.evmMaxLogResults = evmMaxLogResults
+        self.evmBaseFee = evmBaseFee
+        self.evmPriorityFee = evmPriorityFee
+        self.tronSolidDepth = tronSolidDepth
+        self.tronEnergyPrice = tronEnergyPrice
+        self.tronBandwidthPrice = tronBandwidthPrice
+        self.devAccounts = devAccounts
+        self.genesisTimeMillis = genesisTimeMillis
+    }
+}
+
+/// The keys of a devchain, all derived from its seed: a BIP39 mnemonic (so a wallet can import the dev accounts),
+/// then BIP44 paths. Test data only — never fund these on a real chain.
+public struct DevChainKeys: Sendable {
+    /// The development mnemonic (12 words from sha256("devchain:" + seed)).
+    public let mnemonic: String
+    let master: ExtendedPrivateKey
+
+    /// HD index of the faucet (pays `fund`), per chain.
+    public static let faucetIndex: UInt32 = 0
+    /// HD index of the USDT treasury (sends `usdt` transfers and deploys the token), per chain.
+    public static let treasuryIndex: UInt32 = 1
+    /// First HD index of the pre-funded development accounts.
+    public static let firstDevAccountIndex: UInt32 = 10
+
+    /// Keys for `seed`.
+    public init(seed: String) {
+        let entropy = Hashing.sha256(Data("devchain:\(seed)".utf8)).prefix(16)
+        mnemonic = try! BIP39.mnemonic(fromEntropy: Data(entropy))
+        master = try! ExtendedPrivateKey(seed: try! BIP39.seed(fromMnemonic: mnemonic))
+    }
+
+    /// The EVM key at `m/44'/60'/0'/0/index`.
+    public func evmKey(_ index: UInt32) -> Secp256k1.PrivateKey {
+        try! master.addressKey(scheme: .evm, account: 0, change: 0, index: index)
+    }
+
+    /// The TRON key at `m/44'/195'/0'/0/index`.
+    public func tronKey(_ index: UInt32) -> Secp256k1.PrivateKey {
+        try! master.addressKey(scheme: .tron, account: 0, change: 0, index: index)
+    }
+
+    /// The key of TRON block producer `index` (`m/44'/195'/1'/0/index`); a reorg switches producers, which changes block ids.
+    public func witnessKey(_ index: UInt32) -> Secp256k1.PrivateKey {
+        try! master.addressKey(scheme: .tron, account: 1, change: 0, index: index)
+    }
+
+    /// 20 deterministic bytes for `label` (contract addresses, salts).
+    func derivedBytes(_ label: String) -> Data {
+        Data(Keccak256.hash(Data("devchain:\(label):".utf8) + master.chainCode).suffix(20))
+    }
+}
+
+/// An error a devchain control call or request answers with (HTTP 400 and a message).
+public struct DevChainError: Error, Sendable, CustomStringConvertible {
+    /// What was wrong.
+    public let message: String
+
+    /// An error.
+    public init(_ message: String) { self.message = message }
+
+    /// The message.
+    public var description: String { message }
+}
+
+extension JSONValue {
+    /// A non-negative amount given as a JSON integer or a decimal string.
+    func amount(_ field: String) throws(DevChainError) -> BigUInt {
+        let text: String?
+        switch self {
+        case .number(let n): text = n
+        case .string(let s): text = s
+        default: text = nil
+        }
+        guard let text, !text.isEmpty, text.utf8.allSatisfy({ $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }), let value = BigUInt(text) else {
+            throw DevChainError("\(field) must be a non-negative whole number of base units (a JSON integer or decimal string)")
+        }
+        return value
+    }
+}

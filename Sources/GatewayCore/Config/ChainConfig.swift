@@ -1,0 +1,221 @@
+import ChainKit
+import Foundation
+
+/// A token the gateway handles on a chain (USDT), from `chains.<name>.tokens.<SYMBOL>`.
+public struct TokenConfig: Sendable, Equatable {
+    /// The symbol, as written in the file (e.g. `USDT`).
+    public var symbol: String
+    /// The contract's account id.
+    public var contract: AccountID
+    /// Decimal places of the token's base unit (USDT: 6).
+    public var decimals: Int
+
+    /// A token.
+    public init(symbol: String, contract: AccountID, decimals: Int) {
+        self.symbol = symbol
+        self.contract = contract
+        self.decimals = decimals
+    }
+}
+
+/// One chain the gateway watches and pays on, from `chains.<name>`.
+public struct ChainConfig: Sendable, Equatable {
+    /// The section name (`tron`, `ethereum`, …), used on the command line and in the database.
+    public var name: String
+    /// Node protocol and address format.
+    public var kind: ChainKind
+    /// The node URL (never logged: it may carry an API key).
+    public var nodeURL: String
+    /// EVM `eth_chainId` the node must report (required for `evm`).
+    public var chainID: UInt64?
+    /// Blocks on top of a deposit's block before it is credited.
+    public var confirmations: Int
+    /// The chain's block interval (how often to poll).
+    public var blockTime: Duration
+    /// Deadline of one node request.
+    public var requestTimeout: Duration
+    /// Attempts of a node request on transient failures.
+    public var retryAttempts: Int
+    /// Widest `eth_getLogs` range to ask for (EVM).
+    public var maxLogRange: UInt64
+    /// Most calls in one JSON-RPC batch (EVM).
+    public var maxBatchSize: Int
+    /// Extra request headers (the API key header, resolved from the environment; never logged).
+    public var headers: [String: String]
+    /// Tokens by symbol, in file order.
+    public var tokens: [TokenConfig]
+
+    /// A chain with defaults for everything but its identity.
+    public init(name: String, kind: ChainKind, nodeURL: String, chainID: UInt64? = nil, confirmations: Int, blockTime: Duration,
+                requestTimeout: Duration = .seconds(10), retryAttempts: Int = 5, maxLogRange: UInt64 = 2000, maxBatchSize: Int = 50,
+                headers: [String: String] = [:], tokens: [TokenConfig] = []) {
+        self.name = name
+        self.kind = kind
+        self.nodeURL = nodeURL
+        self.chainID = chainID
+        self.confirmations = confirmations
+        self.blockTime = blockTime
+        self.requestTimeout = requestTimeout
+        self.retryAttempts = retryAttempts
+        self.maxLogRange = maxLogRange
+        self.maxBatchSize = maxBatchSize
+        self.headers = headers
+        self.tokens = tokens
+    }
+
+    /// The token with `symbol` (case-insensitive).
+    public func token(_ symbol: String) -> TokenConfig? {
+        tokens.first { $0.symbol.caseInsensitiveCompare(symbol) == .orderedSame }
+    }
+
+    /// Decimal places of the native coin (ETH 18, TRX 6).
+    public var nativeDecimals: Int { kind == .evm ? 18 : 6 }
+
+    /// The native coin's usual symbol.
+    public var nativeSymbol: String { kind == .evm ? "ETH" : "TRX" }
+
+    /// Options for a `ChainNodeClient` of this chain.
+    public var nodeClientOptions: NodeClientOptions {
+        NodeClientOptions(
+            url: nodeURL, requestTimeout: requestTimeout,
+            retry: RetryPolicy(maxAttempts: retryAttempts, baseDelay: .milliseconds(200), maxDelay: .seconds(5)), headers: headers,
+            maxBatchSize: maxBatchSize, maxLogBlockRange: maxLogRange)
+    }
+
+    /// Reads every `chains.<name>` section.
+    static func readAll(_ chains: ConfigReader, environment: [String: String]) throws -> [ChainConfig] {
+        var out: [ChainConfig] = []
+        for name in chains.keys {
+            guard name.range(of: "^[a-z][a-z0-9_-]{0,31}$", options: .regularExpression) != nil else {
+                _ = chains.value(name)
+                throw ConfigError(key: chains.keyPath(name), "a chain name is lower-case letters, digits, '-' or '_' (at most 32)")
+            }
+            out.append(try read(name: name, try chains.section(name), environment: environment))
+        }
+        try chains.finish()
+        return out
+    }
+
+    static func read(name: String, _ r: ConfigReader, environment: [String: String]) throws -> ChainConfig {
+        let kindText = try r.string("kind")
+        guard let kind = ChainKind(rawValue: kindText) else { throw ConfigError(key: r.keyPath("kind"), "expected tron or evm, found '\(kindText)'") }
+        let url = try r.string("node_url")
+        guard let components = URLComponents(string: url), let scheme = components.scheme, ["http", "https"].contains(scheme),
+            let host = components.host, !host.isEmpty
+        else {
+            throw ConfigError(key: r.keyPath("node_url"), "expected an http:// or https:// URL")
+        }
+        var chain = ChainConfig(
+            name: name, kind: kind, nodeURL: url, confirmations: 0, blockTime: .seconds(3))
+        if let id = try r.optionalString("chain_id") {
+            guard kind == .evm else { throw ConfigError(key: r.keyPath("chain_id"), "only evm chains have a chain id") }
+            guard let n = UInt64(id.replacingOccurrences(of: "_", with: "")), n > 0 else {
+                throw ConfigError(key: r.keyPath("chain_id"), "expected a positive whole number, found '\(id)'")
+            }
+            chain.chainID = n
+        } else if kind == .evm {
+            throw ConfigError(key: r.keyPath("chain_id"), "is required for an evm chain (the node's eth_chainId, e.g. 1 for Ethereum mainnet)")
+        }
+        chain.confirmations = try r.int("confirmations", in: 0...10_000)
+        chain.blockTime = try r.duration("block_time", minimum: .milliseconds(100))
+        chain.requestTimeout = try r.duration("request_timeout", default: chain.requestTimeout, minimum: .milliseconds(50))
+        chain.retryAttempts = try r.int("retry_attempts", default: chain.retryAttempts, in: 1...100)
+        if kind == .evm {
+            chain.maxLogRange = UInt64(try r.int("max_log_range", default: Int(chain.maxLogRange), in: 1...1_000_000))
+            chain.maxBatchSize = try r.int("max_batch_size", default: chain.maxBatchSize, in: 1...1000)
+        }
+        if let header = try r.optionalString("api_key_header") {
+            let variable = try r.string("api_key_env")
+            guard let key = environment[variable], !key.isEmpty else {
+                throw ConfigError(key: r.keyPath("api_key_env"), "the environment variable \(variable) is not set")
+            }
+            chain.headers[header] = key
+        } else if try r.optionalString("api_key_env") != nil {
+            throw ConfigError(key: r.keyPath("api_key_header"), "is required with api_key_env (e.g. TRON-PRO-API-KEY)")
+        }
+        let tokens = try r.section("tokens")
+        for symbol in tokens.keys {
+            let t = try tokens.section(symbol)
+            let contractText = try t.string("contract")
+            let contract: AccountID
+            do {
+                contract = try kind.parseAddress(contractText)
+            } catch {
+                throw ConfigError(key: t.keyPath("contract"), "not a valid \(kind) address: \(error)")
+            }
+            chain.tokens.append(TokenConfig(symbol: symbol, contract: contract, decimals: try t.int("decimals", in: 0...36)))
+            try t.finish()
+        }
+        try tokens.finish()
+        try r.finish()
+        return chain
+    }
+}
+
+/// Where the gateway's BIP39 seed is (`wallet:`), for the processes that sign.
+public struct WalletConfig: Sendable, Equatable {
+    /// A file holding the seed (128 hex digits, as `gatewayctl keys new` writes it) or a mnemonic.
+    public var seedFile: String?
+    /// An environment variable holding the same; it wins over the file.
+    public var seedEnv: String?
+    /// The Bitcoin network addresses are validated for.
+    public var btcNetwork: BitcoinNetwork
+
+    /// No seed configured, Bitcoin mainnet.
+    public init(seedFile: String? = nil, seedEnv: String? = nil, btcNetwork: BitcoinNetwork = .mainnet) {
+        self.seedFile = seedFile
+        self.seedEnv = seedEnv
+        self.btcNetwork = btcNetwork
+    }
+
+    static func read(_ r: ConfigReader) throws -> WalletConfig {
+        var w = WalletConfig()
+        w.seedFile = try r.optionalString("seed_file")
+        w.seedEnv = try r.optionalString("seed_env")
+        let network = try r.string("btc_network", default: "mainnet")
+        guard let n = BitcoinNetwork(rawValue: network) else {
+            throw ConfigError(key: r.keyPath("btc_network"), "expected mainnet, testnet or regtest, found '\(network)'")
+        }
+        w.btcNetwork = n
+        try r.finish()
+        return w
+    }
+
+    /// Loads the 64-byte BIP39 seed from `seed_env` or `seed_file`. Errors name where it was looked for, never
+    /// what was found there.
+    public func loadSeed(environment: [String: String] = ProcessInfo.processInfo.environment, relativeTo base: String? = nil) throws -> Data {
+        if let variable = seedEnv, let text = environment[variable], !text.isEmpty {
+            return try Self.parseSeed(text, source: "environment variable \(variable)")
+        }
+        guard let file = seedFile else {
+            throw ConfigError(key: "wallet", "no seed: set wallet.seed_file or wallet.seed_env (create one with gatewayctl keys new)")
+        }
+        let path = file.hasPrefix("/") || base == nil ? file : URL(fileURLWithPath: base!).deletingLastPathComponent().appendingPathComponent(file).path
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw ConfigError(key: "wallet.seed_file", "cannot read \(path)\(seedEnv.map { " (and \($0) is not set)" } ?? "")")
+        }
+        return try Self.parseSeed(String(decoding: data, as: UTF8.self), source: path)
+    }
+
+    /// 128 hex digits (the seed itself) or a BIP39 mnemonic (seed with an empty passphrase).
+    static func parseSeed(_ text: String, source: String) throws -> Data {
+        let trimmed = text.trimmingCharacters(in: .whitespacesAndNewlines)
+        if trimmed.count == 128, let seed = try? Hex.decode(trimmed, allowPrefix: false) { return seed }
+        do {
+            return try BIP39.seed(fromMnemonic: trimmed)
+        } catch {
+            throw ConfigError(key: "wallet", "\(source) holds neither a 64-byte hex seed nor a valid mnemonic (\(error))")
+        }
+    }
+}
+
+extension GatewayConfig {
+    /// The chain called `name`; the error lists the configured names.
+    public func chain(named name: String) throws -> ChainConfig {
+        guard let chain = chains.first(where: { $0.name == name }) else {
+            let names = chains.map(\.name)
+            throw ConfigError(key: "chains", names.isEmpty ? "no chains are configured (chain '\(name)' asked for)" : "no chain '\(name)'; the chains are \(names.joined(separator: ", "))")
+        }
+        return chain
+    }
+}

@@ -1,0 +1,84 @@
+import ChainKit
+import Foundation
+import GatewayCore
+import Testing
+
+@Suite struct ChainConfigTests {
+    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+
+    func error(_ yaml: String, env: [String: String] = [:]) -> ConfigError? {
+        do {
+            _ = try GatewayConfig.parse(yaml: yaml, environment: env)
+            return nil
+        } catch let e as ConfigError {
+            return e
+        } catch {
+            Issue.record("unexpected error \(error)")
+            return nil
+        }
+    }
+
+    static let tron = """
+        chains:
+          tron:
+            kind: tron
+            node_url: http://127.0.0.1:8545
+            confirmations: 19
+            block_time: 3s
+            tokens:
+              USDT: { contract: TR7NHqjeKQxGTCi8q8ZY4pL8otSzgjLj6t, decimals: 6 }
+
+        """
+
+    @Test func committedWorkersYmlHasTheDevchainChainsAndAWallet() throws {
+        let c = try GatewayConfig.load(path: Self.root.appendingPathComponent("workers.yml").path, environment: [:])
+        #expect(c.chains.map(\.name) == ["tron", "ethereum"])
+        let tron = try c.chain(named: "tron")
+        #expect(tron.kind == .tron && tron.confirmations == 19 && tron.blockTime == .seconds(3))
+        #expect(tron.token("usdt")?.decimals == 6)
+        let eth = try c.chain(named: "ethereum")
+        #expect(eth.kind == .evm && eth.chainID == 1337 && eth.maxLogRange == 2000)
+        #expect(eth.token("USDT").map { ChainKind.evm.format($0.contract) } == "0x72B256e9F62F7D4B17c867F749C63607771eFd3e")
+        #expect(c.wallet == WalletConfig(seedFile: ".local/wallet.seed", seedEnv: "GATEWAY_WALLET_SEED", btcNetwork: .mainnet))
+        #expect(throws: ConfigError.self) { try c.chain(named: "bitcoin") }
+    }
+
+    @Test func chainKeysAreCheckedAndNamed() {
+        #expect(error(Self.tron.replacingOccurrences(of: "kind: tron", with: "kind: solana"))?.key == "chains.tron.kind")
+        #expect(error(Self.tron.replacingOccurrences(of: "http://127.0.0.1:8545", with: "127.0.0.1:8545"))?.key == "chains.tron.node_url")
+        #expect(error(Self.tron.replacingOccurrences(of: "confirmations: 19", with: "confirmations: many"))?.key == "chains.tron.confirmations")
+        #expect(error(Self.tron.replacingOccurrences(of: "    confirmations: 19\n", with: ""))?.key == "chains.tron.confirmations")
+        #expect(error(Self.tron.replacingOccurrences(of: "block_time: 3s", with: "blocktime: 3s"))?.key == "chains.tron.block_time")
+        #expect(error(Self.tron + "    chain_id: 1\n")?.key == "chains.tron.chain_id", "a TRON chain has no chain id")
+        #expect(error(Self.tron.replacingOccurrences(of: "TR7NHqjeKQxGTCi8q8ZY4pL8otSzgjLj6t", with: "TR7NHqjeKQxGTCi8q8ZY4pL8otSzgjLj6T"))?.key
+            == "chains.tron.tokens.USDT.contract")
+        #expect(error(Self.tron.replacingOccurrences(of: "decimals: 6", with: "decimals: 6, symbol: x"))?.key == "chains.tron.tokens.USDT.symbol")
+        let evm = Self.tron.replacingOccurrences(of: "kind: tron", with: "kind: evm").replacingOccurrences(of: "TR7NHqjeKQxGTCi8q8ZY4pL8otSzgjLj6t", with: "\"0xdAC17F958D2ee523a2206206994597C13D831ec7\"")
+        #expect(error(evm)?.key == "chains.tron.chain_id", "an EVM chain needs its chain id")
+        #expect(error(evm + "    chain_id: 1\n") == nil)
+        #expect(error("chains:\n  Tron!: {}\n")?.key == "chains.Tron!")
+        #expect(error(Self.tron + "    api_key_header: TRON-PRO-API-KEY\n    api_key_env: TRONGRID_KEY\n")?.key == "chains.tron.api_key_env", "the variable is not set")
+        let withKey = try? GatewayConfig.parse(yaml: Self.tron + "    api_key_header: TRON-PRO-API-KEY\n    api_key_env: TRONGRID_KEY\n", environment: ["TRONGRID_KEY": "k"])
+        #expect(withKey?.chains.first?.headers == ["TRON-PRO-API-KEY": "k"])
+        #expect(error("wallet:\n  btc_network: signet\n")?.key == "wallet.btc_network")
+        #expect(error("wallet:\n  seed: abc\n")?.key == "wallet.seed")
+    }
+
+    @Test func theSeedComesFromTheEnvironmentOrTheFile() throws {
+        let mnemonic = "abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon about"
+        let expected = try BIP39.seed(fromMnemonic: mnemonic)
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("seed-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: file) }
+        try (Hex.encode(expected) + "\n").write(toFile: file, atomically: true, encoding: .utf8)
+        let wallet = WalletConfig(seedFile: file, seedEnv: "SEED")
+        #expect(try wallet.loadSeed(environment: [:]) == expected)
+        #expect(try wallet.loadSeed(environment: ["SEED": mnemonic]) == expected, "a mnemonic in the environment wins")
+        #expect(throws: ConfigError.self) { try WalletConfig(seedFile: file + ".missing").loadSeed(environment: [:]) }
+        do {
+            _ = try wallet.loadSeed(environment: ["SEED": "legal winner thank year wave sausage worth useful legal winner thank thank"])
+            Issue.record("a bad mnemonic must not load")
+        } catch let error as ConfigError {
+            #expect(!error.description.contains("legal"), "the error never repeats the secret")
+        }
+    }
+}
