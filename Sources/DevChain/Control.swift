@@ -7,7 +7,7 @@ import Synchronization
 /// The control API under `/devchain/` (JSON in, JSON out; errors are HTTP 400 `{"error": …}`).
 extension DevChain {
     /// A summary of both chains: ids, contracts, faucets, treasuries, dev accounts, heights.
-    public var info: JSONValue {
+    public var info: ChainKit.JSONValue {
         .object([
             "seed": .string(options.seed), "mnemonic": .string(keys.mnemonic),
             "evm": .object([
