@@ -78,8 +78,9 @@ struct SignaturePruner: Service {
 }
 
 /// Runs `gateway-api` until SIGTERM/SIGINT.
-public func runGatewayAPI(options: ProcessOptions, directory: ChainDirectory = .standard) async throws {
+public func runGatewayAPI(options: ProcessOptions) async throws {
     let config = try options.loadConfig()
+    let directory = ChainDirectory(config: config)
     Observability.bootstrapLogging(level: config.logLevel)
     Observability.bootstrapMetrics()
     var logger = Logger(label: "gateway.api")

@@ -1,5 +1,6 @@
 import ArgumentParser
 import BigInt
+import ChainKit
 import Foundation
 import GatewayCore
 import GatewayRuntime
@@ -170,7 +171,8 @@ struct CoinCommand: AsyncParsableCommand {
             let coin = Coin(chain: chain, mainCoinType: mainCoinType, coinType: token ?? mainCoinType, symbol: symbol, name: name ?? symbol,
                             coinName: coinName ?? chain.uppercased(), mainSymbol: token == nil ? "" : "", decimals: decimals, isToken: token != nil,
                             minDeposit: minDep, withdrawalFee: fee)
-            let added = try await write(options) { c, l in try await Coins.add(coin, directory: .standard, actor: cliActor, on: c, logger: l) }
+            let directory = ChainDirectory(config: try options.loadConfig())
+            let added = try await write(options) { c, l in try await Coins.add(coin, directory: directory, actor: cliActor, on: c, logger: l) }
             print("coin \(added.id) added: \(added.symbol) on \(added.chain) (\(added.mainCoinType)/\(added.coinType))")
         }
 
@@ -213,15 +215,31 @@ struct WalletCommand: AsyncParsableCommand {
             discussion: "Deposit address i is account/0/i; the hot address is account/1/0. Get an xpub with `gatewayctl keys xpub --chain C --account N`.")
         @OptionGroup var options: ProcessOptions
         @Option(help: "Merchant number.") var merchant: Int64
-        @Option(help: "Chain name.") var chain: String
-        @Option(help: "The account-level extended public key (m/44'/coin'/account').") var xpub: String
-        @Option(help: "Which account of the gateway seed this xpub is (recorded so the signing stages can find its keys).") var account: Int?
+        @Option(help: "Chain name from workers.yml.") var chain: String
+        @Option(help: "The account-level extended public key (m/44'/coin'/account'), when the keys live elsewhere.") var xpub: String?
+        @Option(help: "Derive the account from the gateway seed (wallet: in workers.yml); the signing stages find its keys by this number.")
+        var account: UInt32?
         @Option(help: "Watch-only cold address that receives sweeps above the hot wallet's cap.") var cold: String?
 
+        func validate() throws {
+            guard (xpub == nil) != (account == nil) else { throw ValidationError("give --xpub, or --account to derive it from the gateway seed") }
+            if let account, account >= DerivationPath.hardenedOffset { throw ValidationError("--account must be below 2^31") }
+        }
+
         func run() async throws {
-            let (m, chain, xpub, account, cold) = (merchant, self.chain, self.xpub, self.account, self.cold)
+            let config = try options.loadConfig()
+            let directory = ChainDirectory(config: config)
+            guard let kind = directory.kind(chain) else { throw ValidationError("chain '\(chain)' is not in workers.yml") }
+            var xpub = self.xpub
+            if let account {
+                let seed: Data
+                do { seed = try config.wallet.loadSeed(relativeTo: config.source) } catch let e as ConfigError { throw ValidationError(e.description) }
+                let master = try ExtendedPrivateKey(seed: seed)
+                xpub = try master.derived(path: kind.scheme.accountPath(account: account)).extendedPublicKey.serialized()
+            }
+            let (m, chain, accountIndex, cold, key) = (merchant, self.chain, account.map(Int.init), self.cold, xpub ?? "")
             let w = try await write(options) { c, l in
-                try await Wallets.attach(merchantID: m, chain: chain, xpub: xpub, accountIndex: account, coldAddress: cold, directory: .standard,
+                try await Wallets.attach(merchantID: m, chain: chain, xpub: key, accountIndex: accountIndex, coldAddress: cold, directory: directory,
                                          actor: cliActor, on: c, logger: l)
             }
             print("wallet attached: merchant \(w.merchantID) on \(w.chain), hot address \(w.hotAddress)")

@@ -32,6 +32,14 @@ public struct ChainDirectory: Sendable {
 
     public init(_ kinds: [String: ChainKind]) { self.kinds = kinds }
 
+    /// The chains of `workers.yml` (`chains:`), plus `bitcoin` for validating Bitcoin addresses
+    /// on the configured network.
+    public init(config: GatewayConfig) {
+        var kinds: [String: ChainKind] = ["bitcoin": .bitcoin(config.wallet.btcNetwork)]
+        for chain in config.chains { kinds[chain.name] = chain.kind == .evm ? .evm : .tron }
+        self.kinds = kinds
+    }
+
     /// TRON, Ethereum and Bitcoin under their usual names (for tests and the embedded set-up).
     public static let standard = ChainDirectory(["tron": .tron, "ethereum": .evm, "bitcoin": .bitcoin(.mainnet)])
 
