@@ -11,12 +11,20 @@ import PostgresNIO
 let cliActor = "gatewayctl:\(ProcessInfo.processInfo.environment["USER"] ?? "operator")"
 func iso(_ date: Date) -> String { date.ISO8601Format() }
 
+/// A command that failed at run time (not a usage error): printed as `Error: …`, exit status 1.
+struct CLIError: Error, CustomStringConvertible {
+    var description: String
+    init(_ description: String) { self.description = description }
+}
+
 /// Runs a write in a transaction and turns service errors into the CLI's validation errors.
 func write<R: Sendable>(_ options: ProcessOptions, _ body: @escaping @Sendable (PostgresConnection, Logger) async throws -> R) async throws -> R {
     do {
         return try await CLIContext.with(options) { ctx in try await ctx.database.transaction { c in try await body(c, ctx.logger) } }
     } catch let e as ServiceError {
-        throw ValidationError(e.description)
+        throw CLIError(e.description)
+    } catch let e as PSQLError {
+        throw CLIError("database: \(DatabaseErrors.describe(e))")
     }
 }
 
@@ -24,7 +32,9 @@ func read<R: Sendable>(_ options: ProcessOptions, _ body: @escaping @Sendable (P
     do {
         return try await CLIContext.with(options) { ctx in try await ctx.database.withConnection { c in try await body(c, ctx.logger) } }
     } catch let e as ServiceError {
-        throw ValidationError(e.description)
+        throw CLIError(e.description)
+    } catch let e as PSQLError {
+        throw CLIError("database: \(DatabaseErrors.describe(e))")
     }
 }
 

@@ -81,20 +81,20 @@ public enum Coins {
             guard coinType == coin.mainCoinType else { throw ServiceError.invalid("a native coin's coin type must equal its main coin type") }
         }
         guard (0...36).contains(coin.decimals) else { throw ServiceError.invalid("decimals must be between 0 and 36") }
-        let rows: PostgresRowSequence
+        let inserted: [Coin]
         do {
-            rows = try await c.query("""
+            inserted = try await decode(try await c.query("""
                 INSERT INTO gateway.coins (chain, main_coin_type, coin_type, symbol, name, coin_name, main_symbol, logo, decimals, is_token,
                                            min_deposit, withdrawal_fee, enabled)
                 VALUES (\(coin.chain), \(coin.mainCoinType), \(coinType), \(coin.symbol), \(coin.name), \(coin.coinName), \(coin.mainSymbol),
                         \(coin.logo), \(Int32(coin.decimals)), \(coin.isToken), \(coin.minDeposit.description)::numeric,
                         \(coin.withdrawalFee.description)::numeric, \(coin.enabled))
                 RETURNING \(unescaped: columns)
-                """, logger: logger)
+                """, logger: logger))
         } catch where DatabaseErrors.sqlState(error) == "23505" {
             throw ServiceError.conflict("coin \(coin.mainCoinType)/\(coinType) already exists")
         }
-        guard let added = try await decode(rows).first else { throw ServiceError.invalid("coin was not added") }
+        guard let added = inserted.first else { throw ServiceError.invalid("coin was not added") }
         try await Audit.record(actor: actor, action: "coin.add", target: "coin:\(added.id)",
                                detail: ["symbol": .string(added.symbol), "chain": .string(added.chain)], on: c, logger: logger)
         return added

@@ -51,17 +51,17 @@ public enum Wallets {
             }
         }
         guard try await Merchants.find(merchantID, on: c, logger: logger) != nil else { throw ServiceError.notFound("merchant \(merchantID)") }
-        let rows: PostgresRowSequence
+        let inserted: [Wallet]
         do {
-            rows = try await c.query("""
+            inserted = try await decode(try await c.query("""
                 INSERT INTO gateway.wallets (merchant_id, chain, account_xpub, account_index, hot_address, cold_address)
                 VALUES (\(merchantID), \(chain), \(xpub), \(accountIndex.map(Int32.init)), \(hot), \(cold))
                 RETURNING \(unescaped: columns)
-                """, logger: logger)
+                """, logger: logger))
         } catch where DatabaseErrors.sqlState(error) == "23505" {
             throw ServiceError.conflict("merchant \(merchantID) already has a wallet on \(chain)")
         }
-        guard let w = try await decode(rows).first else { throw ServiceError.invalid("wallet was not attached") }
+        guard let w = inserted.first else { throw ServiceError.invalid("wallet was not attached") }
         try await Audit.record(actor: actor, action: "wallet.attach", target: "merchant:\(merchantID)",
                                detail: ["chain": .string(chain), "hot_address": .string(hot)], on: c, logger: logger)
         return w
