@@ -6,6 +6,7 @@ import GatewayCore
 import Hummingbird
 import Logging
 import NIOCore
+import NIOPosix
 import ServiceLifecycle
 
 /// A local node serving two in-memory chains on one loopback port: Ethereum JSON-RPC (`POST /`) and the java-tron
@@ -47,7 +48,8 @@ public final class DevChain: Sendable {
         _ options: DevChainOptions = DevChainOptions(), host: String = "127.0.0.1", logger: Logger = Logger(label: "gateway.devchain"),
         _ body: @Sendable (DevChain, String) async throws -> R
     ) async throws -> R {
-        let chain = DevChain(options: options)
+        // Deriving the keys and sealing genesis is CPU work: keep it off the cooperative threads.
+        let chain = try await offload { DevChain(options: options) }
         let (ports, continuation) = AsyncStream<Int>.makeStream()
         let app = chain.application(listen: ListenAddress(host: host, port: 0), logger: logger) { port in
             continuation.yield(port)
@@ -85,23 +87,31 @@ public final class DevChain: Sendable {
         let isPost = request.method == .post
         if path == "/healthz" { return Self.response(200, Array("ok\n".utf8), contentType: "text/plain") }
         if path.hasPrefix("/devchain") {
-            let body = try await request.body.collect(upTo: 16 << 20)
-            return control(path: path, isPost: isPost, query: Self.query(request), body: Array(buffer: body))
+            let body = Array(buffer: try await request.body.collect(upTo: 16 << 20))
+            let query = Self.query(request)
+            return try await Self.offload { self.control(path: path, isPost: isPost, query: query, body: body) }
         }
         if path.hasPrefix("/wallet") {
             if let fault = faults.take(for: .tron), let answer = try await faultResponse(fault, scope: .tron, body: []) { return answer }
             let body = isPost ? Array(buffer: try await request.body.collect(upTo: 16 << 20)) : []
-            let answer = tron.handleHTTP(path: path, isPost: isPost, query: Self.query(request), body: body)
+            let query = Self.query(request)
+            let answer = try await Self.offload { self.tron.handleHTTP(path: path, isPost: isPost, query: query, body: body) }
             return Self.response(answer.status, answer.body)
         }
         if path == "/" || path == "/rpc" {
             guard isPost else { return Self.response(405, Array("{\"error\":\"JSON-RPC requests are POSTed\"}".utf8)) }
             let body = Array(buffer: try await request.body.collect(upTo: 16 << 20))
             if let fault = faults.take(for: .evm), let answer = try await faultResponse(fault, scope: .evm, body: body) { return answer }
-            guard let answer = evm.handleRPC(body: body) else { return Self.response(200, []) }
+            guard let answer = try await Self.offload({ self.evm.handleRPC(body: body) }) else { return Self.response(200, []) }
             return Self.response(200, answer)
         }
         return Self.response(404, Array("{\"error\":\"no such endpoint; see devchain --help\"}".utf8))
+    }
+
+    /// Runs the synchronous, CPU-bound part of a request (mining, encoding) on NIO's blocking pool, so that a busy
+    /// devchain never starves the cooperative threads of the process it runs in (tests, benchmarks).
+    static func offload<T: Sendable>(_ work: @escaping @Sendable () -> T) async throws -> T {
+        try await NIOThreadPool.singleton.runIfActive(work)
     }
 
     static func query(_ request: Request) -> [String: String] {

@@ -197,7 +197,11 @@ struct AddressCommand: AsyncParsableCommand {
         }
 
         func run() async throws {
-            let config = try ChainArgument.optionalConfig(options)
+            print(try address(config: try ChainArgument.optionalConfig(options)))
+        }
+
+        /// The derived address (what `run` prints).
+        func address(config: GatewayConfig?) throws -> String {
             let resolved = try ChainArgument.resolve(chain, config: config)
             let key: ExtendedPublicKey
             do {
@@ -214,7 +218,7 @@ struct AddressCommand: AsyncParsableCommand {
                 throw ValidationError("--xpub: \(error)")
             }
             let child = try account.accountKey.derived(childNumber: change).derived(childNumber: index)
-            print(account.scheme.address(for: child.publicKey))
+            return account.scheme.address(for: child.publicKey)
         }
     }
 
@@ -228,15 +232,22 @@ struct AddressCommand: AsyncParsableCommand {
         @Argument(help: "The address, exactly as given (surrounding spaces are an error, not trimmed).") var address: String
 
         func run() async throws {
-            let config = try ChainArgument.optionalConfig(options)
+            switch try verdict(config: try ChainArgument.optionalConfig(options)) {
+            case .success(let canonical): print("valid: \(canonical)")
+            case .failure(let reason):
+                print("invalid: \(reason.description)")
+                throw ExitCode(1)
+            }
+        }
+
+        /// The canonical form of a valid address, or why it is invalid (what `run` prints).
+        func verdict(config: GatewayConfig?) throws -> Result<String, AddressError> {
             let resolved = try ChainArgument.resolve(chain, config: config)
             let network = try ChainArgument.network(self.network, config: config)
             do {
-                let valid = try AddressValidator.validate(address, chain: resolved.addressChain(network))
-                print("valid: \(valid.canonical)")
+                return .success(try AddressValidator.validate(address, chain: resolved.addressChain(network)).canonical)
             } catch {
-                print("invalid: \(error.description)")
-                throw ExitCode(1)
+                return .failure(error)
             }
         }
     }

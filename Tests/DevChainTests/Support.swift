@@ -6,6 +6,7 @@ import Foundation
 import Logging
 import NIOCore
 import NIOHTTP1
+import NIOPosix
 import Testing
 
 /// Test helpers: a devchain per test, clients with short retry delays.
@@ -17,7 +18,7 @@ enum Node {
     }()
 
     /// Runs `body` against a fresh in-process devchain on a free loopback port.
-    static func with<R: Sendable>(_ options: DevChainOptions = DevChainOptions(), _ body: @Sendable (DevChain, String) async throws -> R) async throws -> R {
+    static func with<R: Sendable>(_ options: DevChainOptions = DevChainOptions(devAccounts: 1), _ body: @Sendable (DevChain, String) async throws -> R) async throws -> R {
         try await DevChain.withRunning(options, logger: quiet, body)
     }
 
@@ -69,5 +70,18 @@ func expectNodeError<T>(_ operation: () async throws(ChainNodeError) -> T, sourc
         return nil
     } catch {
         return error
+    }
+}
+
+/// The chain suites run one test at a time: each starts a node and drives it hard, and the database suites of the
+/// same process time leases in seconds on a two-core machine.
+@Suite(.serialized) struct ChainSuites {}
+
+extension Node {
+    /// Runs synchronous devchain work (mining, signing, sealing) on NIO's blocking pool: on the two cooperative threads
+    /// it would delay the lease heartbeats of the database suites running in parallel.
+    @discardableResult
+    static func blocking<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
+        try await NIOThreadPool.singleton.runIfActive(work)
     }
 }
