@@ -59,7 +59,10 @@ extension ChainSuites {
                     if let network = vector["network"]?.stringValue { arguments += ["--network", network] }
                     let command = try AddressCommand.Validate.parse(arguments)
                     let verdict = try command.verdict(config: nil)
-                    let valid = try #require(vector["valid"]?.boolValue)
+                    guard let valid = vector["valid"]?.boolValue else {
+                        Issue.record("vector without a verdict: \(address)")
+                        continue
+                    }
                     switch verdict {
                     case .success: #expect(valid, "\(section) \(address) should be invalid: \(vector["reason"]?.stringValue ?? "")")
                     case .failure(let reason):
