@@ -1,13 +1,13 @@
 import BigInt
 import ChainKit
 import Foundation
-import Synchronization
 import GatewayCore
 import Hummingbird
 import Logging
 import NIOCore
 import NIOPosix
 import ServiceLifecycle
+import Synchronization
 
 /// A local node serving two in-memory chains on one loopback port: Ethereum JSON-RPC (`POST /`) and the java-tron
 /// HTTP API subset (`/wallet/*`, `/walletsolidity/*`), plus control endpoints under `/devchain/`.
@@ -32,20 +32,30 @@ public final class DevChain: Sendable {
     }
 
     /// The HTTP application; `onServerRunning` receives the bound port (useful with port 0).
-    public func application(listen: ListenAddress, logger: Logger, onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in })
+    public func application(
+        listen: ListenAddress,
+        logger: Logger,
+        onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }
+    )
         -> some ApplicationProtocol
     {
         let responder = CallbackResponder<BasicRequestContext> { request, _ in try await self.respond(to: request) }
         var services: [any Service] = []
         if let interval = options.blockInterval { services.append(BlockProducer(chain: self, interval: interval)) }
         return Application(
-            responder: responder, configuration: .init(address: .hostname(listen.host, port: listen.port), serverName: nil), services: services,
-            onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? listen.port) }, logger: logger)
+            responder: responder,
+            configuration: .init(address: .hostname(listen.host, port: listen.port), serverName: nil),
+            services: services,
+            onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? listen.port) },
+            logger: logger
+        )
     }
 
     /// Runs a node on `host` at a free port for the duration of `body`, which gets the node and its base URL.
     public static func withRunning<R: Sendable>(
-        _ options: DevChainOptions = DevChainOptions(), host: String = "127.0.0.1", logger: Logger = Logger(label: "gateway.devchain"),
+        _ options: DevChainOptions = DevChainOptions(),
+        host: String = "127.0.0.1",
+        logger: Logger = Logger(label: "gateway.devchain"),
         _ body: @Sendable (DevChain, String) async throws -> R
     ) async throws -> R {
         // Deriving the keys and sealing genesis is CPU work: keep it off the cooperative threads.
@@ -79,7 +89,10 @@ public final class DevChain: Sendable {
 
     static func response(_ status: Int, _ bytes: [UInt8], contentType: String = "application/json; charset=utf-8") -> Response {
         Response(
-            status: HTTPResponse.Status(code: status), headers: [.contentType: contentType], body: ResponseBody(byteBuffer: ByteBuffer(bytes: bytes)))
+            status: HTTPResponse.Status(code: status),
+            headers: [.contentType: contentType],
+            body: ResponseBody(byteBuffer: ByteBuffer(bytes: bytes))
+        )
     }
 
     func respond(to request: Request) async throws -> Response {

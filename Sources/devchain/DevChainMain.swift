@@ -58,7 +58,8 @@ struct DevChainMain: AsyncParsableCommand {
             expiration, duplicates, balances, bandwidth. Gas (21000 for ETH, ~41000-63000 for USDT) and TRON
             energy/bandwidth are charged. Dev account keys: m/44'/60'/0'/0/i and m/44'/195'/0'/0/i of the dev
             mnemonic, i = 10 ... (faucet 0, treasury 1).
-            """)
+            """
+    )
 
     @Option(help: "Address to listen on (host:port; port 0 picks a free one).") var listen = "127.0.0.1:8545"
     @Option(help: "Seed that keys, contract addresses and block hashes derive from.") var seed = "devchain"
@@ -74,7 +75,9 @@ struct DevChainMain: AsyncParsableCommand {
 
     func validate() throws {
         guard blockTimeMs >= 0 else { throw ValidationError("--block-time-ms must not be negative") }
-        guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("--log-level must be trace, debug, info, notice, warning, error or critical") }
+        guard Logger.Level(rawValue: logLevel) != nil else {
+            throw ValidationError("--log-level must be trace, debug, info, notice, warning, error or critical")
+        }
     }
 
     func run() async throws {
@@ -84,9 +87,16 @@ struct DevChainMain: AsyncParsableCommand {
         configured.logLevel = Logger.Level(rawValue: logLevel) ?? .info
         let logger = configured
         let options = DevChainOptions(
-            seed: seed, evmChainID: chainId, automine: automine, blockInterval: blockTimeMs > 0 ? .milliseconds(blockTimeMs) : nil,
-            evmMaxLogRange: evmMaxLogRange > 0 ? evmMaxLogRange : nil, evmMaxLogResults: evmMaxLogResults, tronSolidDepth: tronSolidDepth,
-            tronEnergyPrice: tronEnergyPrice, devAccounts: accounts)
+            seed: seed,
+            evmChainID: chainId,
+            automine: automine,
+            blockInterval: blockTimeMs > 0 ? .milliseconds(blockTimeMs) : nil,
+            evmMaxLogRange: evmMaxLogRange > 0 ? evmMaxLogRange : nil,
+            evmMaxLogResults: evmMaxLogResults,
+            tronSolidDepth: tronSolidDepth,
+            tronEnergyPrice: tronEnergyPrice,
+            devAccounts: accounts
+        )
         let chain = DevChain(options: options)
         let evmUSDT = ChainKind.evm.format(chain.evm.usdt)
         let tronUSDT = ChainKind.tron.format(chain.tron.usdt)
@@ -95,7 +105,8 @@ struct DevChainMain: AsyncParsableCommand {
                 "devchain listening on \(address.host):\(port)",
                 metadata: [
                     "evm.chain_id": "\(options.evmChainID)", "evm.usdt": "\(evmUSDT)", "tron.usdt": "\(tronUSDT)",
-                ])
+                ]
+            )
         }
         try await StageRunner.runServices([.init(service: app)], logger: logger)
     }

@@ -3,9 +3,10 @@ import BigInt
 import ChainKit
 import DevChain
 import Foundation
-@testable import GatewayCLI
 import GatewayTesting
 import Testing
+
+@testable import GatewayCLI
 
 extension ChainSuites {
     /// gatewayctl keys / address / chain as real processes.
@@ -91,8 +92,11 @@ extension ChainSuites {
                         checked += 1
                     }
                     if let zpub = scheme["account_zpub"]?.stringValue {
-                        #expect(try AddressCommand.Derive.parse(["--xpub", zpub, "--chain", chain, "--index", "0"]).address(config: nil)
-                                == scheme["children"]?[0]?["address"]?.stringValue, "\(id) from the zpub")
+                        #expect(
+                            try AddressCommand.Derive.parse(["--xpub", zpub, "--chain", chain, "--index", "0"]).address(config: nil)
+                                == scheme["children"]?[0]?["address"]?.stringValue,
+                            "\(id) from the zpub"
+                        )
                     }
                 }
             }
@@ -135,10 +139,15 @@ extension ChainSuites {
             defer { try? FileManager.default.removeItem(atPath: config) }
             try "wallet:\n  seed_env: TEST_GATEWAY_SEED\n".write(toFile: config, atomically: true, encoding: .utf8)
             let vector = "abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon about"
-            let (xpubStatus, xpub) = try await Self.gatewayctl(["keys", "xpub", "--config", config, "--chain", "tron", "--account", "0"], environment: ["TEST_GATEWAY_SEED": vector])
+            let (xpubStatus, xpub) = try await Self.gatewayctl(
+                ["keys", "xpub", "--config", config, "--chain", "tron", "--account", "0"],
+                environment: ["TEST_GATEWAY_SEED": vector]
+            )
             #expect(xpubStatus == 0, "\(xpub)")
-            #expect(xpub.trimmingCharacters(in: .whitespacesAndNewlines)
-                    == "xpub6D1AabNHCupeiLM65ZR9UStMhJ1vCpyV4XbZdyhMZBiJXALQtmn9p42VTQckoHVn8WNqS7dqnJokZHAHcHGoaQgmv8D45oNUKx6DZMNZBCd")
+            #expect(
+                xpub.trimmingCharacters(in: .whitespacesAndNewlines)
+                    == "xpub6D1AabNHCupeiLM65ZR9UStMhJ1vCpyV4XbZdyhMZBiJXALQtmn9p42VTQckoHVn8WNqS7dqnJokZHAHcHGoaQgmv8D45oNUKx6DZMNZBCd"
+            )
             let (missing, reason) = try await Self.gatewayctl(["keys", "xpub", "--config", config, "--chain", "tron"])
             #expect(missing != 0)
             #expect(reason.contains("no seed"), "\(reason)")
@@ -164,21 +173,21 @@ extension ChainSuites {
                 let config = Self.temporaryFile("workers.yml")
                 defer { try? FileManager.default.removeItem(atPath: config) }
                 try """
-                    chains:
-                      tron:
-                        kind: tron
-                        node_url: \(url)
-                        confirmations: 19
-                        block_time: 3s
-                        tokens:
-                          USDT: { contract: \(ChainKind.tron.format(node.tron.usdt)), decimals: 6 }
-                      eth:
-                        kind: evm
-                        node_url: \(url)
-                        chain_id: 1
-                        confirmations: 12
-                        block_time: 12s
-                    """.write(toFile: config, atomically: true, encoding: .utf8)
+                chains:
+                  tron:
+                    kind: tron
+                    node_url: \(url)
+                    confirmations: 19
+                    block_time: 3s
+                    tokens:
+                      USDT: { contract: \(ChainKind.tron.format(node.tron.usdt)), decimals: 6 }
+                  eth:
+                    kind: evm
+                    node_url: \(url)
+                    chain_id: 1
+                    confirmations: 12
+                    block_time: 12s
+                """.write(toFile: config, atomically: true, encoding: .utf8)
                 let (status, output) = try await Self.gatewayctl(["chain", "tip", "--config", config, "--chain", "tron"])
                 #expect(status == 0, "\(output)")
                 #expect(output.contains("height 2"))
@@ -186,9 +195,13 @@ extension ChainSuites {
                 let address = ChainKind.tron.format(account(20))
                 let (_, trx) = try await Self.gatewayctl(["chain", "balance", "--config", config, "--chain", "tron", "--address", address])
                 #expect(trx.trimmingCharacters(in: .whitespacesAndNewlines) == "5 TRX (5000000 base units)")
-                let (_, usdt) = try await Self.gatewayctl(["chain", "balance", "--config", config, "--chain", "tron", "--address", address, "--token", "USDT"])
+                let (_, usdt) = try await Self.gatewayctl([
+                    "chain", "balance", "--config", config, "--chain", "tron", "--address", address, "--token", "USDT",
+                ])
                 #expect(usdt.trimmingCharacters(in: .whitespacesAndNewlines) == "1.5 USDT (1500000 base units)")
-                let (fresh, unactivated) = try await Self.gatewayctl(["chain", "balance", "--config", config, "--chain", "tron", "--address", "TR7NHqjeKQxGTCi8q8ZY4pL8otSzgjLj6t"])
+                let (fresh, unactivated) = try await Self.gatewayctl([
+                    "chain", "balance", "--config", config, "--chain", "tron", "--address", "TR7NHqjeKQxGTCi8q8ZY4pL8otSzgjLj6t",
+                ])
                 #expect(fresh == 0 && unactivated.contains("account not activated"))
                 let (wrongID, mismatch) = try await Self.gatewayctl(["chain", "tip", "--config", config, "--chain", "eth"])
                 #expect(wrongID != 0)

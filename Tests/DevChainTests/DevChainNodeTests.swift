@@ -35,11 +35,17 @@ extension ChainSuites {
                 let (_, block) = try await Node.post(url, "/wallet/getblockbynum", #"{"num":1}"#)
                 let raw = try #require(block["block_header"]?["raw_data"])
                 let header = TronBlockHeader(
-                    number: try #require(raw["number"]?.int64Value), timestamp: try #require(raw["timestamp"]?.int64Value),
-                    txTrieRoot: try Hex.decode(raw["txTrieRoot"]?.stringValue ?? ""), parentHash: try Hex.decode(raw["parentHash"]?.stringValue ?? ""),
-                    witness: try TronAddress(hex: raw["witness_address"]?.stringValue ?? ""), version: Int32(raw["version"]?.int64Value ?? 0))
+                    number: try #require(raw["number"]?.int64Value),
+                    timestamp: try #require(raw["timestamp"]?.int64Value),
+                    txTrieRoot: try Hex.decode(raw["txTrieRoot"]?.stringValue ?? ""),
+                    parentHash: try Hex.decode(raw["parentHash"]?.stringValue ?? ""),
+                    witness: try TronAddress(hex: raw["witness_address"]?.stringValue ?? ""),
+                    version: Int32(raw["version"]?.int64Value ?? 0)
+                )
                 #expect(Hex.encode(header.blockID) == block["blockID"]?.stringValue)
-                let signature = try Secp256k1.RecoverableSignature(rsv: try Hex.decode(block["block_header"]?["witness_signature"]?.stringValue ?? ""))
+                let signature = try Secp256k1.RecoverableSignature(
+                    rsv: try Hex.decode(block["block_header"]?["witness_signature"]?.stringValue ?? "")
+                )
                 #expect(TronAddress(publicKey: try signature.recoverPublicKey(hash: header.rawHash)) == header.witness)
                 let txs = try #require(block["transactions"]?.arrayValue)
                 #expect(txs.count == 3)
@@ -80,7 +86,10 @@ extension ChainSuites {
                 let (_, visibleDup) = try await Node.post(url, "/wallet/broadcasttransaction", good.broadcastJSON(visible: true).description)
                 #expect(visibleDup["message"]?.stringValue == "Dup transaction.")
                 let (_, hex) = try await Node.post(url, "/wallet/broadcasthex", #"{"transaction":"\#(Hex.encode(good.serialized()))"}"#)
-                #expect(hex["result"]?.boolValue == false && hex["code"]?.stringValue == "DUP_TRANSACTION_ERROR" && hex["message"]?.stringValue == "Dup transaction.")
+                #expect(
+                    hex["result"]?.boolValue == false && hex["code"]?.stringValue == "DUP_TRANSACTION_ERROR"
+                        && hex["message"]?.stringValue == "Dup transaction."
+                )
                 #expect(hex["transaction"]?.stringValue.map { (try? JSONValue.parse($0))?["txID"]?.stringValue } == Hex.encode(good.txID))
             }
         }
@@ -88,12 +97,21 @@ extension ChainSuites {
         @Test func jsonRPCEnvelopes() async throws {
             try await Node.with { (_: DevChain, url: String) async throws in
                 let (_, parse) = try await Node.post(url, "/", "{not json")
-                #expect(parse == .object(["jsonrpc": .string("2.0"), "id": .null, "error": .object(["code": .int(-32700), "message": .string("parse error")])]))
+                #expect(
+                    parse
+                        == .object([
+                            "jsonrpc": .string("2.0"), "id": .null, "error": .object(["code": .int(-32700), "message": .string("parse error")]),
+                        ])
+                )
                 let (_, empty) = try await Node.post(url, "/", "[]")
                 #expect(empty["error"]?["code"] == .int(-32600))
                 let (status, notification) = try await Node.post(url, "/", #"{"jsonrpc":"2.0","method":"eth_blockNumber"}"#)
                 #expect(status == 200 && notification == .null, "no answer to a notification")
-                let (_, batch) = try await Node.post(url, "/", #"[{"jsonrpc":"2.0","id":"a","method":"eth_chainId"},{"jsonrpc":"2.0","id":7,"method":"eth_getBalance","params":["0x12"]}]"#)
+                let (_, batch) = try await Node.post(
+                    url,
+                    "/",
+                    #"[{"jsonrpc":"2.0","id":"a","method":"eth_chainId"},{"jsonrpc":"2.0","id":7,"method":"eth_getBalance","params":["0x12"]}]"#
+                )
                 #expect(batch[0] == .object(["jsonrpc": .string("2.0"), "id": .string("a"), "result": .string("0x539")]))
                 #expect(batch[1]?["error"]?["code"] == .int(-32602))
             }
@@ -104,7 +122,11 @@ extension ChainSuites {
                 let a = ChainKind.evm.format(account(5))
                 let (fundStatus, fund) = try await Node.post(url, "/devchain/evm/fund", #"{"address":"\#(a)","amount":"1000000000000000000"}"#)
                 #expect(fundStatus == 200 && fund["height"] == .int(1))
-                let (_, usdt) = try await Node.post(url, "/devchain/evm/usdt", #"{"transfers":[{"to":"\#(a)","amount":1},{"to":"\#(a)","amount":"2"}]}"#)
+                let (_, usdt) = try await Node.post(
+                    url,
+                    "/devchain/evm/usdt",
+                    #"{"transfers":[{"to":"\#(a)","amount":1},{"to":"\#(a)","amount":"2"}]}"#
+                )
                 #expect(usdt["txs"]?.arrayValue?.count == 2 && usdt["height"] == .int(2))
                 let (_, balance) = try await Node.get(url, "/devchain/evm/balance?address=\(a)")
                 #expect(balance == .object(["native": .string("1000000000000000000"), "usdt": .string("3")]))

@@ -36,9 +36,18 @@ extension ChainSuites {
                 let poorKey = try Secp256k1.PrivateKey(Data(repeating: 0x11, count: 32))
                 let poor = AccountID(EVMAddress(publicKey: poorKey.publicKey))
                 try await Node.blocking { try node.evm.fund(poor, amount: Self.ether) }
-                let failing = try EVMTransaction.eip1559(.erc20Transfer(
-                    chainID: 1337, nonce: 0, maxPriorityFeePerGas: 1_000_000_000, maxFeePerGas: 3_000_000_000, gasLimit: 100_000,
-                    token: node.evm.usdt.evmAddress, to: b.evmAddress, amount: 1)).sign(with: poorKey)
+                let failing = try EVMTransaction.eip1559(
+                    .erc20Transfer(
+                        chainID: 1337,
+                        nonce: 0,
+                        maxPriorityFeePerGas: 1_000_000_000,
+                        maxFeePerGas: 3_000_000_000,
+                        gasLimit: 100_000,
+                        token: node.evm.usdt.evmAddress,
+                        to: b.evmAddress,
+                        amount: 1
+                    )
+                ).sign(with: poorKey)
                 let sent = try await client.broadcast(failing.rawBytes)
                 guard case .failed(let receipt) = try await client.transactionStatus(sent.txHash) else {
                     Issue.record("the transfer without funds should have failed on chain")
@@ -99,14 +108,30 @@ extension ChainSuites {
             try await Node.with { (_: DevChain, url: String) async throws in
                 let client = Node.evm(url)
                 let missing = await expectNodeError { () throws(ChainNodeError) in try await client.call("eth_noSuchMethod") }
-                #expect(missing == .nodeError(method: "eth_noSuchMethod", code: -32601, message: "the method eth_noSuchMethod does not exist/is not available"))
+                #expect(
+                    missing
+                        == .nodeError(
+                            method: "eth_noSuchMethod",
+                            code: -32601,
+                            message: "the method eth_noSuchMethod does not exist/is not available"
+                        )
+                )
                 let leadingZero = await expectNodeError { () throws(ChainNodeError) in
                     try await client.call("eth_getBlockByNumber", [.string("0x01"), .bool(false)])
                 }
-                #expect(leadingZero == .nodeError(method: "eth_getBlockByNumber", code: -32602, message: "invalid argument 0: hex number with leading zero digits"))
+                #expect(
+                    leadingZero
+                        == .nodeError(
+                            method: "eth_getBlockByNumber",
+                            code: -32602,
+                            message: "invalid argument 0: hex number with leading zero digits"
+                        )
+                )
                 // A batch carries one error among results.
                 let outcomes = try await client.batch([.init("eth_blockNumber"), .init("eth_nope"), .init("eth_chainId")])
-                guard case .result(.string("0x0")) = outcomes[0], case .error(-32601, _, _) = outcomes[1], case .result(.string("0x539")) = outcomes[2] else {
+                guard case .result(.string("0x0")) = outcomes[0], case .error(-32601, _, _) = outcomes[1],
+                    case .result(.string("0x539")) = outcomes[2]
+                else {
                     Issue.record("unexpected batch outcomes \(outcomes)")
                     return
                 }
@@ -175,9 +200,16 @@ extension ChainSuites {
                 #expect(fees.gasLimit == 21_000)
                 #expect(fees.baseFeePerGas == 1_000_000_000)
                 #expect(fees.maxFeePerGas == 3_000_000_000)
-                let native = try EVMTransaction.eip1559(.nativeTransfer(
-                    chainID: 1337, nonce: 0, maxPriorityFeePerGas: fees.maxPriorityFeePerGas, maxFeePerGas: fees.maxFeePerGas, to: x.evmAddress,
-                    value: Self.ether / 2)).sign(with: key)
+                let native = try EVMTransaction.eip1559(
+                    .nativeTransfer(
+                        chainID: 1337,
+                        nonce: 0,
+                        maxPriorityFeePerGas: fees.maxPriorityFeePerGas,
+                        maxFeePerGas: fees.maxFeePerGas,
+                        to: x.evmAddress,
+                        value: Self.ether / 2
+                    )
+                ).sign(with: key)
                 let sent = try await client.broadcast(native.rawBytes)
                 #expect(sent == BroadcastResult(txHash: EthHex.data(native.hash), alreadyKnown: false))
                 guard case .confirmed(let receipt) = try await client.transactionStatus(sent.txHash) else {
@@ -188,14 +220,23 @@ extension ChainSuites {
                 #expect(try await client.nativeBalance(of: x).amount == Self.ether / 2)
                 #expect(try await client.nativeBalance(of: sender).amount == before - Self.ether / 2 - receipt.fee)
 
-                guard case .evm(let tokenFees) = try await client.feeEstimate(.token(token: node.evm.usdt, from: sender, to: y, amount: 2_500_000)) else {
+                guard case .evm(let tokenFees) = try await client.feeEstimate(.token(token: node.evm.usdt, from: sender, to: y, amount: 2_500_000))
+                else {
                     Issue.record("an EVM fee estimate")
                     return
                 }
                 #expect(tokenFees.gasEstimate > 50_000 && tokenFees.gasEstimate < 70_000, "a transfer to a new holder: \(tokenFees.gasEstimate)")
-                let token = try EVMTransaction.legacy(.erc20Transfer(
-                    chainID: 1337, nonce: 1, gasPrice: tokenFees.gasPrice, gasLimit: tokenFees.gasLimit, token: node.evm.usdt.evmAddress, to: y.evmAddress,
-                    amount: 2_500_000)).sign(with: key)
+                let token = try EVMTransaction.legacy(
+                    .erc20Transfer(
+                        chainID: 1337,
+                        nonce: 1,
+                        gasPrice: tokenFees.gasPrice,
+                        gasLimit: tokenFees.gasLimit,
+                        token: node.evm.usdt.evmAddress,
+                        to: y.evmAddress,
+                        amount: 2_500_000
+                    )
+                ).sign(with: key)
                 _ = try await client.broadcast(token.rawBytes)
                 #expect(try await client.tokenBalance(of: y, token: node.evm.usdt) == 2_500_000)
                 #expect(try await client.tokenBalance(of: sender, token: node.evm.usdt) == 1_000_000_000_000 - 2_500_000)
@@ -215,7 +256,13 @@ extension ChainSuites {
                 let key = node.keys.evmKey(DevChainKeys.firstDevAccountIndex)
                 let x = account(8)
                 let tx = EVMEIP1559Transaction.nativeTransfer(
-                    chainID: 1337, nonce: 0, maxPriorityFeePerGas: 1_000_000_000, maxFeePerGas: 3_000_000_000, to: x.evmAddress, value: Self.ether)
+                    chainID: 1337,
+                    nonce: 0,
+                    maxPriorityFeePerGas: 1_000_000_000,
+                    maxFeePerGas: 3_000_000_000,
+                    to: x.evmAddress,
+                    value: Self.ether
+                )
                 let signed = try EVMTransaction.eip1559(tx).sign(with: key)
                 // Changing the value after signing makes the signature name another (empty) sender.
                 var tampered = tx
@@ -252,8 +299,16 @@ extension ChainSuites {
                 let key = node.keys.evmKey(DevChainKeys.firstDevAccountIndex)
                 let sender = AccountID(EVMAddress(publicKey: key.publicKey))
                 func transfer(tip: BigUInt, fee: BigUInt) throws -> SignedEVMTransaction {
-                    try EVMTransaction.eip1559(.nativeTransfer(
-                        chainID: 1337, nonce: 0, maxPriorityFeePerGas: tip, maxFeePerGas: fee, to: account(9).evmAddress, value: 1)).sign(with: key)
+                    try EVMTransaction.eip1559(
+                        .nativeTransfer(
+                            chainID: 1337,
+                            nonce: 0,
+                            maxPriorityFeePerGas: tip,
+                            maxFeePerGas: fee,
+                            to: account(9).evmAddress,
+                            value: 1
+                        )
+                    ).sign(with: key)
                 }
                 let first = try transfer(tip: 1_000_000_000, fee: 3_000_000_000)
                 _ = try await client.broadcast(first.rawBytes)

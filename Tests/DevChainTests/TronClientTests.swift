@@ -10,19 +10,43 @@ extension ChainSuites {
         static let trx: Int64 = 1_000_000
 
         /// A signed TRX transfer referencing the node's head block.
-        static func trxTransfer(_ node: DevChain, key: Secp256k1.PrivateKey, to: AccountID, amount: Int64, expirationOffset: Int64 = 60_000) throws -> TronTransaction {
+        static func trxTransfer(
+            _ node: DevChain,
+            key: Secp256k1.PrivateKey,
+            to: AccountID,
+            amount: Int64,
+            expirationOffset: Int64 = 60_000
+        ) throws -> TronTransaction {
             let (reference, time) = node.tron.headReference()
             let raw = try TronRawData.trxTransfer(
-                from: TronAddress(publicKey: key.publicKey), to: to.tronAddress, amount: amount, reference: reference, expiration: time + expirationOffset,
-                timestamp: time)
+                from: TronAddress(publicKey: key.publicKey),
+                to: to.tronAddress,
+                amount: amount,
+                reference: reference,
+                expiration: time + expirationOffset,
+                timestamp: time
+            )
             return try TronTransaction(rawData: raw).signed(with: key)
         }
 
-        static func usdtTransfer(_ node: DevChain, key: Secp256k1.PrivateKey, to: AccountID, amount: BigUInt, feeLimit: Int64 = 100_000_000) throws -> TronTransaction {
+        static func usdtTransfer(
+            _ node: DevChain,
+            key: Secp256k1.PrivateKey,
+            to: AccountID,
+            amount: BigUInt,
+            feeLimit: Int64 = 100_000_000
+        ) throws -> TronTransaction {
             let (reference, time) = node.tron.headReference()
             let raw = try TronRawData.trc20Transfer(
-                from: TronAddress(publicKey: key.publicKey), token: node.tron.usdt.tronAddress, to: to.tronAddress, amount: amount, feeLimit: feeLimit,
-                reference: reference, expiration: time + 60_000, timestamp: time)
+                from: TronAddress(publicKey: key.publicKey),
+                token: node.tron.usdt.tronAddress,
+                to: to.tronAddress,
+                amount: amount,
+                feeLimit: feeLimit,
+                reference: reference,
+                expiration: time + 60_000,
+                timestamp: time
+            )
             return try TronTransaction(rawData: raw).signed(with: key)
         }
 
@@ -109,7 +133,8 @@ extension ChainSuites {
                 #expect(try await client.nativeBalance(of: sender).amount == before - 3_000_000 - receipt.fee)
                 #expect(try await client.broadcast(transfer.serialized()).alreadyKnown, "DUP_TRANSACTION_ERROR is not a failure")
 
-                guard case .tron(let tokenFee) = try await client.feeEstimate(.token(token: node.tron.usdt, from: sender, to: y, amount: 2_500_000)) else {
+                guard case .tron(let tokenFee) = try await client.feeEstimate(.token(token: node.tron.usdt, from: sender, to: y, amount: 2_500_000))
+                else {
                     Issue.record("a TRON fee estimate")
                     return
                 }
@@ -162,7 +187,9 @@ extension ChainSuites {
                 #expect(expired == .rejected(.expired("Transaction expired")))
                 let tooMuchRaw = try Self.trxTransfer(node, key: key, to: x, amount: 1_000_000_000 * Self.trx).serialized()
                 let tooMuch = await expectNodeError { () throws(ChainNodeError) in try await client.broadcast(tooMuchRaw) }
-                #expect(tooMuch == .rejected(.insufficientFunds("Contract validate error : Validate TransferContract error, balance is not sufficient.")))
+                #expect(
+                    tooMuch == .rejected(.insufficientFunds("Contract validate error : Validate TransferContract error, balance is not sufficient."))
+                )
                 let strangerKey = try Secp256k1.PrivateKey(Data(repeating: 0x33, count: 32))
                 let strangerRaw = try Self.trxTransfer(node, key: strangerKey, to: x, amount: Self.trx).serialized()
                 let unactivated = await expectNodeError { () throws(ChainNodeError) in try await client.broadcast(strangerRaw) }
@@ -196,9 +223,13 @@ extension ChainSuites {
                 #expect(node.faults.pending == 0)
                 node.faults.inject(.nodeError, count: 3, scope: .tron)
                 let limited = await expectNodeError { () throws(ChainNodeError) in try await Node.tron(url, attempts: 3).tipHeight() }
-                #expect(limited == .rateLimited(method: "getnowblock", message: "class java.lang.IllegalAccessException : lack of computing resources"))
+                #expect(
+                    limited == .rateLimited(method: "getnowblock", message: "class java.lang.IllegalAccessException : lack of computing resources")
+                )
                 node.faults.inject(.hang, count: 2, scope: .tron, hang: .seconds(30))
-                let hung = await expectNodeError { () throws(ChainNodeError) in try await Node.tron(url, timeout: .milliseconds(300), attempts: 2).tipHeight() }
+                let hung = await expectNodeError { () throws(ChainNodeError) in
+                    try await Node.tron(url, timeout: .milliseconds(300), attempts: 2).tipHeight()
+                }
                 #expect(hung == .timeout(method: "getnowblock", after: .milliseconds(300), attempts: 2))
                 node.faults.inject(.malformed, count: 1, scope: .tron)
                 let nonsense = await expectNodeError { () throws(ChainNodeError) in try await Node.tron(url).tipHeight() }
