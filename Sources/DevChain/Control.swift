@@ -69,7 +69,9 @@ extension DevChain {
         default:
             break
         }
-        guard rest.count == 2, rest[0] == "evm" || rest[0] == "tron" else { throw DevChainError("no such control endpoint: \(path) (see devchain --help)") }
+        guard rest.count == 2, rest[0] == "evm" || rest[0] == "tron" else {
+            throw DevChainError("no such control endpoint: \(path) (see devchain --help)")
+        }
         let isEVM = rest[0] == "evm"
         let kind: ChainKind = isEVM ? .evm : .tron
         switch rest[1] {
@@ -99,7 +101,9 @@ extension DevChain {
             let replaced = isEVM ? try evm.reorg(depth: depth, dropTransactions: drop) : try tron.reorg(depth: depth, dropTransactions: drop)
             return .object([
                 "height": .int(isEVM ? evm.height : tron.height),
-                "replaced": .array(replaced.map { .object(["number": .int($0.number), "old_hash": .string($0.oldHash), "new_hash": .string($0.newHash)]) }),
+                "replaced": .array(
+                    replaced.map { .object(["number": .int($0.number), "old_hash": .string($0.oldHash), "new_hash": .string($0.newHash)]) }
+                ),
             ])
         default:
             throw DevChainError("no such control endpoint: \(path) (see devchain --help)")

@@ -1,12 +1,13 @@
 import BigInt
 import ChainKit
 import Foundation
-import Synchronization
 import GatewayCore
 import Hummingbird
 import Logging
 import NIOCore
+import NIOPosix
 import ServiceLifecycle
+import Synchronization
 
 /// A local node serving two in-memory chains on one loopback port: Ethereum JSON-RPC (`POST /`) and the java-tron
 /// HTTP API subset (`/wallet/*`, `/walletsolidity/*`), plus control endpoints under `/devchain/`.
@@ -31,23 +32,34 @@ public final class DevChain: Sendable {
     }
 
     /// The HTTP application; `onServerRunning` receives the bound port (useful with port 0).
-    public func application(listen: ListenAddress, logger: Logger, onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in })
+    public func application(
+        listen: ListenAddress,
+        logger: Logger,
+        onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }
+    )
         -> some ApplicationProtocol
     {
         let responder = CallbackResponder<BasicRequestContext> { request, _ in try await self.respond(to: request) }
         var services: [any Service] = []
         if let interval = options.blockInterval { services.append(BlockProducer(chain: self, interval: interval)) }
         return Application(
-            responder: responder, configuration: .init(address: .hostname(listen.host, port: listen.port), serverName: nil), services: services,
-            onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? listen.port) }, logger: logger)
+            responder: responder,
+            configuration: .init(address: .hostname(listen.host, port: listen.port), serverName: nil),
+            services: services,
+            onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? listen.port) },
+            logger: logger
+        )
     }
 
     /// Runs a node on `host` at a free port for the duration of `body`, which gets the node and its base URL.
     public static func withRunning<R: Sendable>(
-        _ options: DevChainOptions = DevChainOptions(), host: String = "127.0.0.1", logger: Logger = Logger(label: "gateway.devchain"),
+        _ options: DevChainOptions = DevChainOptions(),
+        host: String = "127.0.0.1",
+        logger: Logger = Logger(label: "gateway.devchain"),
         _ body: @Sendable (DevChain, String) async throws -> R
     ) async throws -> R {
-        let chain = DevChain(options: options)
+        // Deriving the keys and sealing genesis is CPU work: keep it off the cooperative threads.
+        let chain = try await offload { DevChain(options: options) }
         let (ports, continuation) = AsyncStream<Int>.makeStream()
         let app = chain.application(listen: ListenAddress(host: host, port: 0), logger: logger) { port in
             continuation.yield(port)
@@ -77,7 +89,10 @@ public final class DevChain: Sendable {
 
     static func response(_ status: Int, _ bytes: [UInt8], contentType: String = "application/json; charset=utf-8") -> Response {
         Response(
-            status: HTTPResponse.Status(code: status), headers: [.contentType: contentType], body: ResponseBody(byteBuffer: ByteBuffer(bytes: bytes)))
+            status: HTTPResponse.Status(code: status),
+            headers: [.contentType: contentType],
+            body: ResponseBody(byteBuffer: ByteBuffer(bytes: bytes))
+        )
     }
 
     func respond(to request: Request) async throws -> Response {
@@ -85,23 +100,31 @@ public final class DevChain: Sendable {
         let isPost = request.method == .post
         if path == "/healthz" { return Self.response(200, Array("ok\n".utf8), contentType: "text/plain") }
         if path.hasPrefix("/devchain") {
-            let body = try await request.body.collect(upTo: 16 << 20)
-            return control(path: path, isPost: isPost, query: Self.query(request), body: Array(buffer: body))
+            let body = Array(buffer: try await request.body.collect(upTo: 16 << 20))
+            let query = Self.query(request)
+            return try await Self.offload { self.control(path: path, isPost: isPost, query: query, body: body) }
         }
         if path.hasPrefix("/wallet") {
             if let fault = faults.take(for: .tron), let answer = try await faultResponse(fault, scope: .tron, body: []) { return answer }
             let body = isPost ? Array(buffer: try await request.body.collect(upTo: 16 << 20)) : []
-            let answer = tron.handleHTTP(path: path, isPost: isPost, query: Self.query(request), body: body)
+            let query = Self.query(request)
+            let answer = try await Self.offload { self.tron.handleHTTP(path: path, isPost: isPost, query: query, body: body) }
             return Self.response(answer.status, answer.body)
         }
         if path == "/" || path == "/rpc" {
             guard isPost else { return Self.response(405, Array("{\"error\":\"JSON-RPC requests are POSTed\"}".utf8)) }
             let body = Array(buffer: try await request.body.collect(upTo: 16 << 20))
             if let fault = faults.take(for: .evm), let answer = try await faultResponse(fault, scope: .evm, body: body) { return answer }
-            guard let answer = evm.handleRPC(body: body) else { return Self.response(200, []) }
+            guard let answer = try await Self.offload({ self.evm.handleRPC(body: body) }) else { return Self.response(200, []) }
             return Self.response(200, answer)
         }
         return Self.response(404, Array("{\"error\":\"no such endpoint; see devchain --help\"}".utf8))
+    }
+
+    /// Runs the synchronous, CPU-bound part of a request (mining, encoding) on NIO's blocking pool, so that a busy
+    /// devchain never starves the cooperative threads of the process it runs in (tests, benchmarks).
+    static func offload<T: Sendable>(_ work: @escaping @Sendable () -> T) async throws -> T {
+        try await NIOThreadPool.singleton.runIfActive(work)
     }
 
     static func query(_ request: Request) -> [String: String] {

@@ -172,7 +172,9 @@ public final class EVMDevChain: Sendable {
         treasury = AccountID(EVMAddress(publicKey: treasuryKey.publicKey))
         // CREATE address of the treasury's first transaction: keccak(rlp([sender, 0]))[12:].
         usdt = AccountID(bytes: Keccak256.hash(RLP.encode(.list([.bytes(treasury.bytes), .uint(UInt64(0))]))).suffix(20))!
-        devAccounts = (0..<UInt32(max(0, options.devAccounts))).map { AccountID(EVMAddress(publicKey: keys.evmKey(DevChainKeys.firstDevAccountIndex + $0).publicKey)) }
+        devAccounts = (0..<UInt32(max(0, options.devAccounts))).map {
+            AccountID(EVMAddress(publicKey: keys.evmKey(DevChainKeys.firstDevAccountIndex + $0).publicKey))
+        }
         var s = EVMState(maxLogRange: options.evmMaxLogRange, maxLogResults: options.evmMaxLogResults)
         let ether = BigUInt(10).power(18)
         let supply = BigUInt(10).power(18)  // 10^12 USDT
@@ -185,8 +187,18 @@ public final class EVMDevChain: Sendable {
         }
         s.tokenSupply = supply + BigUInt(devAccounts.count) * 1_000_000 * BigUInt(10).power(Self.usdtDecimals)
         let genesis = EVMBlockRecord(
-            number: 0, hash: Data(), parentHash: Data(count: 32), timestamp: UInt64(options.genesisTimeMillis / 1000), baseFee: options.evmBaseFee,
-            extraData: Data("devchain".utf8), transactions: [], receipts: [], gasUsed: 0, logsBloom: Data(count: 256), undo: [])
+            number: 0,
+            hash: Data(),
+            parentHash: Data(count: 32),
+            timestamp: UInt64(options.genesisTimeMillis / 1000),
+            baseFee: options.evmBaseFee,
+            extraData: Data("devchain".utf8),
+            transactions: [],
+            receipts: [],
+            gasUsed: 0,
+            logsBloom: Data(count: 256),
+            undo: []
+        )
         s.blocks = [Self.sealed(genesis, seed: keys.derivedBytes("evm-genesis"))]
         state = Mutex(s)
     }
@@ -244,18 +256,35 @@ public final class EVMDevChain: Sendable {
     /// Sends USDT from the treasury to each recipient (one signed `transfer` each), all in one block when automining.
     @discardableResult
     public func transferUSDT(_ transfers: [(to: AccountID, amount: BigUInt)]) throws(DevChainError) -> [String] {
-        try submitSystem(key: treasuryKey, from: treasury, calls: transfers.map { (usdt, 0, ERC20.transferCalldata(to: $0.to.evmAddress, amount: $0.amount)) })
+        try submitSystem(
+            key: treasuryKey,
+            from: treasury,
+            calls: transfers.map { (usdt, 0, ERC20.transferCalldata(to: $0.to.evmAddress, amount: $0.amount)) }
+        )
     }
 
-    private func submitSystem(key: Secp256k1.PrivateKey, from: AccountID, calls: [(to: AccountID, value: BigUInt, data: Data)]) throws(DevChainError) -> [String] {
+    private func submitSystem(
+        key: Secp256k1.PrivateKey,
+        from: AccountID,
+        calls: [(to: AccountID, value: BigUInt, data: Data)]
+    ) throws(DevChainError) -> [String] {
         let result: Result<[String], DevChainError> = state.withLock { s in
             var nonce = (s.accounts[from]?.nonce ?? 0) + UInt64(s.pending.filter { $0.from == from }.count)
             var hashes: [String] = []
             for call in calls {
                 let gas: UInt64 = call.data.isEmpty ? 21_000 : 100_000
-                let tx = EVMTransaction.eip1559(EVMEIP1559Transaction(
-                    chainID: chainID, nonce: nonce, maxPriorityFeePerGas: options.evmPriorityFee, maxFeePerGas: options.evmBaseFee * 2 + options.evmPriorityFee,
-                    gasLimit: gas, to: call.to.evmAddress, value: call.value, data: call.data))
+                let tx = EVMTransaction.eip1559(
+                    EVMEIP1559Transaction(
+                        chainID: chainID,
+                        nonce: nonce,
+                        maxPriorityFeePerGas: options.evmPriorityFee,
+                        maxFeePerGas: options.evmBaseFee * 2 + options.evmPriorityFee,
+                        gasLimit: gas,
+                        to: call.to.evmAddress,
+                        value: call.value,
+                        data: call.data
+                    )
+                )
                 let signed = try! tx.sign(with: key)
                 do throws(RPCError) {
                     hashes.append(EthHex.data(try admit(signed, sender: from, into: &s)))
@@ -284,7 +313,9 @@ public final class EVMDevChain: Sendable {
     /// Returns (height, old hash, new hash) per replaced block.
     public func reorg(depth: Int, dropTransactions: Bool) throws(DevChainError) -> [(number: UInt64, oldHash: String, newHash: String)] {
         let result: Result<[(UInt64, String, String)], DevChainError> = state.withLock { s in
-            guard depth >= 1, depth < s.blocks.count else { return .failure(DevChainError("depth must be between 1 and the height (\(s.blocks.count - 1))")) }
+            guard depth >= 1, depth < s.blocks.count else {
+                return .failure(DevChainError("depth must be between 1 and the height (\(s.blocks.count - 1))"))
+            }
             var removed: [EVMBlockRecord] = []
             for _ in 0..<depth {
                 let block = s.blocks.removeLast()
@@ -360,7 +391,9 @@ public final class EVMDevChain: Sendable {
         }
         guard signed.transaction.gasLimit <= 30_000_000 else { throw .server("exceeds block gas limit") }
         if case .eip1559(let tx) = signed.transaction, tx.maxPriorityFeePerGas > tx.maxFeePerGas {
-            throw .server("max priority fee per gas higher than max fee per gas: address \(address), maxPriorityFeePerGas: \(tx.maxPriorityFeePerGas), maxFeePerGas: \(tx.maxFeePerGas)")
+            throw .server(
+                "max priority fee per gas higher than max fee per gas: address \(address), maxPriorityFeePerGas: \(tx.maxPriorityFeePerGas), maxFeePerGas: \(tx.maxFeePerGas)"
+            )
         }
         let baseFee = s.head.baseFee
         guard record.feeCap >= baseFee else {
@@ -447,14 +480,24 @@ public final class EVMDevChain: Sendable {
                 s.setToken(move.from, (s.token[move.from] ?? 0) - move.amount)
                 s.setToken(move.to, (s.token[move.to] ?? 0) + move.amount)
                 let log = EVMLogRecord(
-                    address: usdt, topics: [ERC20.transferEventTopic, ABI.word(move.from.evmAddress), ABI.word(move.to.evmAddress)],
-                    data: ABI.word(move.amount))
+                    address: usdt,
+                    topics: [ERC20.transferEventTopic, ABI.word(move.from.evmAddress), ABI.word(move.to.evmAddress)],
+                    data: ABI.word(move.amount)
+                )
                 Self.addToBloom(&bloom, log)
                 logs.append(log)
             }
             gasUsedTotal += gasUsed
-            receipts.append(EVMReceiptRecord(
-                status: success, gasUsed: gasUsed, cumulativeGasUsed: gasUsedTotal, effectiveGasPrice: price, logs: logs, firstLogIndex: logIndex))
+            receipts.append(
+                EVMReceiptRecord(
+                    status: success,
+                    gasUsed: gasUsed,
+                    cumulativeGasUsed: gasUsedTotal,
+                    effectiveGasPrice: price,
+                    logs: logs,
+                    firstLogIndex: logIndex
+                )
+            )
             logIndex += logs.count
             s.located[tx.hash] = (Int(number), included.count)
             included.append(tx)
@@ -462,8 +505,18 @@ public final class EVMDevChain: Sendable {
         var extra = Data("devchain".utf8)
         if s.forks > 0 { extra += Data("/fork\(s.forks)".utf8) }
         let block = EVMBlockRecord(
-            number: number, hash: Data(), parentHash: parent.hash, timestamp: timestamp ?? (parent.timestamp + 12), baseFee: baseFee,
-            extraData: extra, transactions: included, receipts: receipts, gasUsed: gasUsedTotal, logsBloom: Data(bloom), undo: s.undo)
+            number: number,
+            hash: Data(),
+            parentHash: parent.hash,
+            timestamp: timestamp ?? (parent.timestamp + 12),
+            baseFee: baseFee,
+            extraData: extra,
+            transactions: included,
+            receipts: receipts,
+            gasUsed: gasUsedTotal,
+            logsBloom: Data(bloom),
+            undo: s.undo
+        )
         s.undo = []
         s.blocks.append(Self.sealed(block, seed: keys.derivedBytes("evm-blocks")))
     }

@@ -103,7 +103,9 @@ extension EVMDevChain {
     }
 
     static func quantityParam(_ value: JSONValue, _ i: Int) throws(RPCError) -> BigUInt {
-        guard let s = value.stringValue else { throw .invalidParams("invalid argument \(i): json: cannot unmarshal non-string into Go value of type hexutil.Big") }
+        guard let s = value.stringValue else {
+            throw .invalidParams("invalid argument \(i): json: cannot unmarshal non-string into Go value of type hexutil.Big")
+        }
         guard s.hasPrefix("0x") else { throw .invalidParams("invalid argument \(i): hex string without 0x prefix") }
         if s.count > 3, s.dropFirst(2).hasPrefix("0") { throw .invalidParams("invalid argument \(i): hex number with leading zero digits") }
         guard let q = EthHex.parseQuantity(s) else { throw .invalidParams("invalid argument \(i): invalid hex string") }
@@ -146,7 +148,9 @@ extension EVMDevChain {
     /// State queries only have the head's state: a past block number is refused like a pruned node does.
     func requireHeadState(_ value: JSONValue?, _ i: Int, head: UInt64) throws(RPCError) {
         guard let value else { return }
-        if value.stringValue == "pending" || value.stringValue == "latest" || value.stringValue == "safe" || value.stringValue == "finalized" { return }
+        if value.stringValue == "pending" || value.stringValue == "latest" || value.stringValue == "safe" || value.stringValue == "finalized" {
+            return
+        }
         if case .object = value { return }
         guard let n = try Self.blockNumber(value, i, head: head) else { throw .server("header not found") }
         if n != head { throw .server("missing trie node (devchain keeps only the latest state)") }
@@ -220,7 +224,12 @@ extension EVMDevChain {
             JSONMember(key: "gasUsedRatio", value: .array(records.map { .number(String(Double($0.gasUsed) / 30_000_000)) })),
         ]
         if !percentiles.isEmpty {
-            members.append(JSONMember(key: "reward", value: .array(records.map { _ in .array(percentiles.map { _ in .string(EthHex.quantity(options.evmPriorityFee)) }) })))
+            members.append(
+                JSONMember(
+                    key: "reward",
+                    value: .array(records.map { _ in .array(percentiles.map { _ in .string(EthHex.quantity(options.evmPriorityFee)) }) })
+                )
+            )
         }
         return .object(members)
     }
@@ -242,13 +251,16 @@ extension EVMDevChain {
     func tokenCall(from: AccountID, data: Data) throws(RPCError) -> (output: Data, gas: UInt64) {
         let selector = data.prefix(4)
         func revert(_ reason: String) -> RPCError {
-            let encoded = Data([0x08, 0xc3, 0x79, 0xa0]) + ABI.word(BigUInt(32)) + ABI.word(BigUInt(reason.utf8.count))
+            let encoded =
+                Data([0x08, 0xc3, 0x79, 0xa0]) + ABI.word(BigUInt(32)) + ABI.word(BigUInt(reason.utf8.count))
                 + Data(reason.utf8) + Data(count: (32 - reason.utf8.count % 32) % 32)
             return RPCError(3, "execution reverted: \(reason)", data: .string(EthHex.data(encoded)))
         }
         switch Data(selector) {
         case ERC20.balanceOfSelector:
-            guard data.count >= 36, let owner = AccountID(bytes: data[data.startIndex + 16..<data.startIndex + 36]) else { throw revert("bad calldata") }
+            guard data.count >= 36, let owner = AccountID(bytes: data[data.startIndex + 16..<data.startIndex + 36]) else {
+                throw revert("bad calldata")
+            }
             return (ABI.word(usdtBalance(of: owner)), 2_600)
         case ERC20.decimalsSelector:
             return (ABI.word(BigUInt(Self.usdtDecimals)), 300)
@@ -355,7 +367,8 @@ extension EVMDevChain {
     // MARK: JSON shapes
 
     static func blockJSON(_ b: EVMBlockRecord, full: Bool) -> JSONValue {
-        let txs: [JSONValue] = full ? b.transactions.enumerated().map { Self.txJSON($1, block: b, index: $0) } : b.transactions.map { .string(EthHex.data($0.hash)) }
+        let txs: [JSONValue] =
+            full ? b.transactions.enumerated().map { Self.txJSON($1, block: b, index: $0) } : b.transactions.map { .string(EthHex.data($0.hash)) }
         let zeroHash = JSONValue.string(EthHex.data(Data(count: 32)))
         return .object([
             "number": .string(EthHex.quantity(b.number)), "hash": .string(EthHex.data(b.hash)), "parentHash": .string(EthHex.data(b.parentHash)),

@@ -55,7 +55,9 @@ extension TronDevChain {
             params = .object(query.sorted { $0.key < $1.key }.map { JSONMember(key: $0.key, value: .string($0.value)) })
         }
         // getnowblock and getchainparameters read `visible` from the query string only.
-        let visibleSource = (name == "getnowblock" || name == "getchainparameters") ? query["visible"].map(JSONValue.string) : (params["visible"] ?? query["visible"].map(JSONValue.string))
+        let visibleSource =
+            (name == "getnowblock" || name == "getchainparameters")
+            ? query["visible"].map(JSONValue.string) : (params["visible"] ?? query["visible"].map(JSONValue.string))
         let visible: Bool
         switch visibleSource {
         case .bool(let b)?: visible = b
@@ -68,33 +70,49 @@ extension TronDevChain {
         case ("getnowblock", _):
             return answer(state.withLock { s in s.blocks[Int(solid ? solidHeight(s) : s.head.number)] }, visible: visible)
         case ("getblockbynum", _):
-            guard let num = int64Param(params["num"]) ?? (params["num"] == nil ? 0 : nil) else { return .error("java.lang.NumberFormatException", "For input string: \"\(params["num"]!.description)\"") }
-            return answer(state.withLock { s in num >= 0 && num < s.blocks.count && (!solid || num <= solidHeight(s)) ? s.blocks[Int(num)] : nil }, visible: visible)
+            guard let num = int64Param(params["num"]) ?? (params["num"] == nil ? 0 : nil) else {
+                return .error("java.lang.NumberFormatException", "For input string: \"\(params["num"]!.description)\"")
+            }
+            return answer(
+                state.withLock { s in num >= 0 && num < s.blocks.count && (!solid || num <= solidHeight(s)) ? s.blocks[Int(num)] : nil },
+                visible: visible
+            )
         case ("getblockbyid", _):
-            guard let value = params["value"]?.stringValue, let id = try? Hex.decode(value, allowPrefix: false), id.count == 32 else { return .json(.object([])) }
-            return answer(state.withLock { s in
-                let number = Int(id.prefix(8).reduce(UInt64(0)) { $0 << 8 | UInt64($1) })
-                guard number < s.blocks.count, s.blocks[number].id == id, !solid || Int64(number) <= solidHeight(s) else { return nil }
-                return s.blocks[number]
-            }, visible: visible)
+            guard let value = params["value"]?.stringValue, let id = try? Hex.decode(value, allowPrefix: false), id.count == 32 else {
+                return .json(.object([]))
+            }
+            return answer(
+                state.withLock { s in
+                    let number = Int(id.prefix(8).reduce(UInt64(0)) { $0 << 8 | UInt64($1) })
+                    guard number < s.blocks.count, s.blocks[number].id == id, !solid || Int64(number) <= solidHeight(s) else { return nil }
+                    return s.blocks[number]
+                },
+                visible: visible
+            )
         case ("gettransactionbyid", _):
             guard let id = txIDParam(params["value"]) else { return .json(.object([])) }
-            return .json(state.withLock { s in
-                if let (b, i) = s.located[id], !solid || Int64(b) <= solidHeight(s) {
-                    let record = s.blocks[b].transactions[i]
-                    return record.tx.nodeJSON(visible: visible, contractRet: record.result.contractRet)
+            return .json(
+                state.withLock { s in
+                    if let (b, i) = s.located[id], !solid || Int64(b) <= solidHeight(s) {
+                        let record = s.blocks[b].transactions[i]
+                        return record.tx.nodeJSON(visible: visible, contractRet: record.result.contractRet)
+                    }
+                    if !solid, let tx = s.pending.first(where: { $0.txID == id }) { return tx.nodeJSON(visible: visible) }
+                    return .object([])
                 }
-                if !solid, let tx = s.pending.first(where: { $0.txID == id }) { return tx.nodeJSON(visible: visible) }
-                return .object([])
-            })
+            )
         case ("gettransactioninfobyid", _):
             guard let id = txIDParam(params["value"]) else { return .json(.object([])) }
-            return .json(state.withLock { s in
-                guard let (b, i) = s.located[id], !solid || Int64(b) <= solidHeight(s) else { return .object([]) }
-                return infoJSON(s.blocks[b].transactions[i], block: s.blocks[b], visible: visible)
-            })
+            return .json(
+                state.withLock { s in
+                    guard let (b, i) = s.located[id], !solid || Int64(b) <= solidHeight(s) else { return .object([]) }
+                    return infoJSON(s.blocks[b].transactions[i], block: s.blocks[b], visible: visible)
+                }
+            )
         case ("gettransactioninfobyblocknum", _):
-            guard let num = int64Param(params["num"]) ?? (params["num"] == nil ? 0 : nil) else { return .error("java.lang.NumberFormatException", "invalid num") }
+            guard let num = int64Param(params["num"]) ?? (params["num"] == nil ? 0 : nil) else {
+                return .error("java.lang.NumberFormatException", "invalid num")
+            }
             if num <= 0 { return .json(.object([])) }
             let block: TronBlockRecord? = state.withLock { s in
                 num < s.blocks.count && (!solid || num <= solidHeight(s)) ? s.blocks[Int(num)] : nil
@@ -124,56 +142,71 @@ extension TronDevChain {
             do {
                 tx = try TronTransaction(serialized: bytes)
             } catch {
-                return .json(.object([
-                    "result": .bool(false), "code": .string("OTHER_ERROR"), "message": .string("\(error)"), "transaction": .string(""), "txid": .string(""),
-                ]))
+                return .json(
+                    .object([
+                        "result": .bool(false), "code": .string("OTHER_ERROR"), "message": .string("\(error)"), "transaction": .string(""),
+                        "txid": .string(""),
+                    ])
+                )
             }
             let verdict = broadcast(tx)
-            return .json(.object([
-                "result": .bool(verdict.ok), "code": .string(verdict.code), "message": .string(verdict.message),
-                "transaction": .string(tx.nodeJSON(visible: true).description), "txid": .string(Hex.encode(tx.txID)),
-            ]))
+            return .json(
+                .object([
+                    "result": .bool(verdict.ok), "code": .string(verdict.code), "message": .string(verdict.message),
+                    "transaction": .string(tx.nodeJSON(visible: true).description), "txid": .string(Hex.encode(tx.txID)),
+                ])
+            )
         case ("getaccount", _):
             let account: AccountID
             switch addressParam(params["address"], visible: visible) {
             case .success(let a): account = a
             case .failure(let answer): return answer
             }
-            return .json(state.withLock { s in
-                guard let record = s.accounts[account] else { return .object([]) }
-                var m: [JSONMember] = [JSONMember(key: "address", value: .string(visible ? account.tronAddress.base58 : account.tronAddress.hex))]
-                if record.balance != 0 { m.append(JSONMember(key: "balance", value: .int(record.balance))) }
-                m.append(JSONMember(key: "create_time", value: .int(record.createTime)))
-                if record.freeNetUsed != 0 && record.freeNetDay == s.head.timestamp / 86_400_000 {
-                    m.append(JSONMember(key: "free_net_usage", value: .int(record.freeNetUsed)))
+            return .json(
+                state.withLock { s in
+                    guard let record = s.accounts[account] else { return .object([]) }
+                    var m: [JSONMember] = [JSONMember(key: "address", value: .string(visible ? account.tronAddress.base58 : account.tronAddress.hex))]
+                    if record.balance != 0 { m.append(JSONMember(key: "balance", value: .int(record.balance))) }
+                    m.append(JSONMember(key: "create_time", value: .int(record.createTime)))
+                    if record.freeNetUsed != 0 && record.freeNetDay == s.head.timestamp / 86_400_000 {
+                        m.append(JSONMember(key: "free_net_usage", value: .int(record.freeNetUsed)))
+                    }
+                    m.append(JSONMember(key: "account_resource", value: .object([])))
+                    m.append(
+                        JSONMember(
+                            key: "frozenV2",
+                            value: .array([.object([]), .object(["type": .string("ENERGY")]), .object(["type": .string("TRON_POWER")])])
+                        )
+                    )
+                    return .object(m)
                 }
-                m.append(JSONMember(key: "account_resource", value: .object([])))
-                m.append(JSONMember(key: "frozenV2", value: .array([.object([]), .object(["type": .string("ENERGY")]), .object(["type": .string("TRON_POWER")])])))
-                return .object(m)
-            })
+            )
         case ("getaccountresource", false):
             let account: AccountID
             switch addressParam(params["address"], visible: visible) {
             case .success(let a): account = a
             case .failure(let answer): return answer
             }
-            return .json(state.withLock { s in
-                guard let record = s.accounts[account] else { return .object([]) }
-                var m: [JSONMember] = []
-                let used = record.freeNetDay == s.head.timestamp / 86_400_000 ? record.freeNetUsed : 0
-                if used != 0 { m.append(JSONMember(key: "freeNetUsed", value: .int(used))) }
-                m.append(JSONMember(key: "freeNetLimit", value: .int(Self.freeBandwidthPerDay)))
-                m.append(JSONMember(key: "TotalNetLimit", value: .int(43_200_000_000 as Int64)))
-                m.append(JSONMember(key: "TotalNetWeight", value: .int(68_305_209_098 as Int64)))
-                m.append(JSONMember(key: "TotalEnergyLimit", value: .int(180_000_000_000 as Int64)))
-                m.append(JSONMember(key: "TotalEnergyWeight", value: .int(2_411_528_185 as Int64)))
-                return .object(m)
-            })
+            return .json(
+                state.withLock { s in
+                    guard let record = s.accounts[account] else { return .object([]) }
+                    var m: [JSONMember] = []
+                    let used = record.freeNetDay == s.head.timestamp / 86_400_000 ? record.freeNetUsed : 0
+                    if used != 0 { m.append(JSONMember(key: "freeNetUsed", value: .int(used))) }
+                    m.append(JSONMember(key: "freeNetLimit", value: .int(Self.freeBandwidthPerDay)))
+                    m.append(JSONMember(key: "TotalNetLimit", value: .int(43_200_000_000 as Int64)))
+                    m.append(JSONMember(key: "TotalNetWeight", value: .int(68_305_209_098 as Int64)))
+                    m.append(JSONMember(key: "TotalEnergyLimit", value: .int(180_000_000_000 as Int64)))
+                    m.append(JSONMember(key: "TotalEnergyWeight", value: .int(2_411_528_185 as Int64)))
+                    return .object(m)
+                }
+            )
         case ("triggerconstantcontract", _), ("estimateenergy", _):
             return constantCall(params, visible: visible, estimate: name == "estimateenergy")
         case ("getchainparameters", false):
             let parameters: [(String, Int64)] = [
-                ("getMaintenanceTimeInterval", 21_600_000), ("getAccountUpgradeCost", 9_999_000_000), ("getCreateAccountFee", Self.createAccountBandwidthFee),
+                ("getMaintenanceTimeInterval", 21_600_000), ("getAccountUpgradeCost", 9_999_000_000),
+                ("getCreateAccountFee", Self.createAccountBandwidthFee),
                 ("getTransactionFee", options.tronBandwidthPrice), ("getAssetIssueFee", 1_024_000_000), ("getWitnessPayPerBlock", 8_000_000),
                 ("getWitnessStandbyAllowance", 115_200_000_000), ("getCreateNewAccountFeeInSystemContract", Self.createAccountFee),
                 ("getCreateNewAccountBandwidthRate", 1), ("getAllowCreationOfContracts", 1), ("getRemoveThePowerOfTheGr", -1),
@@ -181,11 +214,15 @@ extension TronDevChain {
                 ("getAllowPBFT", 0), ("getFreeNetLimit", Self.freeBandwidthPerDay), ("getMemoFee", 1_000_000), ("getMultiSignFee", 1_000_000),
                 ("getMaxFeeLimit", Self.maxFeeLimit), ("getAllowDynamicEnergy", 1),
             ]
-            return .json(.object([
-                "chainParameter": .array(parameters.map { key, value in
-                    value == 0 ? .object(["key": .string(key)]) : .object(["key": .string(key), "value": .int(value)])
-                })
-            ]))
+            return .json(
+                .object([
+                    "chainParameter": .array(
+                        parameters.map { key, value in
+                            value == 0 ? .object(["key": .string(key)]) : .object(["key": .string(key), "value": .int(value)])
+                        }
+                    )
+                ])
+            )
         default:
             return TronHTTPAnswer(status: 404, body: Array("{\"Error\":\"this API is unavailable due to config\"}\n".utf8))
         }
@@ -257,7 +294,9 @@ extension TronDevChain {
             case ERC20.decimalsSelector: return (ABI.word(BigUInt(Self.usdtDecimals)), 259, false)
             case ABI.selector("totalSupply()"): return (ABI.word(s.tokenSupply), 447, false)
             case ERC20.transferSelector:
-                guard let transfer = ERC20.decodeTransfer(calldata), (s.token[owner] ?? 0) >= transfer.amount else { return (Data(), Self.revertEnergy, true) }
+                guard let transfer = ERC20.decodeTransfer(calldata), (s.token[owner] ?? 0) >= transfer.amount else {
+                    return (Data(), Self.revertEnergy, true)
+                }
                 let to = AccountID(transfer.to)
                 return (Data(count: 32), (s.token[to] ?? 0) == 0 && to != owner ? Self.transferEnergyNewHolder : Self.transferEnergyExisting, false)
             default: return (Data(), Self.revertEnergy, true)
@@ -270,8 +309,12 @@ extension TronDevChain {
         let (reference, time) = headReference()
         let call = TronTriggerSmartContract(owner: owner.tronAddress, contract: contract.tronAddress, data: calldata)
         let raw = try! TronRawData(
-            refBlockBytes: reference.refBlockBytes, refBlockHash: reference.refBlockHash, expiration: time + 60_000, timestamp: time,
-            contract: .triggerSmartContract(call))
+            refBlockBytes: reference.refBlockBytes,
+            refBlockHash: reference.refBlockHash,
+            expiration: time + 60_000,
+            timestamp: time,
+            contract: .triggerSmartContract(call)
+        )
         guard case .object(var txMembers) = TronTransaction(rawData: raw).nodeJSON(visible: visible) else { return .empty }
         txMembers.insert(JSONMember(key: "visible", value: .bool(visible)), at: 0)
         txMembers.insert(JSONMember(key: "ret", value: .array([reverted ? .object(["ret": .string("FAILED")]) : .object([])])), at: 0)
@@ -280,10 +323,12 @@ extension TronDevChain {
             let message = "REVERT opcode executed"
             result.append(JSONMember(key: "message", value: .string(visible ? message : Hex.encode(Array(message.utf8)))))
         }
-        return .json(.object([
-            "result": .object(result), "energy_used": .int(energy), "constant_result": .array([.string(Hex.encode(output))]),
-            "transaction": .object(txMembers),
-        ]))
+        return .json(
+            .object([
+                "result": .object(result), "energy_used": .int(energy), "constant_result": .array([.string(Hex.encode(output))]),
+                "transaction": .object(txMembers),
+            ])
+        )
     }
 
     // MARK: JSON shapes
@@ -298,10 +343,18 @@ extension TronDevChain {
         raw.append(JSONMember(key: "timestamp", value: .int(b.timestamp)))
         var members: [JSONMember] = [
             JSONMember(key: "blockID", value: .string(Hex.encode(b.id))),
-            JSONMember(key: "block_header", value: .object(["raw_data": .object(raw), "witness_signature": .string(Hex.encode(b.witnessSignature))])),
+            JSONMember(
+                key: "block_header",
+                value: .object(["raw_data": .object(raw), "witness_signature": .string(Hex.encode(b.witnessSignature))])
+            ),
         ]
         if !b.transactions.isEmpty {
-            members.append(JSONMember(key: "transactions", value: .array(b.transactions.map { $0.tx.nodeJSON(visible: visible, contractRet: $0.result.contractRet) })))
+            members.append(
+                JSONMember(
+                    key: "transactions",
+                    value: .array(b.transactions.map { $0.tx.nodeJSON(visible: visible, contractRet: $0.result.contractRet) })
+                )
+            )
         }
         return .object(members)
     }
@@ -313,7 +366,9 @@ extension TronDevChain {
         m.append(JSONMember(key: "blockNumber", value: .int(block.number)))
         m.append(JSONMember(key: "blockTimeStamp", value: .int(block.timestamp)))
         m.append(JSONMember(key: "contractResult", value: .array([.string(Hex.encode(r.contractResult))])))
-        if let c = r.contractAddress { m.append(JSONMember(key: "contract_address", value: .string(visible ? c.tronAddress.base58 : c.tronAddress.hex))) }
+        if let c = r.contractAddress {
+            m.append(JSONMember(key: "contract_address", value: .string(visible ? c.tronAddress.base58 : c.tronAddress.hex)))
+        }
         var receipt: [JSONMember] = []
         if r.energyFee != 0 { receipt.append(JSONMember(key: "energy_fee", value: .int(r.energyFee))) }
         if r.energyUsageTotal != 0 { receipt.append(JSONMember(key: "energy_usage_total", value: .int(r.energyUsageTotal))) }
@@ -322,18 +377,27 @@ extension TronDevChain {
         if let result = r.receiptResult { receipt.append(JSONMember(key: "result", value: .string(result))) }
         m.append(JSONMember(key: "receipt", value: .object(receipt)))
         if !r.logs.isEmpty {
-            m.append(JSONMember(key: "log", value: .array(r.logs.map { log in
-                var l: [JSONMember] = [
-                    JSONMember(key: "address", value: .string(visible ? log.address.tronAddress.base58 : log.address.hex)),
-                    JSONMember(key: "topics", value: .array(log.topics.map { .string(Hex.encode($0)) })),
-                ]
-                if !log.data.isEmpty { l.append(JSONMember(key: "data", value: .string(Hex.encode(log.data)))) }
-                return .object(l)
-            })))
+            m.append(
+                JSONMember(
+                    key: "log",
+                    value: .array(
+                        r.logs.map { log in
+                            var l: [JSONMember] = [
+                                JSONMember(key: "address", value: .string(visible ? log.address.tronAddress.base58 : log.address.hex)),
+                                JSONMember(key: "topics", value: .array(log.topics.map { .string(Hex.encode($0)) })),
+                            ]
+                            if !log.data.isEmpty { l.append(JSONMember(key: "data", value: .string(Hex.encode(log.data)))) }
+                            return .object(l)
+                        }
+                    )
+                )
+            )
         }
         if r.failed {
             m.append(JSONMember(key: "result", value: .string("FAILED")))
-            if let message = r.resMessage { m.append(JSONMember(key: "resMessage", value: .string(visible ? message : Hex.encode(Array(message.utf8))))) }
+            if let message = r.resMessage {
+                m.append(JSONMember(key: "resMessage", value: .string(visible ? message : Hex.encode(Array(message.utf8)))))
+            }
         }
         return .object(m)
     }

@@ -129,7 +129,9 @@ public final class TronDevChain: Sendable {
         faucet = AccountID(TronAddress(publicKey: faucetKey.publicKey))
         treasury = AccountID(TronAddress(publicKey: treasuryKey.publicKey))
         usdt = AccountID(bytes: keys.derivedBytes("tron-usdt"))!
-        devAccounts = (0..<UInt32(max(0, options.devAccounts))).map { AccountID(TronAddress(publicKey: keys.tronKey(DevChainKeys.firstDevAccountIndex + $0).publicKey)) }
+        devAccounts = (0..<UInt32(max(0, options.devAccounts))).map {
+            AccountID(TronAddress(publicKey: keys.tronKey(DevChainKeys.firstDevAccountIndex + $0).publicKey))
+        }
         var s = TronState()
         let genesisTime = options.genesisTimeMillis
         let trx: Int64 = 1_000_000
@@ -149,16 +151,37 @@ public final class TronDevChain: Sendable {
         }
     }
 
-    func makeBlock(number: Int64, parentHash: Data, timestamp: Int64, transactions: [TronTxRecord], witnessIndex: UInt32, undo: [TronUndo]) -> TronBlockRecord {
+    func makeBlock(
+        number: Int64,
+        parentHash: Data,
+        timestamp: Int64,
+        transactions: [TronTxRecord],
+        witnessIndex: UInt32,
+        undo: [TronUndo]
+    ) -> TronBlockRecord {
         let witnessKey = keys.witnessKey(witnessIndex)
         let witness = TronAddress(publicKey: witnessKey.publicKey)
         let root = TronBlockHeader.txTrieRoot(leaves: transactions.map { $0.tx.merkleLeaf(contractRet: $0.result.contractRet) })
         let header = TronBlockHeader(
-            number: number, timestamp: timestamp, txTrieRoot: root, parentHash: parentHash, witness: witness, version: Int32(Self.blockVersion))
+            number: number,
+            timestamp: timestamp,
+            txTrieRoot: root,
+            parentHash: parentHash,
+            witness: witness,
+            version: Int32(Self.blockVersion)
+        )
         let signature = (try? witnessKey.sign(hash: header.rawHash).rsv) ?? Data()
         var record = TronBlockRecord(
-            number: number, id: header.blockID, parentHash: parentHash, timestamp: timestamp, witness: witness, witnessSignature: signature,
-            txTrieRoot: root, transactions: transactions, undo: undo)
+            number: number,
+            id: header.blockID,
+            parentHash: parentHash,
+            timestamp: timestamp,
+            witness: witness,
+            witnessSignature: signature,
+            txTrieRoot: root,
+            transactions: transactions,
+            undo: undo
+        )
         record.encodedBlock = blockJSON(record, visible: false).encoded()
         record.encodedInfos = JSONValue.array(transactions.map { infoJSON($0, block: record, visible: false) }).encoded()
         return record
@@ -190,7 +213,9 @@ public final class TronDevChain: Sendable {
     /// Sends `amount` sun from the faucet (a signed TransferContract; activates a new account).
     @discardableResult
     public func fund(_ to: AccountID, amount: Int64) throws(DevChainError) -> String {
-        try submitSystem(key: faucetKey, contracts: [.transfer(TronTransferContract(owner: faucet.tronAddress, to: to.tronAddress, amount: amount))])[0]
+        try submitSystem(key: faucetKey, contracts: [.transfer(TronTransferContract(owner: faucet.tronAddress, to: to.tronAddress, amount: amount))])[
+            0
+        ]
     }
 
     /// Sends USDT from the treasury (one signed TRC20 `transfer` each), in one block when automining.
@@ -199,9 +224,16 @@ public final class TronDevChain: Sendable {
         try submitSystem(
             key: treasuryKey,
             contracts: transfers.map {
-                .triggerSmartContract(TronTriggerSmartContract(
-                    owner: treasury.tronAddress, contract: usdt.tronAddress, data: ERC20.transferCalldata(to: $0.to.evmAddress, amount: $0.amount)))
-            }, feeLimit: 1_000_000_000)
+                .triggerSmartContract(
+                    TronTriggerSmartContract(
+                        owner: treasury.tronAddress,
+                        contract: usdt.tronAddress,
+                        data: ERC20.transferCalldata(to: $0.to.evmAddress, amount: $0.amount)
+                    )
+                )
+            },
+            feeLimit: 1_000_000_000
+        )
     }
 
     private func submitSystem(key: Secp256k1.PrivateKey, contracts: [TronContract], feeLimit: Int64 = 0) throws(DevChainError) -> [String] {
@@ -212,8 +244,13 @@ public final class TronDevChain: Sendable {
             for (i, contract) in contracts.enumerated() {
                 // The timestamp makes otherwise identical transfers distinct transactions.
                 let raw = try! TronRawData(
-                    refBlockBytes: reference.refBlockBytes, refBlockHash: reference.refBlockHash, expiration: head.timestamp + 60_000,
-                    timestamp: head.timestamp + Int64(s.pending.count + i) + 1, feeLimit: feeLimit, contract: contract)
+                    refBlockBytes: reference.refBlockBytes,
+                    refBlockHash: reference.refBlockHash,
+                    expiration: head.timestamp + 60_000,
+                    timestamp: head.timestamp + Int64(s.pending.count + i) + 1,
+                    feeLimit: feeLimit,
+                    contract: contract
+                )
                 let tx = try! TronTransaction(rawData: raw).signed(with: key)
                 let verdict = admit(tx, into: &s)
                 guard verdict.ok else { return .failure(DevChainError("\(verdict.code): \(verdict.message)")) }
@@ -238,7 +275,9 @@ public final class TronDevChain: Sendable {
     /// re-including their transactions unless `dropTransactions`. Returns (height, old id, new id) per block.
     public func reorg(depth: Int, dropTransactions: Bool) throws(DevChainError) -> [(number: UInt64, oldHash: String, newHash: String)] {
         let result: Result<[(UInt64, String, String)], DevChainError> = state.withLock { s in
-            guard depth >= 1, depth < s.blocks.count else { return .failure(DevChainError("depth must be between 1 and the height (\(s.blocks.count - 1))")) }
+            guard depth >= 1, depth < s.blocks.count else {
+                return .failure(DevChainError("depth must be between 1 and the height (\(s.blocks.count - 1))"))
+            }
             var removed: [TronBlockRecord] = []
             for _ in 0..<depth {
                 let block = s.blocks.removeLast()
@@ -295,7 +334,10 @@ public final class TronDevChain: Sendable {
         }
         guard signers.count == 1, signers[0] == owner else {
             let signer = signers.first?.base58 ?? "?"
-            return TronReturn(code: "SIGERROR", message: "Validate signature error: \(Hex.encode(id)) is signed by \(signer) but it is not contained of permission.")
+            return TronReturn(
+                code: "SIGERROR",
+                message: "Validate signature error: \(Hex.encode(id)) is signed by \(signer) but it is not contained of permission."
+            )
         }
         let head = s.head
         let refNumber = Int64(tx.rawData.refBlockBytes.reduce(0) { $0 << 8 | Int($1) })
@@ -303,7 +345,9 @@ public final class TronDevChain: Sendable {
         var n = head.number - ((head.number - refNumber) & 0xffff)
         if n < 0 { n = -1 }
         if n >= 0, n >= head.number - 65_535 { refBlock = s.blocks[Int(n)] }
-        guard let refBlock, refBlock.id[8..<16] == tx.rawData.refBlockHash else { return TronReturn(code: "TAPOS_ERROR", message: "Tapos check error.") }
+        guard let refBlock, refBlock.id[8..<16] == tx.rawData.refBlockHash else {
+            return TronReturn(code: "TAPOS_ERROR", message: "Tapos check error.")
+        }
         guard tx.rawData.expiration > head.timestamp, tx.rawData.expiration <= head.timestamp + 86_400_000 else {
             return TronReturn(code: "TRANSACTION_EXPIRATION_ERROR", message: "Transaction expired")
         }
@@ -311,25 +355,38 @@ public final class TronDevChain: Sendable {
         let ownerID = AccountID(owner)
         guard let account = s.accounts[ownerID] else {
             if case .transfer = tx.rawData.contract {
-                return TronReturn(code: "CONTRACT_VALIDATE_ERROR", message: "Contract validate error : Validate TransferContract error, no OwnerAccount.")
+                return TronReturn(
+                    code: "CONTRACT_VALIDATE_ERROR",
+                    message: "Contract validate error : Validate TransferContract error, no OwnerAccount."
+                )
             }
             return TronReturn(code: "CONTRACT_VALIDATE_ERROR", message: "Contract validate error : account [\(owner.base58)] does not exist")
         }
         var needed: Int64 = 0
         switch tx.rawData.contract {
         case .transfer(let c):
-            guard c.amount > 0 else { return TronReturn(code: "CONTRACT_VALIDATE_ERROR", message: "Contract validate error : Amount must be greater than 0.") }
-            guard c.to != c.owner else { return TronReturn(code: "CONTRACT_VALIDATE_ERROR", message: "Contract validate error : Cannot transfer TRX to yourself.") }
+            guard c.amount > 0 else {
+                return TronReturn(code: "CONTRACT_VALIDATE_ERROR", message: "Contract validate error : Amount must be greater than 0.")
+            }
+            guard c.to != c.owner else {
+                return TronReturn(code: "CONTRACT_VALIDATE_ERROR", message: "Contract validate error : Cannot transfer TRX to yourself.")
+            }
             needed = c.amount + (s.accounts[AccountID(c.to)] == nil ? Self.createAccountFee : 0)
             guard account.balance >= needed else {
-                return TronReturn(code: "CONTRACT_VALIDATE_ERROR", message: "Contract validate error : Validate TransferContract error, balance is not sufficient.")
+                return TronReturn(
+                    code: "CONTRACT_VALIDATE_ERROR",
+                    message: "Contract validate error : Validate TransferContract error, balance is not sufficient."
+                )
             }
         case .triggerSmartContract(let c):
             guard AccountID(c.contract) == usdt else {
                 return TronReturn(code: "CONTRACT_VALIDATE_ERROR", message: "Contract validate error : No contract or not a smart contract")
             }
             guard (0...Self.maxFeeLimit).contains(tx.rawData.feeLimit) else {
-                return TronReturn(code: "CONTRACT_VALIDATE_ERROR", message: "Contract validate error : feeLimit must be >= 0 and <= \(Self.maxFeeLimit)")
+                return TronReturn(
+                    code: "CONTRACT_VALIDATE_ERROR",
+                    message: "Contract validate error : feeLimit must be >= 0 and <= \(Self.maxFeeLimit)"
+                )
             }
             guard c.callValue == 0, c.callTokenValue == 0 else {
                 return TronReturn(code: "CONTRACT_VALIDATE_ERROR", message: "Contract validate error : devchain USDT is not payable")
@@ -368,7 +425,9 @@ public final class TronDevChain: Sendable {
         s.pending = []
         s.pendingIDs = []
         for tx in pool {
-            guard tx.rawData.expiration > parent.timestamp, let owner = tx.rawData.contract.owner, var account = s.accounts[AccountID(owner)] else { continue }
+            guard tx.rawData.expiration > parent.timestamp, let owner = tx.rawData.contract.owner, var account = s.accounts[AccountID(owner)] else {
+                continue
+            }
             let ownerID = AccountID(owner)
             var result = TronTxResult()
             // Bandwidth: free daily allowance if it covers the whole transaction, else burned TRX.
@@ -420,15 +479,20 @@ public final class TronDevChain: Sendable {
                         result.energyFee = energyLimit * price
                         result.contractRet = "OUT_OF_ENERGY"
                         result.failed = true
-                        result.resMessage = "Not enough energy for 'SSTORE' operation executing: curInvokeEnergyLimit[\(energyLimit)], curOpEnergy[20000], usedEnergy[\(energyLimit / 2)]"
+                        result.resMessage =
+                            "Not enough energy for 'SSTORE' operation executing: curInvokeEnergyLimit[\(energyLimit)], curOpEnergy[20000], usedEnergy[\(energyLimit / 2)]"
                     } else {
                         result.energyUsageTotal = needed
                         result.energyFee = needed * price
                         s.setToken(ownerID, have - transfer.amount)
                         s.setToken(toID, (s.token[toID] ?? 0) + transfer.amount)
-                        result.logs = [TronLogRecord(
-                            address: usdt, topics: [ERC20.transferEventTopic, ABI.word(ownerID.evmAddress), ABI.word(toID.evmAddress)],
-                            data: ABI.word(transfer.amount))]
+                        result.logs = [
+                            TronLogRecord(
+                                address: usdt,
+                                topics: [ERC20.transferEventTopic, ABI.word(ownerID.evmAddress), ABI.word(toID.evmAddress)],
+                                data: ABI.word(transfer.amount)
+                            )
+                        ]
                         result.contractResult = Data(count: 32)
                     }
                 } else {

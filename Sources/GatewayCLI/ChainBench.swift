@@ -39,7 +39,8 @@ struct AddressBench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "addresses",
         abstract: "Derive deposit addresses 0/i from an account xpub; print derive_<chain>_addresses_per_s.",
-        discussion: "Each derivation is one BIP32 public child step (a secp256k1 tweak-add) and the address encoding.")
+        discussion: "Each derivation is one BIP32 public child step (a secp256k1 tweak-add) and the address encoding."
+    )
 
     @Option(help: "Addresses per chain.") var count = 20_000
 
@@ -59,7 +60,9 @@ struct AddressBench: AsyncParsableCommand {
 /// `gatewayctl bench validate`: address validations per second.
 struct ValidateBench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "validate", abstract: "Validate user-supplied addresses (1,000 distinct ones per chain, cycled); print validate_<chain>_per_s.")
+        commandName: "validate",
+        abstract: "Validate user-supplied addresses (1,000 distinct ones per chain, cycled); print validate_<chain>_per_s."
+    )
 
     @Option(help: "Validations per chain.") var count = 200_000
 
@@ -92,7 +95,8 @@ struct ScanBench: AsyncParsableCommand {
             gettransactioninfobyblocknum) and native transfers (full blocks), filtered against --watched addresses. \
             Only the scan is timed. Prints scan_<chain>_blocks_per_s, scan_<chain>_transfers_per_s and \
             scan_<chain>_deposits (the count found, checked against the count sent).
-            """)
+            """
+    )
 
     @Option(help: "Blocks to scan per chain.") var blocks = 200
     @Option(help: "USDT transfers per block.") var transfers = 200
@@ -101,7 +105,9 @@ struct ScanBench: AsyncParsableCommand {
     @Option(help: "evm, tron or both.") var chain = "both"
 
     func validate() throws {
-        guard blocks > 0, transfers > 0, watched >= transfers, range > 0 else { throw ValidationError("--blocks, --transfers, --range must be positive; --watched ≥ --transfers") }
+        guard blocks > 0, transfers > 0, watched >= transfers, range > 0 else {
+            throw ValidationError("--blocks, --transfers, --range must be positive; --watched ≥ --transfers")
+        }
         guard ["evm", "tron", "both"].contains(chain) else { throw ValidationError("--chain must be evm, tron or both") }
     }
 
@@ -118,7 +124,10 @@ struct ScanBench: AsyncParsableCommand {
             // The same recipients for both chains: half watched, half not.
             let plan: [[(to: AccountID, amount: BigUInt)]] = (0..<blocks).map { _ in
                 (0..<transfers).map { i in
-                    (i % 2 == 0 ? watchedIDs[Int.random(in: 0..<watchedIDs.count, using: &rng)] : rng.account(), BigUInt(UInt64.random(in: 1...1_000_000_000, using: &rng)))
+                    (
+                        i % 2 == 0 ? watchedIDs[Int.random(in: 0..<watchedIDs.count, using: &rng)] : rng.account(),
+                        BigUInt(UInt64.random(in: 1...1_000_000_000, using: &rng))
+                    )
                 }
             }
             let expected = blocks * ((transfers + 1) / 2)
@@ -129,8 +138,15 @@ struct ScanBench: AsyncParsableCommand {
                     if kind == .evm { try node.evm.transferUSDT(block) } else { try node.tron.transferUSDT(block) }
                 }
                 let last = kind == .evm ? node.evm.height : node.tron.height
-                let clientOptions = NodeClientOptions(url: url, requestTimeout: .seconds(30), maxBatchSize: 50, maxLogBlockRange: 2000, maxConcurrentRequests: 4)
-                let client: any ChainNodeClient = kind == .evm ? EVMNodeClient(options: clientOptions, logger: logger) : TronNodeClient(options: clientOptions, logger: logger)
+                let clientOptions = NodeClientOptions(
+                    url: url,
+                    requestTimeout: .seconds(30),
+                    maxBatchSize: 50,
+                    maxLogBlockRange: 2000,
+                    maxConcurrentRequests: 4
+                )
+                let client: any ChainNodeClient =
+                    kind == .evm ? EVMNodeClient(options: clientOptions, logger: logger) : TronNodeClient(options: clientOptions, logger: logger)
                 let token = kind == .evm ? node.evm.usdt : node.tron.usdt
                 var found = 0
                 let start = ContinuousClock.now

@@ -9,7 +9,10 @@ import GatewayRuntime
 /// `gatewayctl chain …`: ask the configured node of a chain.
 struct ChainCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "chain", abstract: "Ask a configured chain's node: its tip, an address's balance.", subcommands: [Tip.self, Balance.self])
+        commandName: "chain",
+        abstract: "Ask a configured chain's node: its tip, an address's balance.",
+        subcommands: [Tip.self, Balance.self]
+    )
 
     /// The node client of a configured chain.
     static func client(for chain: ChainConfig) -> any ChainNodeClient {
@@ -21,7 +24,8 @@ struct ChainCommand: AsyncParsableCommand {
 
     struct Tip: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Print the node's latest block height and hash (evm: also checks the node's chain id against chain_id).")
+            abstract: "Print the node's latest block height and hash (evm: also checks the node's chain id against chain_id)."
+        )
 
         @OptionGroup var options: ProcessOptions
         @Option(help: "A chain configured in workers.yml (e.g. tron, ethereum).") var chain: String
@@ -64,14 +68,18 @@ struct ChainCommand: AsyncParsableCommand {
             let client = ChainCommand.client(for: chain)
             if let symbol = token {
                 guard let token = chain.token(symbol) else {
-                    throw ValidationError("chain \(chain.name) has no token \(symbol); configured: \(chain.tokens.map(\.symbol).joined(separator: ", "))")
+                    throw ValidationError(
+                        "chain \(chain.name) has no token \(symbol); configured: \(chain.tokens.map(\.symbol).joined(separator: ", "))"
+                    )
                 }
                 let amount = try await client.tokenBalance(of: account, token: token.contract)
                 print("\(Units.format(amount, decimals: token.decimals)) \(token.symbol) (\(amount) base units)")
             } else {
                 let balance = try await client.nativeBalance(of: account)
-                print("\(Units.format(balance.amount, decimals: chain.nativeDecimals)) \(chain.nativeSymbol) (\(balance.amount) base units)"
-                      + (balance.accountExists ? "" : "; account not activated"))
+                print(
+                    "\(Units.format(balance.amount, decimals: chain.nativeDecimals)) \(chain.nativeSymbol) (\(balance.amount) base units)"
+                        + (balance.accountExists ? "" : "; account not activated")
+                )
             }
         }
     }

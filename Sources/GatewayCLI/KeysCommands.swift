@@ -44,7 +44,9 @@ enum ChainArgument {
         case "btc-legacy": return .bitcoinLegacy
         default:
             let configured = config?.chains.map(\.name) ?? []
-            throw ValidationError("unknown chain '\(name)': use \(help)\(configured.isEmpty ? "" : " Configured: \(configured.joined(separator: ", ")).")")
+            throw ValidationError(
+                "unknown chain '\(name)': use \(help)\(configured.isEmpty ? "" : " Configured: \(configured.joined(separator: ", ")).")"
+            )
         }
     }
 
@@ -68,8 +70,10 @@ enum ChainArgument {
 /// `gatewayctl keys …`: the gateway's seed and account xpubs.
 struct KeysCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "keys", abstract: "Create the gateway's seed; print account xpubs for watch-only processes.",
-        subcommands: [New.self, XPub.self])
+        commandName: "keys",
+        abstract: "Create the gateway's seed; print account xpubs for watch-only processes.",
+        subcommands: [New.self, XPub.self]
+    )
 
     struct New: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
@@ -78,7 +82,8 @@ struct KeysCommand: AsyncParsableCommand {
                 The mnemonic is printed once, here, and never stored: write it down offline; it is the only backup of \
                 every address the gateway derives. The 64-byte seed (128 hex digits) goes to --out, or to \
                 wallet.seed_file of the configuration, created with mode 0600. An existing file is never overwritten.
-                """)
+                """
+        )
 
         @OptionGroup var options: ProcessOptions
         @Option(help: ArgumentHelp("Where to write the seed (default: wallet.seed_file).", valueName: "path")) var out: String?
@@ -101,11 +106,13 @@ struct KeysCommand: AsyncParsableCommand {
             let seed = try BIP39.seed(fromMnemonic: mnemonic)
             try SeedFile.create(at: path, contents: Hex.encode(seed) + "\n")
             let list = mnemonic.split(separator: " ").enumerated().map { String(format: "%2d %@", $0.offset + 1, String($0.element)) }
-            print("""
+            print(
+                """
                 Write these \(words) words down, in order, and keep them offline. They are shown only now, and they are the
                 only backup of every address this gateway derives.
 
-                """)
+                """
+            )
             for row in stride(from: 0, to: list.count, by: 4) {
                 print("  " + list[row..<min(row + 4, list.count)].map { $0.padding(toLength: 14, withPad: " ", startingAt: 0) }.joined())
             }
@@ -115,8 +122,10 @@ struct KeysCommand: AsyncParsableCommand {
 
     struct XPub: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            commandName: "xpub", abstract: "Print the account xpub of a chain (m/44'/coin'/account', BIP84 for btc) from the configured seed.",
-            discussion: "The xpub is what gateway-api and chain-worker hold: it derives deposit addresses 0/i and the hot address 1/0, never a key.")
+            commandName: "xpub",
+            abstract: "Print the account xpub of a chain (m/44'/coin'/account', BIP84 for btc) from the configured seed.",
+            discussion: "The xpub is what gateway-api and chain-worker hold: it derives deposit addresses 0/i and the hot address 1/0, never a key."
+        )
 
         @OptionGroup var options: ProcessOptions
         @Option(help: ArgumentHelp(ChainArgument.help, valueName: "chain")) var chain: String
@@ -177,12 +186,15 @@ enum SeedFile {
 /// `gatewayctl address …`: derive and validate addresses without keys or a node.
 struct AddressCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "address", abstract: "Derive addresses from an account xpub; validate user-supplied addresses.",
-        subcommands: [Derive.self, Validate.self, AddressListCommand.self])
+        commandName: "address",
+        abstract: "Derive addresses from an account xpub; validate user-supplied addresses.",
+        subcommands: [Derive.self, Validate.self, AddressListCommand.self]
+    )
 
     struct Derive: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Print the address at <change>/<index> of an account xpub (deposit addresses are 0/i, the hot address 1/0).")
+            abstract: "Print the address at <change>/<index> of an account xpub (deposit addresses are 0/i, the hot address 1/0)."
+        )
 
         @OptionGroup var options: ProcessOptions
         @Option(help: "The account-level extended public key (xpub/zpub/tpub…, depth 3).") var xpub: String
@@ -193,11 +205,17 @@ struct AddressCommand: AsyncParsableCommand {
 
         func validate() throws {
             guard change <= 1 else { throw ValidationError("--change must be 0 or 1") }
-            guard index < DerivationPath.hardenedOffset else { throw ValidationError("--index must be below 2^31 (public derivation cannot reach hardened children)") }
+            guard index < DerivationPath.hardenedOffset else {
+                throw ValidationError("--index must be below 2^31 (public derivation cannot reach hardened children)")
+            }
         }
 
         func run() async throws {
-            let config = try ChainArgument.optionalConfig(options)
+            print(try address(config: try ChainArgument.optionalConfig(options)))
+        }
+
+        /// The derived address (what `run` prints).
+        func address(config: GatewayConfig?) throws -> String {
             let resolved = try ChainArgument.resolve(chain, config: config)
             let key: ExtendedPublicKey
             do {
@@ -214,13 +232,14 @@ struct AddressCommand: AsyncParsableCommand {
                 throw ValidationError("--xpub: \(error)")
             }
             let child = try account.accountKey.derived(childNumber: change).derived(childNumber: index)
-            print(account.scheme.address(for: child.publicKey))
+            return account.scheme.address(for: child.publicKey)
         }
     }
 
     struct Validate: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Check an address for a chain: exit 0 and print its canonical form, or exit 1 and print why it is invalid.")
+            abstract: "Check an address for a chain: exit 0 and print its canonical form, or exit 1 and print why it is invalid."
+        )
 
         @OptionGroup var options: ProcessOptions
         @Option(help: ArgumentHelp(ChainArgument.help, valueName: "chain")) var chain: String
@@ -228,15 +247,22 @@ struct AddressCommand: AsyncParsableCommand {
         @Argument(help: "The address, exactly as given (surrounding spaces are an error, not trimmed).") var address: String
 
         func run() async throws {
-            let config = try ChainArgument.optionalConfig(options)
+            switch try verdict(config: try ChainArgument.optionalConfig(options)) {
+            case .success(let canonical): print("valid: \(canonical)")
+            case .failure(let reason):
+                print("invalid: \(reason.description)")
+                throw ExitCode(1)
+            }
+        }
+
+        /// The canonical form of a valid address, or why it is invalid (what `run` prints).
+        func verdict(config: GatewayConfig?) throws -> Result<String, AddressError> {
             let resolved = try ChainArgument.resolve(chain, config: config)
             let network = try ChainArgument.network(self.network, config: config)
             do {
-                let valid = try AddressValidator.validate(address, chain: resolved.addressChain(network))
-                print("valid: \(valid.canonical)")
+                return .success(try AddressValidator.validate(address, chain: resolved.addressChain(network)).canonical)
             } catch {
-                print("invalid: \(error.description)")
-                throw ExitCode(1)
+                return .failure(error)
             }
         }
     }

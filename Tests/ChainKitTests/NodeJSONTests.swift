@@ -5,7 +5,9 @@ import Testing
 
 @Suite struct NodeJSONTests {
     @Test func numbersStayExact() throws {
-        let v = try JSONValue.parse(#"{"big": 9007199254740993, "neg": -1, "frac": 1.5e3, "wei": 115792089237316195423570985008687907853269984665640564039457584007913129639935}"#)
+        let v = try JSONValue.parse(
+            #"{"big": 9007199254740993, "neg": -1, "frac": 1.5e3, "wei": 115792089237316195423570985008687907853269984665640564039457584007913129639935}"#
+        )
         #expect(v["big"]?.int64Value == 9_007_199_254_740_993, "above 2^53, a Double would lose it")
         #expect(v["neg"]?.int64Value == -1)
         #expect(v["frac"]?.numberText == "1.5e3" && v["frac"]?.int64Value == nil)
@@ -35,7 +37,9 @@ import Testing
         } catch {
             #expect(error.description == "invalid JSON at byte 0: unexpected character '<'")
         }
-        #expect(throws: JSONParseError.self, "deep nesting is refused") { try JSONValue.parse(String(repeating: "[", count: 300) + String(repeating: "]", count: 300)) }
+        #expect(throws: JSONParseError.self, "deep nesting is refused") {
+            try JSONValue.parse(String(repeating: "[", count: 300) + String(repeating: "]", count: 300))
+        }
     }
 
     @Test func ethereumQuantitiesAreStrict() {
@@ -51,7 +55,10 @@ import Testing
         #expect(EthHex.parseData("0x") == Data())
         #expect(EthHex.parseData("0xabc") == nil && EthHex.parseData("abcd") == nil)
         #expect(EthHex.parseHash("0x" + String(repeating: "A", count: 64)) == "0x" + String(repeating: "a", count: 64))
-        #expect(EthHex.parseAddress("0xdAC17F958D2ee523a2206206994597C13D831ec7") == AccountID(try! EVMAddress("0xdAC17F958D2ee523a2206206994597C13D831ec7")))
+        #expect(
+            EthHex.parseAddress("0xdAC17F958D2ee523a2206206994597C13D831ec7")
+                == AccountID(try! EVMAddress("0xdAC17F958D2ee523a2206206994597C13D831ec7"))
+        )
     }
 
     @Test func accountIDsConvertBetweenChains() throws {

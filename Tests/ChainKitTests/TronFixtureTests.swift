@@ -8,7 +8,8 @@ import Testing
     /// Fixture name → captured response body, parsed with the client's own JSON parser (numbers stay exact).
     static let fixtures: [String: JSONValue] = {
         let url = Vectors.directory.appendingPathComponent("tron_node_fixtures.json")
-        guard let data = FileManager.default.contents(atPath: url.path), let document = try? JSONValue.parse(data), let members = document.objectValue else {
+        guard let data = FileManager.default.contents(atPath: url.path), let document = try? JSONValue.parse(data), let members = document.objectValue
+        else {
             return [:]
         }
         var out: [String: JSONValue] = [:]
@@ -30,7 +31,11 @@ import Testing
         #expect(block.ref.parentHash == "0000000003a215df20f118d7944d5d2e1d7363c594dd3f3d88100d5a23a5a06a")
         #expect(block.ref.timestampMillis == 1_713_504_669_000)
         #expect(block.transactions.count == 208)
-        #expect(Set(block.transactions.map(\.contractType)).isSuperset(of: ["TransferContract", "TriggerSmartContract", "TransferAssetContract", "CreateSmartContract"]))
+        #expect(
+            Set(block.transactions.map(\.contractType)).isSuperset(of: [
+                "TransferContract", "TriggerSmartContract", "TransferAssetContract", "CreateSmartContract",
+            ])
+        )
         let failed = block.transactions.filter { $0.contractRet != "SUCCESS" }
         #expect(failed.map { String($0.txID.prefix(8)) } == ["cd8029f5"])
         #expect(failed.first?.contractRet == "OUT_OF_ENERGY")
@@ -52,12 +57,18 @@ import Testing
             let json = try Self.fixture(name)
             let raw = try #require(json["block_header"]?["raw_data"])
             let header = TronBlockHeader(
-                number: raw["number"]?.int64Value ?? 0, timestamp: try #require(raw["timestamp"]?.int64Value),
-                txTrieRoot: try Hex.decode(try #require(raw["txTrieRoot"]?.stringValue)), parentHash: try Hex.decode(try #require(raw["parentHash"]?.stringValue)),
-                witness: try TronAddress(hex: try #require(raw["witness_address"]?.stringValue)), version: Int32(try #require(raw["version"]?.int64Value)))
+                number: raw["number"]?.int64Value ?? 0,
+                timestamp: try #require(raw["timestamp"]?.int64Value),
+                txTrieRoot: try Hex.decode(try #require(raw["txTrieRoot"]?.stringValue)),
+                parentHash: try Hex.decode(try #require(raw["parentHash"]?.stringValue)),
+                witness: try TronAddress(hex: try #require(raw["witness_address"]?.stringValue)),
+                version: Int32(try #require(raw["version"]?.int64Value))
+            )
             #expect(Hex.encode(header.blockID) == json["blockID"]?.stringValue, "\(name)")
             // The witness signature over sha256(raw) recovers the witness address.
-            let signature = try Secp256k1.RecoverableSignature(rsv: try Hex.decode(try #require(json["block_header"]?["witness_signature"]?.stringValue)))
+            let signature = try Secp256k1.RecoverableSignature(
+                rsv: try Hex.decode(try #require(json["block_header"]?["witness_signature"]?.stringValue))
+            )
             #expect(TronAddress(publicKey: try signature.recoverPublicKey(hash: header.rawHash)) == header.witness, "\(name)")
             let leaves = try (json["transactions"]?.arrayValue ?? []).map { tx in
                 let signatures = try (tx["signature"]?.arrayValue ?? []).map { try Hex.decode($0.stringValue ?? "") }
@@ -78,7 +89,10 @@ import Testing
     }
 
     @Test func usdtTransferInfoHexAndVisible() throws {
-        let hex = try TronNodeJSON.parseTransactionInfo(try Self.fixture("gettransactioninfobyid_mainnet_usdt_transfer_hex"), method: "gettransactioninfobyid")
+        let hex = try TronNodeJSON.parseTransactionInfo(
+            try Self.fixture("gettransactioninfobyid_mainnet_usdt_transfer_hex"),
+            method: "gettransactioninfobyid"
+        )
         #expect(hex.succeeded && hex.receiptResult == "SUCCESS")
         #expect(hex.fee == 345_000 && hex.netFee == 345_000 && hex.energyUsageTotal == 64_285)
         let usdt = try Self.tron("TR7NHqjeKQxGTCi8q8ZY4pL8otSzgjLj6t")
@@ -86,11 +100,17 @@ import Testing
         #expect(hex.logs.count == 1)
         #expect(hex.logs[0].address == usdt, "the 20-byte log address is USDT's")
 
-        let visible = try TronNodeJSON.parseTransactionInfo(try Self.fixture("gettransactioninfobyid_mainnet_usdt_visible"), method: "gettransactioninfobyid")
+        let visible = try TronNodeJSON.parseTransactionInfo(
+            try Self.fixture("gettransactioninfobyid_mainnet_usdt_visible"),
+            method: "gettransactioninfobyid"
+        )
         #expect(visible.logs.first?.address == usdt, "base58 log addresses (visible=true) parse to the same id")
         #expect(visible.contractAddress == usdt)
         #expect(visible.energyFee == 27_255_900 && visible.fee == 27_600_900)
-        let nile = try TronNodeJSON.parseTransactionInfo(try Self.fixture("gettransactioninfobyid_nile_trc20_visible"), method: "gettransactioninfobyid")
+        let nile = try TronNodeJSON.parseTransactionInfo(
+            try Self.fixture("gettransactioninfobyid_nile_trc20_visible"),
+            method: "gettransactioninfobyid"
+        )
         #expect(nile.succeeded && nile.logs.count == 1)
     }
 
@@ -103,22 +123,57 @@ import Testing
         let usdt = try Self.tron("TR7NHqjeKQxGTCi8q8ZY4pL8otSzgjLj6t")
         let (from, to) = (try Self.tron("TJoaVSdktrnndU4dmKm33SWMKoXt4LLFbU"), try Self.tron("TUikLT3nTTjTkXPAuC4xUGj84vfSERCWRn"))
         // One block holding both (numbers aligned): only the successful one is a deposit.
-        let ref = BlockRef(number: ok.blockNumber, hash: String(repeating: "a", count: 64), parentHash: String(repeating: "b", count: 64), timestampMillis: 0)
-        let block = TronBlock(ref: ref, transactions: [
-            TronBlockTransaction(txID: ok.id, contractRet: "SUCCESS", contractType: "TriggerSmartContract", owner: from, trxTransfer: nil),
-            TronBlockTransaction(txID: outOfEnergy.id, contractRet: "OUT_OF_ENERGY", contractType: "TriggerSmartContract", owner: from, trxTransfer: nil),
-        ])
-        let failedInfo = try TronNodeJSON.parseTransactionInfo(try Self.retagged("gettransactioninfobyid_mainnet_usdt_out_of_energy", blockNumber: ok.blockNumber), method: "m")
+        let ref = BlockRef(
+            number: ok.blockNumber,
+            hash: String(repeating: "a", count: 64),
+            parentHash: String(repeating: "b", count: 64),
+            timestampMillis: 0
+        )
+        let block = TronBlock(
+            ref: ref,
+            transactions: [
+                TronBlockTransaction(txID: ok.id, contractRet: "SUCCESS", contractType: "TriggerSmartContract", owner: from, trxTransfer: nil),
+                TronBlockTransaction(
+                    txID: outOfEnergy.id,
+                    contractRet: "OUT_OF_ENERGY",
+                    contractType: "TriggerSmartContract",
+                    owner: from,
+                    trxTransfer: nil
+                ),
+            ]
+        )
+        let failedInfo = try TronNodeJSON.parseTransactionInfo(
+            try Self.retagged("gettransactioninfobyid_mainnet_usdt_out_of_energy", blockNumber: ok.blockNumber),
+            method: "m"
+        )
         let transfers = try TronNodeJSON.tokenTransfers(block: block, infos: [ok, failedInfo], watched: WatchedAddresses([to]), tokens: [usdt])
-        #expect(transfers == [ObservedTransfer(
-            asset: .token(usdt), txHash: ok.id, logIndex: 0, blockNumber: ok.blockNumber, blockHash: ref.hash, from: from, to: to, amount: 3_500_000)])
+        #expect(
+            transfers == [
+                ObservedTransfer(
+                    asset: .token(usdt),
+                    txHash: ok.id,
+                    logIndex: 0,
+                    blockNumber: ok.blockNumber,
+                    blockHash: ref.hash,
+                    from: from,
+                    to: to,
+                    amount: 3_500_000
+                )
+            ]
+        )
         #expect(try TronNodeJSON.tokenTransfers(block: block, infos: [ok], watched: WatchedAddresses([from]), tokens: [usdt]).isEmpty)
-        #expect(try TronNodeJSON.tokenTransfers(block: block, infos: [ok], watched: nil, tokens: [try Self.tron("TJoaVSdktrnndU4dmKm33SWMKoXt4LLFbU")]).isEmpty,
-                "only logs of the configured token count")
+        #expect(
+            try TronNodeJSON.tokenTransfers(block: block, infos: [ok], watched: nil, tokens: [try Self.tron("TJoaVSdktrnndU4dmKm33SWMKoXt4LLFbU")])
+                .isEmpty,
+            "only logs of the configured token count"
+        )
         // A block whose contractRet says the call failed overrides a successful-looking info.
-        let failedInBlock = TronBlock(ref: ref, transactions: [
-            TronBlockTransaction(txID: ok.id, contractRet: "REVERT", contractType: "TriggerSmartContract", owner: from, trxTransfer: nil)
-        ])
+        let failedInBlock = TronBlock(
+            ref: ref,
+            transactions: [
+                TronBlockTransaction(txID: ok.id, contractRet: "REVERT", contractType: "TriggerSmartContract", owner: from, trxTransfer: nil)
+            ]
+        )
         #expect(try TronNodeJSON.tokenTransfers(block: failedInBlock, infos: [ok], watched: nil, tokens: [usdt]).isEmpty)
         // An info of a transaction the block does not hold means the block changed under us.
         let otherBlock = TronBlock(ref: ref, transactions: [])
@@ -148,7 +203,8 @@ import Testing
         // raw_data_hex hashes to the txID and the signature (v = 0) recovers the owner.
         let transaction = try TronTransaction(
             rawDataBytes: try Hex.decode(try #require(json["raw_data_hex"]?.stringValue)),
-            signatures: [try Hex.decode(try #require(json["signature"]?[0]?.stringValue))])
+            signatures: [try Hex.decode(try #require(json["signature"]?[0]?.stringValue))]
+        )
         #expect(Hex.encode(transaction.txID) == tx.txID)
         #expect(try transaction.recoverSigners().map(AccountID.init) == [tx.owner])
         // The calldata carries 41 inside the address word (§11.5): the recipient is the low 20 bytes.
@@ -158,25 +214,40 @@ import Testing
 
     @Test func broadcastAnswers() throws {
         let ok = try TronNodeJSON.parseBroadcast(
-            try Self.fixture("broadcasttransaction_success_nile"), expectedID: "5182b96bc0d74f416d6ba8e22380e5920d8627f8fb5ef5a6a11d4df030459132",
-            hexMessage: true, method: "broadcasttransaction")
+            try Self.fixture("broadcasttransaction_success_nile"),
+            expectedID: "5182b96bc0d74f416d6ba8e22380e5920d8627f8fb5ef5a6a11d4df030459132",
+            hexMessage: true,
+            method: "broadcasttransaction"
+        )
         #expect(ok == BroadcastResult(txHash: "5182b96bc0d74f416d6ba8e22380e5920d8627f8fb5ef5a6a11d4df030459132", alreadyKnown: false))
         #expect(throws: ChainNodeError.rejected(.referenceBlock("Tapos check error"))) {
             try TronNodeJSON.parseBroadcast(
-                try Self.fixture("broadcasttransaction_tapos_error"), expectedID: "5fecec5a6ae1f958859a07d83bdaafb202bebcf9e4cd7d39d3c88f5cfb03f587",
-                hexMessage: true, method: "broadcasttransaction")
+                try Self.fixture("broadcasttransaction_tapos_error"),
+                expectedID: "5fecec5a6ae1f958859a07d83bdaafb202bebcf9e4cd7d39d3c88f5cfb03f587",
+                hexMessage: true,
+                method: "broadcasttransaction"
+            )
         }
         #expect(throws: ChainNodeError.rejected(.referenceBlock("Tapos check error."))) {
             try TronNodeJSON.parseBroadcast(
-                try Self.fixture("broadcasttransaction_tapos_error_shasta"), expectedID: "90e89ae750029eca100c7319a268b7859ebb3a4fd59388f2d4f16f71ec4dd139",
-                hexMessage: true, method: "broadcasttransaction")
+                try Self.fixture("broadcasttransaction_tapos_error_shasta"),
+                expectedID: "90e89ae750029eca100c7319a268b7859ebb3a4fd59388f2d4f16f71ec4dd139",
+                hexMessage: true,
+                method: "broadcasttransaction"
+            )
         }
         // A txid that is not ours means the node re-encoded other bytes.
         #expect(throws: ChainNodeError.self) {
             try TronNodeJSON.parseBroadcast(
-                try Self.fixture("broadcasttransaction_success_nile"), expectedID: String(repeating: "0", count: 64), hexMessage: true, method: "broadcasttransaction")
+                try Self.fixture("broadcasttransaction_success_nile"),
+                expectedID: String(repeating: "0", count: 64),
+                hexMessage: true,
+                method: "broadcasttransaction"
+            )
         }
-        let dup = JSONValue.object(["code": .string("DUP_TRANSACTION_ERROR"), "txid": .string(String(repeating: "1", count: 64)), "message": .string("447570")])
+        let dup = JSONValue.object([
+            "code": .string("DUP_TRANSACTION_ERROR"), "txid": .string(String(repeating: "1", count: 64)), "message": .string("447570"),
+        ])
         #expect(try TronNodeJSON.parseBroadcast(dup, expectedID: String(repeating: "1", count: 64), hexMessage: true, method: "b").alreadyKnown)
         let busy = JSONValue.object(["code": .string("SERVER_BUSY"), "message": .string("")])
         #expect(throws: ChainNodeError.rateLimited(method: "b", message: "SERVER_BUSY ")) {
@@ -186,9 +257,15 @@ import Testing
 
     @Test func accountsActivatedOrNot() throws {
         let nile = try TronAddress(hex: "41dd791d6b49e190062d650e6a23c575510d35f2f9")
-        #expect(try TronNodeJSON.parseAccount(try Self.fixture("getaccount_nile"), account: AccountID(nile)) == NativeBalance(amount: 1_793_227_200, accountExists: true))
+        #expect(
+            try TronNodeJSON.parseAccount(try Self.fixture("getaccount_nile"), account: AccountID(nile))
+                == NativeBalance(amount: 1_793_227_200, accountExists: true)
+        )
         let fresh = try TronAddress(hex: "41c94f99b33185c922ca65f129d7c632293cfc2474")
-        #expect(try TronNodeJSON.parseAccount(try Self.fixture("getaccount_unactivated"), account: AccountID(fresh)) == NativeBalance(amount: 0, accountExists: false))
+        #expect(
+            try TronNodeJSON.parseAccount(try Self.fixture("getaccount_unactivated"), account: AccountID(fresh))
+                == NativeBalance(amount: 0, accountExists: false)
+        )
         #expect(throws: ChainNodeError.self, "an answer about another account") {
             try TronNodeJSON.parseAccount(try Self.fixture("getaccount_nile"), account: AccountID(fresh))
         }
@@ -196,7 +273,11 @@ import Testing
 
     @Test func constantCallBalanceOf() throws {
         let contract = AccountID(try TronAddress(hex: "41eca9bc828a3005b9a3b909f2cc5c2a54794de05f"))
-        let (result, energy) = try TronNodeJSON.parseConstantCall(try Self.fixture("triggerconstantcontract_balanceof_nile"), method: "m", contract: contract)
+        let (result, energy) = try TronNodeJSON.parseConstantCall(
+            try Self.fixture("triggerconstantcontract_balanceof_nile"),
+            method: "m",
+            contract: contract
+        )
         #expect(BigUInt(result) == 1_087_360_000)
         #expect(energy == 935)
         let reverted = JSONValue.object([
@@ -218,14 +299,30 @@ import Testing
     }
 
     @Test func malformedAnswersNameTheField() {
-        #expect(throws: ChainNodeError.malformedResponse(method: "getblockbynum", field: "blockID", reason: "its first 8 bytes are not the block number 5")) {
+        #expect(
+            throws: ChainNodeError.malformedResponse(
+                method: "getblockbynum",
+                field: "blockID",
+                reason: "its first 8 bytes are not the block number 5"
+            )
+        ) {
             try TronNodeJSON.parseBlock(
-                .object(["blockID": .string(String(repeating: "0", count: 64)), "block_header": .object(["raw_data": .object([
-                    "number": .int(5), "parentHash": .string(String(repeating: "0", count: 64)),
-                ])])]), method: "getblockbynum")
+                .object([
+                    "blockID": .string(String(repeating: "0", count: 64)),
+                    "block_header": .object([
+                        "raw_data": .object([
+                            "number": .int(5), "parentHash": .string(String(repeating: "0", count: 64)),
+                        ])
+                    ]),
+                ]),
+                method: "getblockbynum"
+            )
         }
         #expect(throws: ChainNodeError.malformedResponse(method: "m", field: "info.blockNumber", reason: "expected a number, found a string")) {
-            try TronNodeJSON.parseTransactionInfo(.object(["id": .string(String(repeating: "a", count: 64)), "blockNumber": .string("12")]), method: "m")
+            try TronNodeJSON.parseTransactionInfo(
+                .object(["id": .string(String(repeating: "a", count: 64)), "blockNumber": .string("12")]),
+                method: "m"
+            )
         }
     }
 }

@@ -6,6 +6,7 @@ import Foundation
 import Logging
 import NIOCore
 import NIOHTTP1
+import NIOPosix
 import Testing
 
 /// Test helpers: a devchain per test, clients with short retry delays.
@@ -17,20 +18,40 @@ enum Node {
     }()
 
     /// Runs `body` against a fresh in-process devchain on a free loopback port.
-    static func with<R: Sendable>(_ options: DevChainOptions = DevChainOptions(), _ body: @Sendable (DevChain, String) async throws -> R) async throws -> R {
+    static func with<R: Sendable>(
+        _ options: DevChainOptions = DevChainOptions(devAccounts: 1),
+        _ body: @Sendable (DevChain, String) async throws -> R
+    ) async throws -> R {
         try await DevChain.withRunning(options, logger: quiet, body)
     }
 
     static func options(
-        _ url: String, timeout: Duration = .seconds(5), attempts: Int = 4, maxBatchSize: Int = 50, maxLogBlockRange: UInt64 = 2000
+        _ url: String,
+        timeout: Duration = .seconds(5),
+        attempts: Int = 4,
+        maxBatchSize: Int = 50,
+        maxLogBlockRange: UInt64 = 2000
     ) -> NodeClientOptions {
         NodeClientOptions(
-            url: url, requestTimeout: timeout, retry: RetryPolicy(maxAttempts: attempts, baseDelay: .milliseconds(5), maxDelay: .milliseconds(20)),
-            maxBatchSize: maxBatchSize, maxLogBlockRange: maxLogBlockRange)
+            url: url,
+            requestTimeout: timeout,
+            retry: RetryPolicy(maxAttempts: attempts, baseDelay: .milliseconds(5), maxDelay: .milliseconds(20)),
+            maxBatchSize: maxBatchSize,
+            maxLogBlockRange: maxLogBlockRange
+        )
     }
 
-    static func evm(_ url: String, timeout: Duration = .seconds(5), attempts: Int = 4, maxBatchSize: Int = 50, maxLogBlockRange: UInt64 = 2000) -> EVMNodeClient {
-        EVMNodeClient(options: options(url, timeout: timeout, attempts: attempts, maxBatchSize: maxBatchSize, maxLogBlockRange: maxLogBlockRange), logger: quiet)
+    static func evm(
+        _ url: String,
+        timeout: Duration = .seconds(5),
+        attempts: Int = 4,
+        maxBatchSize: Int = 50,
+        maxLogBlockRange: UInt64 = 2000
+    ) -> EVMNodeClient {
+        EVMNodeClient(
+            options: options(url, timeout: timeout, attempts: attempts, maxBatchSize: maxBatchSize, maxLogBlockRange: maxLogBlockRange),
+            logger: quiet
+        )
     }
 
     static func tron(_ url: String, timeout: Duration = .seconds(5), attempts: Int = 4) -> TronNodeClient {
@@ -62,12 +83,26 @@ func account(_ n: UInt8) -> AccountID {
 }
 
 /// Expects `operation` to throw a `ChainNodeError` and returns it.
-func expectNodeError<T>(_ operation: () async throws(ChainNodeError) -> T, sourceLocation: SourceLocation = #_sourceLocation) async -> ChainNodeError? {
+func expectNodeError<T>(_ operation: () async throws(ChainNodeError) -> T, sourceLocation: SourceLocation = #_sourceLocation) async -> ChainNodeError?
+{
     do {
         _ = try await operation()
         Issue.record("expected a ChainNodeError", sourceLocation: sourceLocation)
         return nil
     } catch {
         return error
+    }
+}
+
+/// The chain suites run one test at a time: each starts a node and drives it hard, and the database suites of the
+/// same process time leases in seconds on a two-core machine.
+@Suite(.serialized) struct ChainSuites {}
+
+extension Node {
+    /// Runs synchronous devchain work (mining, signing, sealing) on NIO's blocking pool: on the two cooperative threads
+    /// it would delay the lease heartbeats of the database suites running in parallel.
+    @discardableResult
+    static func blocking<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
+        try await NIOThreadPool.singleton.runIfActive(work)
     }
 }

@@ -50,15 +50,26 @@ import Testing
         #expect(error(Self.tron.replacingOccurrences(of: "    confirmations: 19\n", with: ""))?.key == "chains.tron.confirmations")
         #expect(error(Self.tron.replacingOccurrences(of: "block_time: 3s", with: "blocktime: 3s"))?.key == "chains.tron.block_time")
         #expect(error(Self.tron + "    chain_id: 1\n")?.key == "chains.tron.chain_id", "a TRON chain has no chain id")
-        #expect(error(Self.tron.replacingOccurrences(of: "TR7NHqjeKQxGTCi8q8ZY4pL8otSzgjLj6t", with: "TR7NHqjeKQxGTCi8q8ZY4pL8otSzgjLj6T"))?.key
-            == "chains.tron.tokens.USDT.contract")
+        #expect(
+            error(Self.tron.replacingOccurrences(of: "TR7NHqjeKQxGTCi8q8ZY4pL8otSzgjLj6t", with: "TR7NHqjeKQxGTCi8q8ZY4pL8otSzgjLj6T"))?.key
+                == "chains.tron.tokens.USDT.contract"
+        )
         #expect(error(Self.tron.replacingOccurrences(of: "decimals: 6", with: "decimals: 6, symbol: x"))?.key == "chains.tron.tokens.USDT.symbol")
-        let evm = Self.tron.replacingOccurrences(of: "kind: tron", with: "kind: evm").replacingOccurrences(of: "TR7NHqjeKQxGTCi8q8ZY4pL8otSzgjLj6t", with: "\"0xdAC17F958D2ee523a2206206994597C13D831ec7\"")
+        let evm = Self.tron.replacingOccurrences(of: "kind: tron", with: "kind: evm").replacingOccurrences(
+            of: "TR7NHqjeKQxGTCi8q8ZY4pL8otSzgjLj6t",
+            with: "\"0xdAC17F958D2ee523a2206206994597C13D831ec7\""
+        )
         #expect(error(evm)?.key == "chains.tron.chain_id", "an EVM chain needs its chain id")
         #expect(error(evm + "    chain_id: 1\n") == nil)
         #expect(error("chains:\n  Tron!: {}\n")?.key == "chains.Tron!")
-        #expect(error(Self.tron + "    api_key_header: TRON-PRO-API-KEY\n    api_key_env: TRONGRID_KEY\n")?.key == "chains.tron.api_key_env", "the variable is not set")
-        let withKey = try? GatewayConfig.parse(yaml: Self.tron + "    api_key_header: TRON-PRO-API-KEY\n    api_key_env: TRONGRID_KEY\n", environment: ["TRONGRID_KEY": "k"])
+        #expect(
+            error(Self.tron + "    api_key_header: TRON-PRO-API-KEY\n    api_key_env: TRONGRID_KEY\n")?.key == "chains.tron.api_key_env",
+            "the variable is not set"
+        )
+        let withKey = try? GatewayConfig.parse(
+            yaml: Self.tron + "    api_key_header: TRON-PRO-API-KEY\n    api_key_env: TRONGRID_KEY\n",
+            environment: ["TRONGRID_KEY": "k"]
+        )
         #expect(withKey?.chains.first?.headers == ["TRON-PRO-API-KEY": "k"])
         #expect(error("wallet:\n  btc_network: signet\n")?.key == "wallet.btc_network")
         #expect(error("wallet:\n  seed: abc\n")?.key == "wallet.seed")

@@ -44,7 +44,8 @@ public struct AccountID: Sendable, Hashable, Comparable, CustomStringConvertible
     /// Parses the last 40 hex digits of `text` (an ABI word or topic, a 40-digit log address, or a `41…`/`0x…`
     /// address); nil when `text` is shorter or those digits are not hex. The caller checks the overall shape.
     public init?(hexSuffixOf text: String) {
-        let parsed = text.utf8.withContiguousStorageIfAvailable(AccountID.parseHexSuffix) ?? Array(text.utf8).withUnsafeBufferPointer(AccountID.parseHexSuffix)
+        let parsed =
+            text.utf8.withContiguousStorageIfAvailable(AccountID.parseHexSuffix) ?? Array(text.utf8).withUnsafeBufferPointer(AccountID.parseHexSuffix)
         guard let parsed else { return nil }
         self = parsed
     }

@@ -54,7 +54,16 @@ public struct ObservedTransfer: Sendable, Hashable {
     public let amount: BigUInt
 
     /// A transfer record.
-    public init(asset: TransferAsset, txHash: String, logIndex: Int?, blockNumber: UInt64, blockHash: String, from: AccountID, to: AccountID, amount: BigUInt) {
+    public init(
+        asset: TransferAsset,
+        txHash: String,
+        logIndex: Int?,
+        blockNumber: UInt64,
+        blockHash: String,
+        from: AccountID,
+        to: AccountID,
+        amount: BigUInt
+    ) {
         self.asset = asset
         self.txHash = txHash
         self.logIndex = logIndex
@@ -183,7 +192,14 @@ public struct EVMFeeEstimate: Sendable, Equatable {
     public let gasLimit: UInt64
 
     /// An estimate.
-    public init(baseFeePerGas: BigUInt?, maxPriorityFeePerGas: BigUInt, maxFeePerGas: BigUInt, gasPrice: BigUInt, gasEstimate: UInt64, gasLimit: UInt64) {
+    public init(
+        baseFeePerGas: BigUInt?,
+        maxPriorityFeePerGas: BigUInt,
+        maxFeePerGas: BigUInt,
+        gasPrice: BigUInt,
+        gasEstimate: UInt64,
+        gasLimit: UInt64
+    ) {
         self.baseFeePerGas = baseFeePerGas
         self.maxPriorityFeePerGas = maxPriorityFeePerGas
         self.maxFeePerGas = maxFeePerGas
@@ -276,7 +292,12 @@ public protocol ChainNodeClient: Sendable {
     /// Successful token (`Transfer` events of `tokens`) and, when `includeNative`, native transfers to `watched`
     /// in the blocks `heights`. Failed transactions are never reported. Throws `.reorgDuringScan` when the answers
     /// of the node disagree about a block (it changed while we read it): scan the range again.
-    func transfers(in heights: ClosedRange<UInt64>, to watched: WatchedAddresses, tokens: [AccountID], includeNative: Bool)
+    func transfers(
+        in heights: ClosedRange<UInt64>,
+        to watched: WatchedAddresses,
+        tokens: [AccountID],
+        includeNative: Bool
+    )
         async throws(ChainNodeError) -> TransferScan
 
     /// Whether a transaction is unknown, pending, confirmed or failed.

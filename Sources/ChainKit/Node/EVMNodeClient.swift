@@ -64,7 +64,8 @@ public final class EVMNodeClient: ChainNodeClient {
     private func batch(_ calls: [Call], asBatch: Bool) async throws(ChainNodeError) -> [Outcome] {
         // Small batches go in one request; large ones are spread over the allowed concurrent requests.
         let concurrency = transport.options.maxConcurrentRequests
-        let size = calls.count <= 8 ? transport.options.maxBatchSize : min(transport.options.maxBatchSize, (calls.count + concurrency - 1) / concurrency)
+        let size =
+            calls.count <= 8 ? transport.options.maxBatchSize : min(transport.options.maxBatchSize, (calls.count + concurrency - 1) / concurrency)
         let chunks = stride(from: 0, to: calls.count, by: size).map { Array(calls[$0..<min($0 + size, calls.count)]) }
         let results = try await concurrentMap(chunks, limit: transport.options.maxConcurrentRequests) { chunk throws(ChainNodeError) in
             try await self.transport.withRetries(chunk.count == 1 ? chunk[0].method : "batch of \(chunk.count)") { () throws(ChainNodeError) in
@@ -111,10 +112,14 @@ public final class EVMNodeClient: ChainNodeClient {
         }
         for response in responses {
             let (id, outcome) = try parseResponse(response, reader: reader)
-            guard let id, ids.contains(id) else { throw reader.fail("id", "answer to a request that was not sent (\(id.map(String.init) ?? "null"))") }
+            guard let id, ids.contains(id) else {
+                throw reader.fail("id", "answer to a request that was not sent (\(id.map(String.init) ?? "null"))")
+            }
             guard byID[id] == nil else { throw reader.fail("id", "two answers for id \(id)") }
             // A rate-limit answer inside a batch fails the whole attempt so that it is retried.
-            if case .error(let code, let message, let data) = outcome, case .rateLimited = Self.mapError(method: label, code: code, message: message, data: data) {
+            if case .error(let code, let message, let data) = outcome,
+                case .rateLimited = Self.mapError(method: label, code: code, message: message, data: data)
+            {
                 throw ChainNodeError.rateLimited(method: label, message: message)
             }
             byID[id] = outcome
@@ -137,7 +142,9 @@ public final class EVMNodeClient: ChainNodeClient {
         }
         if let error = response["error"], !error.isNull {
             guard case .object = error else { throw reader.fail("error", "expected an object, found \(error.typeName)") }
-            guard let codeText = error["code"]?.numberText, let code = Int(codeText) else { throw reader.fail("error.code", "missing or not an integer") }
+            guard let codeText = error["code"]?.numberText, let code = Int(codeText) else {
+                throw reader.fail("error.code", "missing or not an integer")
+            }
             let message = try reader.string(error["message"], "error.message")
             return (id, .error(code: code, message: message, data: error["data"]))
         }
@@ -149,7 +156,8 @@ public final class EVMNodeClient: ChainNodeClient {
         let text = message.lowercased()
         let isRateLimit =
             code == -32029 || code == 429 || text.contains("rate limit") || text.contains("too many requests") || text.contains("request count")
-            || text.contains("requests per") || text.contains("rate exceeded") || (code == -32005 && text.contains("exceeded") && !Self.isRangeText(text))
+            || text.contains("requests per") || text.contains("rate exceeded")
+            || (code == -32005 && text.contains("exceeded") && !Self.isRangeText(text))
         if isRateLimit && !(method == "eth_getLogs" && isRangeText(text)) { return .rateLimited(method: method, message: message) }
         var full = message
         if let data, !data.isNull { full += " (data: \(ResponseReader.clip(data.description)))" }
@@ -158,9 +166,11 @@ public final class EVMNodeClient: ChainNodeClient {
 
     /// Phrases providers use to refuse an `eth_getLogs` range (Infura, Alchemy, QuickNode, geth/Erigon configs…).
     static func isRangeText(_ text: String) -> Bool {
-        ["block range", "range is too", "range too", "more than", "too many results", "results", "response size", "too large", "range of",
-         "limited to", "exceeds limit", "exceed maximum", "max block range", "bigger than range", "query timeout", "range limit"]
-            .contains { text.contains($0) }
+        [
+            "block range", "range is too", "range too", "more than", "too many results", "results", "response size", "too large", "range of",
+            "limited to", "exceeds limit", "exceed maximum", "max block range", "bigger than range", "query timeout", "range limit",
+        ]
+        .contains { text.contains($0) }
     }
 
     static func isRangeRefusal(_ error: ChainNodeError) -> Bool {
@@ -211,12 +221,17 @@ public final class EVMNodeClient: ChainNodeClient {
             let value: JSONValue
             switch outcome {
             case .result(let v): value = v
-            case .error(let code, let message, let data): throw Self.mapError(method: "eth_getBlockByNumber", code: code, message: message, data: data)
+            case .error(let code, let message, let data):
+                throw Self.mapError(method: "eth_getBlockByNumber", code: code, message: message, data: data)
             }
             if value.isNull { throw .notFound(method: "eth_getBlockByNumber", what: "block \(height)") }
             let block = try Self.parseBlock(value, full: full, method: "eth_getBlockByNumber")
             guard block.ref.number == height else {
-                throw ChainNodeError.malformedResponse(method: "eth_getBlockByNumber", field: "number", reason: "asked for \(height), got \(block.ref.number)")
+                throw ChainNodeError.malformedResponse(
+                    method: "eth_getBlockByNumber",
+                    field: "number",
+                    reason: "asked for \(height), got \(block.ref.number)"
+                )
             }
             blocks.append(block)
         }
@@ -281,10 +296,14 @@ public final class EVMNodeClient: ChainNodeClient {
         return logs
     }
 
-    private func transferLogsSplitting(_ range: ClosedRange<UInt64>, tokens: [AccountID], watched: WatchedAddresses?) async throws(ChainNodeError) -> [TransferLog] {
+    private func transferLogsSplitting(
+        _ range: ClosedRange<UInt64>,
+        tokens: [AccountID],
+        watched: WatchedAddresses?
+    ) async throws(ChainNodeError) -> [TransferLog] {
         do {
             return try await transferLogsOnce(range, tokens: tokens, watched: watched)
-        } catch where Self.isRangeRefusal(error) {
+        } catch  where Self.isRangeRefusal(error) {
             guard range.count > 1 else {
                 throw .rangeTooWide(method: "eth_getLogs", from: range.lowerBound, to: range.upperBound, message: "\(error)")
             }
@@ -298,7 +317,11 @@ public final class EVMNodeClient: ChainNodeClient {
         }
     }
 
-    private func transferLogsOnce(_ range: ClosedRange<UInt64>, tokens: [AccountID], watched: WatchedAddresses?) async throws(ChainNodeError) -> [TransferLog] {
+    private func transferLogsOnce(
+        _ range: ClosedRange<UInt64>,
+        tokens: [AccountID],
+        watched: WatchedAddresses?
+    ) async throws(ChainNodeError) -> [TransferLog] {
         let method = "eth_getLogs"
         let address: JSONValue = tokens.count == 1 ? .string(EthHex.data(tokens[0].bytes)) : .array(tokens.map { .string(EthHex.data($0.bytes)) })
         let filter = JSONValue.object([
@@ -318,7 +341,9 @@ public final class EVMNodeClient: ChainNodeClient {
             guard tokenSet.contains(token) else { throw r.fail("\(field).address", "a log of a contract that was not asked for") }
             let topics = try r.array(item["topics"], "\(field).topics")
             guard let topic0 = topics.first else { throw r.fail("\(field).topics", "empty although filtered by the Transfer topic") }
-            guard try r.hash(topic0, "\(field).topics[0]") == Self.transferTopicHex else { throw r.fail("\(field).topics[0]", "not the Transfer topic") }
+            guard try r.hash(topic0, "\(field).topics[0]") == Self.transferTopicHex else {
+                throw r.fail("\(field).topics[0]", "not the Transfer topic")
+            }
             // ERC721-style Transfer(address,address,uint256 indexed) has four topics: not a token amount.
             guard topics.count == 3 else { continue }
             let number = try r.quantity64(item["blockNumber"], "\(field).blockNumber")
@@ -330,11 +355,18 @@ public final class EVMNodeClient: ChainNodeClient {
             guard let from = AccountID(hexSuffixOf: fromText) else { throw r.fail("\(field).topics[1]", "not an address word") }
             let data = try r.data(item["data"], "\(field).data")
             guard data.count == 32 else { throw r.fail("\(field).data", "expected a 32-byte amount, found \(data.count) bytes") }
-            logs.append(TransferLog(
-                token: token, from: from, to: to, amount: BigUInt(data), blockNumber: number,
-                blockHash: try r.hash(item["blockHash"], "\(field).blockHash"),
-                txHash: try r.hash(item["transactionHash"], "\(field).transactionHash"),
-                logIndex: Int(try r.quantity64(item["logIndex"], "\(field).logIndex"))))
+            logs.append(
+                TransferLog(
+                    token: token,
+                    from: from,
+                    to: to,
+                    amount: BigUInt(data),
+                    blockNumber: number,
+                    blockHash: try r.hash(item["blockHash"], "\(field).blockHash"),
+                    txHash: try r.hash(item["transactionHash"], "\(field).transactionHash"),
+                    logIndex: Int(try r.quantity64(item["logIndex"], "\(field).logIndex"))
+                )
+            )
         }
         return logs
     }
@@ -342,7 +374,12 @@ public final class EVMNodeClient: ChainNodeClient {
     static let transferTopicHex = EthHex.data(ERC20.transferEventTopic)
 
     /// Token transfers from `eth_getLogs`, native ones from full blocks checked by receipt status.
-    public func transfers(in heights: ClosedRange<UInt64>, to watched: WatchedAddresses, tokens: [AccountID], includeNative: Bool)
+    public func transfers(
+        in heights: ClosedRange<UInt64>,
+        to watched: WatchedAddresses,
+        tokens: [AccountID],
+        includeNative: Bool
+    )
         async throws(ChainNodeError) -> TransferScan
     {
         async let blocksResult = capture { () throws(ChainNodeError) in try await self.blocks(heights, full: includeNative) }
@@ -361,8 +398,15 @@ public final class EVMNodeClient: ChainNodeClient {
                 throw .reorgDuringScan(height: log.blockNumber, reason: "eth_getLogs and eth_getBlockByNumber name different block hashes")
             }
             let t = ObservedTransfer(
-                asset: .token(log.token), txHash: log.txHash, logIndex: log.logIndex, blockNumber: log.blockNumber, blockHash: log.blockHash,
-                from: log.from, to: log.to, amount: log.amount)
+                asset: .token(log.token),
+                txHash: log.txHash,
+                logIndex: log.logIndex,
+                blockNumber: log.blockNumber,
+                blockHash: log.blockHash,
+                from: log.from,
+                to: log.to,
+                amount: log.amount
+            )
             transfers.append(((log.blockNumber, log.logIndex, 1), t))
         }
         if includeNative {
@@ -376,14 +420,23 @@ public final class EVMNodeClient: ChainNodeClient {
                 let outcomes = try await batch(candidates.map { Call("eth_getTransactionReceipt", [.string($0.1.hash)]) })
                 for ((block, tx), outcome) in zip(candidates, outcomes) {
                     let receipt = try Self.parseReceiptOutcome(outcome, hash: tx.hash)
-                    guard let receipt else { throw .reorgDuringScan(height: block.ref.number, reason: "no receipt for \(tx.hash) in a returned block") }
+                    guard let receipt else {
+                        throw .reorgDuringScan(height: block.ref.number, reason: "no receipt for \(tx.hash) in a returned block")
+                    }
                     guard receipt.blockHash == block.ref.hash else {
                         throw .reorgDuringScan(height: block.ref.number, reason: "receipt of \(tx.hash) names another block")
                     }
                     guard receipt.success else { continue }
                     let t = ObservedTransfer(
-                        asset: .native, txHash: tx.hash, logIndex: nil, blockNumber: block.ref.number, blockHash: block.ref.hash,
-                        from: tx.from, to: tx.to!, amount: tx.value)
+                        asset: .native,
+                        txHash: tx.hash,
+                        logIndex: nil,
+                        blockNumber: block.ref.number,
+                        blockHash: block.ref.hash,
+                        from: tx.from,
+                        to: tx.to!,
+                        amount: tx.value
+                    )
                     transfers.append(((block.ref.number, tx.index, 0), t))
                 }
             }
@@ -415,14 +468,19 @@ public final class EVMNodeClient: ChainNodeClient {
         if value.isNull { return nil }
         let r = ResponseReader(method: method)
         _ = try r.object(value, "result")
-        guard try r.hash(value["transactionHash"], "transactionHash") == hash.lowercased() else { throw r.fail("transactionHash", "not the hash asked for") }
+        guard try r.hash(value["transactionHash"], "transactionHash") == hash.lowercased() else {
+            throw r.fail("transactionHash", "not the hash asked for")
+        }
         let status = try r.quantity64(value["status"], "status")
         guard status <= 1 else { throw r.fail("status", "expected 0x0 or 0x1, found \(status)") }
         let gasUsed = try r.quantity(value["gasUsed"], "gasUsed")
         let price = try r.quantity(value["effectiveGasPrice"], "effectiveGasPrice")
         return Receipt(
-            success: status == 1, blockNumber: try r.quantity64(value["blockNumber"], "blockNumber"),
-            blockHash: try r.hash(value["blockHash"], "blockHash"), fee: gasUsed * price)
+            success: status == 1,
+            blockNumber: try r.quantity64(value["blockNumber"], "blockNumber"),
+            blockHash: try r.hash(value["blockHash"], "blockHash"),
+            fee: gasUsed * price
+        )
     }
 
     /// Receipt (status 0x1 confirmed, 0x0 failed); without one, the transaction itself tells pending from unknown.
@@ -431,8 +489,11 @@ public final class EVMNodeClient: ChainNodeClient {
         let outcomes = try await batch([Call("eth_getTransactionReceipt", [.string(hash)]), Call("eth_getTransactionByHash", [.string(hash)])])
         if let receipt = try Self.parseReceiptOutcome(outcomes[0], hash: hash) {
             let r = TransactionReceipt(
-                blockNumber: receipt.blockNumber, blockHash: receipt.blockHash, fee: receipt.fee,
-                failureReason: receipt.success ? nil : "execution failed (receipt status 0x0)")
+                blockNumber: receipt.blockNumber,
+                blockHash: receipt.blockHash,
+                fee: receipt.fee,
+                failureReason: receipt.success ? nil : "execution failed (receipt status 0x0)"
+            )
             return receipt.success ? .confirmed(r) : .failed(r)
         }
         switch outcomes[1] {
@@ -450,12 +511,15 @@ public final class EVMNodeClient: ChainNodeClient {
     /// `eth_getTransactionCount` at `latest` and `pending`, in one batch.
     public func nonce(of account: AccountID) async throws(ChainNodeError) -> AccountNonce {
         let address = JSONValue.string(EthHex.data(account.bytes))
-        let outcomes = try await batch([Call("eth_getTransactionCount", [address, .string("latest")]), Call("eth_getTransactionCount", [address, .string("pending")])])
+        let outcomes = try await batch([
+            Call("eth_getTransactionCount", [address, .string("latest")]), Call("eth_getTransactionCount", [address, .string("pending")]),
+        ])
         let r = ResponseReader(method: "eth_getTransactionCount")
         let values = try outcomes.map { (outcome) throws(ChainNodeError) -> UInt64 in
             switch outcome {
             case .result(let v): return try r.quantity64(v, "result")
-            case .error(let code, let message, let data): throw Self.mapError(method: "eth_getTransactionCount", code: code, message: message, data: data)
+            case .error(let code, let message, let data):
+                throw Self.mapError(method: "eth_getTransactionCount", code: code, message: message, data: data)
             }
         }
         return AccountNonce(latest: values[0], pending: values[1])
@@ -469,11 +533,15 @@ public final class EVMNodeClient: ChainNodeClient {
 
     /// `eth_call` of `balanceOf(account)` on `token` at `latest`.
     public func tokenBalance(of account: AccountID, token: AccountID) async throws(ChainNodeError) -> BigUInt {
-        let call = JSONValue.object(["to": .string(EthHex.data(token.bytes)), "data": .string(EthHex.data(ERC20.balanceOfCalldata(owner: account.evmAddress)))])
+        let call = JSONValue.object([
+            "to": .string(EthHex.data(token.bytes)), "data": .string(EthHex.data(ERC20.balanceOfCalldata(owner: account.evmAddress))),
+        ])
         let result = try await self.call("eth_call", [call, .string("latest")])
         let r = ResponseReader(method: "eth_call balanceOf")
         let data = try r.data(result, "result")
-        if data.isEmpty { throw .notFound(method: "eth_call balanceOf", what: "token contract at \(ChainKind.evm.format(token)) (empty return data)") }
+        if data.isEmpty {
+            throw .notFound(method: "eth_call balanceOf", what: "token contract at \(ChainKind.evm.format(token)) (empty return data)")
+        }
         guard data.count == 32 else { throw r.fail("result", "expected a 32-byte uint256, found \(data.count) bytes") }
         return BigUInt(data)
     }
@@ -514,9 +582,16 @@ public final class EVMNodeClient: ChainNodeClient {
         let maxFee = (latest.baseFee ?? gasPrice) * 2 + tip
         if latest.baseFee == nil { tip = gasPrice }
         let gasLimit = estimate == 21_000 ? estimate : estimate + estimate / 5
-        return .evm(EVMFeeEstimate(
-            baseFeePerGas: latest.baseFee, maxPriorityFeePerGas: tip, maxFeePerGas: maxFee, gasPrice: gasPrice, gasEstimate: estimate,
-            gasLimit: gasLimit))
+        return .evm(
+            EVMFeeEstimate(
+                baseFeePerGas: latest.baseFee,
+                maxPriorityFeePerGas: tip,
+                maxFeePerGas: maxFee,
+                gasPrice: gasPrice,
+                gasEstimate: estimate,
+                gasLimit: gasLimit
+            )
+        )
     }
 
     /// `eth_sendRawTransaction`; "already known" is success, the usual refusals are typed.
@@ -526,19 +601,24 @@ public final class EVMNodeClient: ChainNodeClient {
         do throws(ChainNodeError) {
             let result = try await call(method, [.string(EthHex.data(signed))])
             let hash = try ResponseReader(method: method).hash(result, "result")
-            guard hash == expected else { throw ChainNodeError.malformedResponse(method: method, field: "result", reason: "hash \(hash) is not the transaction's \(expected)") }
+            guard hash == expected else {
+                throw ChainNodeError.malformedResponse(method: method, field: "result", reason: "hash \(hash) is not the transaction's \(expected)")
+            }
             return BroadcastResult(txHash: hash, alreadyKnown: false)
         } catch {
             guard case .nodeError(_, let code, let message) = error else { throw error }
             let text = message.lowercased()
-            if text.contains("already known") || text.contains("known transaction") || text.contains("alreadyknown") || text.contains("already imported")
+            if text.contains("already known") || text.contains("known transaction") || text.contains("alreadyknown")
+                || text.contains("already imported")
                 || text.contains("already exists")
             {
                 return BroadcastResult(txHash: expected, alreadyKnown: true)
             }
             if text.contains("nonce too low") || text.contains("oldnonce") { throw .rejected(.nonceTooLow(message)) }
             if text.contains("nonce too high") { throw .rejected(.nonceTooHigh(message)) }
-            if text.contains("replacement transaction underpriced") || text.contains("replacement") { throw .rejected(.replacementUnderpriced(message)) }
+            if text.contains("replacement transaction underpriced") || text.contains("replacement") {
+                throw .rejected(.replacementUnderpriced(message))
+            }
             if text.contains("insufficient funds") { throw .rejected(.insufficientFunds(message)) }
             if text.contains("underpriced") || text.contains("less than block base fee") || text.contains("fee cap") || text.contains("feetoolow") {
                 throw .rejected(.underpriced(message))
@@ -562,7 +642,11 @@ func capture<T: Sendable>(_ operation: () async throws(ChainNodeError) -> T) asy
 }
 
 /// Maps `items` with at most `limit` operations in flight; results in input order; the first error wins.
-func concurrentMap<T: Sendable, R: Sendable>(_ items: [T], limit: Int, _ operation: @escaping @Sendable (T) async throws(ChainNodeError) -> R)
+func concurrentMap<T: Sendable, R: Sendable>(
+    _ items: [T],
+    limit: Int,
+    _ operation: @escaping @Sendable (T) async throws(ChainNodeError) -> R
+)
     async throws(ChainNodeError) -> [R]
 {
     if items.count == 1 { return [try await operation(items[0])] }

@@ -273,9 +273,15 @@ struct JSONParser {
         case UInt8(ascii: "{"): return try parseObject()
         case UInt8(ascii: "["): return try parseArray()
         case UInt8(ascii: "\""): return .string(try parseString())
-        case UInt8(ascii: "t"): try expectLiteral(JSONLiteral.true); return .bool(true)
-        case UInt8(ascii: "f"): try expectLiteral(JSONLiteral.false); return .bool(false)
-        case UInt8(ascii: "n"): try expectLiteral(JSONLiteral.null); return .null
+        case UInt8(ascii: "t"):
+            try expectLiteral(JSONLiteral.true)
+            return .bool(true)
+        case UInt8(ascii: "f"):
+            try expectLiteral(JSONLiteral.false)
+            return .bool(false)
+        case UInt8(ascii: "n"):
+            try expectLiteral(JSONLiteral.null)
+            return .null
         case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"): return try parseNumber()
         default: throw fail("unexpected character '\(Character(Unicode.Scalar(bytes[position])))'")
         }

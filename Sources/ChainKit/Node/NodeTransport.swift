@@ -114,7 +114,8 @@ final class NodeTransport: Sendable {
             status = response.status
             var buffer = try await response.body.collect(upTo: options.maxResponseBytes)
             bytes = buffer.readBytes(length: buffer.readableBytes) ?? []
-        } catch let error as HTTPClientError where error == .deadlineExceeded || error == .readTimeout || error == .connectTimeout
+        } catch let error as HTTPClientError
+            where error == .deadlineExceeded || error == .readTimeout || error == .connectTimeout
             || error == .getConnectionFromPoolTimeout
         {
             throw .timeout(method: method, after: timeout, attempts: 1)

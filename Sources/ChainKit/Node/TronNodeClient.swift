@@ -160,7 +160,9 @@ public enum TronNodeJSON {
         let timestamp = try r.int64(info["blockTimeStamp"], "\(field).blockTimeStamp", absentAs: 0)
         let fee = try r.int64(info["fee"], "\(field).fee", absentAs: 0)
         guard fee >= 0 else { throw r.fail("\(field).fee", "negative") }
-        let contractAddress: AccountID? = try info["contract_address"].map { v throws(ChainNodeError) in try address(v, "\(field).contract_address", r) }
+        let contractAddress: AccountID? = try info["contract_address"].map { v throws(ChainNodeError) in
+            try address(v, "\(field).contract_address", r)
+        }
         var receiptResult: String?
         var energyTotal: Int64 = 0
         var netUsage: Int64 = 0
@@ -183,7 +185,11 @@ public enum TronNodeJSON {
         var resMessage: String?
         if let message = info["resMessage"] {
             let text = try r.string(message, "\(field).resMessage")
-            if let bytes = try? Hex.decode(text, allowPrefix: false) { resMessage = String(decoding: bytes, as: UTF8.self) } else { resMessage = text }
+            if let bytes = try? Hex.decode(text, allowPrefix: false) {
+                resMessage = String(decoding: bytes, as: UTF8.self)
+            } else {
+                resMessage = text
+            }
         }
         var logs: [TronLog] = []
         if let list = info["log"] {
@@ -200,15 +206,32 @@ public enum TronNodeJSON {
             }
         }
         return TronTransactionInfo(
-            id: id, blockNumber: blockNumber, blockTimestamp: timestamp, fee: fee, contractAddress: contractAddress, receiptResult: receiptResult,
-            energyUsageTotal: energyTotal, netUsage: netUsage, netFee: netFee, energyFee: energyFee, failed: failed, resMessage: resMessage, logs: logs)
+            id: id,
+            blockNumber: blockNumber,
+            blockTimestamp: timestamp,
+            fee: fee,
+            contractAddress: contractAddress,
+            receiptResult: receiptResult,
+            energyUsageTotal: energyTotal,
+            netUsage: netUsage,
+            netFee: netFee,
+            energyFee: energyFee,
+            failed: failed,
+            resMessage: resMessage,
+            logs: logs
+        )
     }
 
     static let transferTopic = Hex.encode(ERC20.transferEventTopic)
 
     /// Successful token transfers to `watched` in one block: `Transfer` logs of `tokens` in infos whose transaction
     /// succeeded (info and the block's `contractRet`). Throws `.reorgDuringScan` if the infos are not the block's.
-    public static func tokenTransfers(block: TronBlock, infos: [TronTransactionInfo], watched: WatchedAddresses?, tokens: Set<AccountID>)
+    public static func tokenTransfers(
+        block: TronBlock,
+        infos: [TronTransactionInfo],
+        watched: WatchedAddresses?,
+        tokens: Set<AccountID>
+    )
         throws(ChainNodeError) -> [ObservedTransfer]
     {
         var contractRet: [String: String?] = [:]
@@ -226,11 +249,23 @@ public enum TronNodeJSON {
                 if let watched, !watched.contains(to) { continue }
                 guard let from = AccountID(hexSuffixOf: log.topics[1]), log.data.utf8.count == 64, let amount = BigUInt(log.data, radix: 16) else {
                     throw ChainNodeError.malformedResponse(
-                        method: "gettransactioninfobyblocknum", field: "log[\(index)]", reason: "a Transfer log without a 32-byte amount in \(info.id)")
+                        method: "gettransactioninfobyblocknum",
+                        field: "log[\(index)]",
+                        reason: "a Transfer log without a 32-byte amount in \(info.id)"
+                    )
                 }
-                transfers.append(ObservedTransfer(
-                    asset: .token(log.address), txHash: info.id, logIndex: index, blockNumber: block.ref.number, blockHash: block.ref.hash,
-                    from: from, to: to, amount: amount))
+                transfers.append(
+                    ObservedTransfer(
+                        asset: .token(log.address),
+                        txHash: info.id,
+                        logIndex: index,
+                        blockNumber: block.ref.number,
+                        blockHash: block.ref.hash,
+                        from: from,
+                        to: to,
+                        amount: amount
+                    )
+                )
             }
         }
         return transfers
@@ -242,9 +277,18 @@ public enum TronNodeJSON {
         for tx in block.transactions {
             guard let (to, amount) = tx.trxTransfer, amount > 0, tx.contractRet == "SUCCESS", let from = tx.owner else { continue }
             if let watched, !watched.contains(to) { continue }
-            transfers.append(ObservedTransfer(
-                asset: .native, txHash: tx.txID, logIndex: nil, blockNumber: block.ref.number, blockHash: block.ref.hash, from: from, to: to,
-                amount: BigUInt(amount)))
+            transfers.append(
+                ObservedTransfer(
+                    asset: .native,
+                    txHash: tx.txID,
+                    logIndex: nil,
+                    blockNumber: block.ref.number,
+                    blockHash: block.ref.hash,
+                    from: from,
+                    to: to,
+                    amount: BigUInt(amount)
+                )
+            )
         }
         return transfers
     }
@@ -317,7 +361,11 @@ public final class TronNodeClient: ChainNodeClient {
         if value.isEmptyObject { throw .notFound(method: "getblockbynum", what: "block \(height)") }
         let block = try TronNodeJSON.parseBlock(value, method: "getblockbynum", transactions: transactions)
         guard block.ref.number == height else {
-            throw .malformedResponse(method: "getblockbynum", field: "block_header.raw_data.number", reason: "asked for \(height), got \(block.ref.number)")
+            throw .malformedResponse(
+                method: "getblockbynum",
+                field: "block_header.raw_data.number",
+                reason: "asked for \(height), got \(block.ref.number)"
+            )
         }
         return block
     }
@@ -352,7 +400,12 @@ public final class TronNodeClient: ChainNodeClient {
 
     /// Per block: `getblockbynum` (header, TRX transfers, `contractRet`) and `gettransactioninfobyblocknum`
     /// (Transfer logs, receipts), cross-checked; only successful transfers are reported.
-    public func transfers(in heights: ClosedRange<UInt64>, to watched: WatchedAddresses, tokens: [AccountID], includeNative: Bool)
+    public func transfers(
+        in heights: ClosedRange<UInt64>,
+        to watched: WatchedAddresses,
+        tokens: [AccountID],
+        includeNative: Bool
+    )
         async throws(ChainNodeError) -> TransferScan
     {
         let tokenSet = Set(tokens)
@@ -375,7 +428,9 @@ public final class TronNodeClient: ChainNodeClient {
     public func transactionStatus(_ txHash: String) async throws(ChainNodeError) -> TransactionStatus {
         var id = txHash.lowercased()
         if id.hasPrefix("0x") { id.removeFirst(2) }
-        guard id.utf8.count == 64, id.utf8.allSatisfy({ Hex.nibble($0) != nil }) else { throw .invalidArgument("transaction id must be 64 hex digits") }
+        guard id.utf8.count == 64, id.utf8.allSatisfy({ Hex.nibble($0) != nil }) else {
+            throw .invalidArgument("transaction id must be 64 hex digits")
+        }
         let value = try await post("/wallet/gettransactioninfobyid", .object(["value": .string(id)]))
         if value.isEmptyObject {
             let tx = try await post("/wallet/gettransactionbyid", .object(["value": .string(id)]))
@@ -408,7 +463,12 @@ public final class TronNodeClient: ChainNodeClient {
 
     /// Runs a constant (read-only) contract call and returns `constant_result[0]` and `energy_used`; a revert or
     /// validation error is a node error with the decoded message.
-    public func constantCall(owner: AccountID, contract: AccountID, selector: String, parameter: Data) async throws(ChainNodeError)
+    public func constantCall(
+        owner: AccountID,
+        contract: AccountID,
+        selector: String,
+        parameter: Data
+    ) async throws(ChainNodeError)
         -> (result: Data, energyUsed: UInt64)
     {
         let method = "triggerconstantcontract \(selector)"
@@ -422,9 +482,18 @@ public final class TronNodeClient: ChainNodeClient {
 
     /// `triggerconstantcontract` `balanceOf(address)`, called as the account itself.
     public func tokenBalance(of account: AccountID, token: AccountID) async throws(ChainNodeError) -> BigUInt {
-        let (data, _) = try await constantCall(owner: account, contract: token, selector: "balanceOf(address)", parameter: ABI.word(account.evmAddress))
+        let (data, _) = try await constantCall(
+            owner: account,
+            contract: token,
+            selector: "balanceOf(address)",
+            parameter: ABI.word(account.evmAddress)
+        )
         guard data.count == 32 else {
-            throw .malformedResponse(method: "triggerconstantcontract balanceOf(address)", field: "constant_result[0]", reason: "expected 32 bytes, found \(data.count)")
+            throw .malformedResponse(
+                method: "triggerconstantcontract balanceOf(address)",
+                field: "constant_result[0]",
+                reason: "expected 32 bytes, found \(data.count)"
+            )
         }
         return BigUInt(data)
     }
@@ -438,7 +507,9 @@ public final class TronNodeClient: ChainNodeClient {
     /// the activation fee when a TRX transfer goes to an unactivated address.
     public func feeEstimate(_ query: FeeQuery) async throws(ChainNodeError) -> FeeEstimate {
         let parameters = try await chainParameters()
-        guard let energyPrice = parameters["getEnergyFee"], let bandwidthPrice = parameters["getTransactionFee"], energyPrice >= 0, bandwidthPrice >= 0 else {
+        guard let energyPrice = parameters["getEnergyFee"], let bandwidthPrice = parameters["getTransactionFee"], energyPrice >= 0,
+            bandwidthPrice >= 0
+        else {
             throw .malformedResponse(method: "getchainparameters", field: "getEnergyFee/getTransactionFee", reason: "missing")
         }
         let placeholder = try! TronReferenceBlock(blockID: String(repeating: "0", count: 64))
@@ -446,23 +517,50 @@ public final class TronNodeClient: ChainNodeClient {
         case .native(let from, let to, let amount):
             guard amount <= BigUInt(Int64.max) else { throw .invalidArgument("TRX amount exceeds int64") }
             let raw = try! TronRawData.trxTransfer(
-                from: from.tronAddress, to: to.tronAddress, amount: max(1, Int64(amount)), reference: placeholder, expiration: Int64.max / 2,
-                timestamp: Int64.max / 2)
+                from: from.tronAddress,
+                to: to.tronAddress,
+                amount: max(1, Int64(amount)),
+                reference: placeholder,
+                expiration: Int64.max / 2,
+                timestamp: Int64.max / 2
+            )
             let activated = try await nativeBalance(of: to).accountExists
-            let activation = activated ? 0 : UInt64(parameters["getCreateNewAccountFeeInSystemContract"] ?? 0) + UInt64(parameters["getCreateAccountFee"] ?? 0)
-            return .tron(TronFeeEstimate(
-                energyPrice: UInt64(energyPrice), bandwidthPrice: UInt64(bandwidthPrice), energy: 0, bandwidthBytes: Self.bandwidthBytes(raw),
-                activationFee: activation, feeLimit: 0))
+            let activation =
+                activated ? 0 : UInt64(parameters["getCreateNewAccountFeeInSystemContract"] ?? 0) + UInt64(parameters["getCreateAccountFee"] ?? 0)
+            return .tron(
+                TronFeeEstimate(
+                    energyPrice: UInt64(energyPrice),
+                    bandwidthPrice: UInt64(bandwidthPrice),
+                    energy: 0,
+                    bandwidthBytes: Self.bandwidthBytes(raw),
+                    activationFee: activation,
+                    feeLimit: 0
+                )
+            )
         case .token(let token, let from, let to, let amount):
             let parameter = ABI.word(to.evmAddress) + ABI.word(amount)
             let (_, energy) = try await constantCall(owner: from, contract: token, selector: "transfer(address,uint256)", parameter: parameter)
             let raw = try! TronRawData.trc20Transfer(
-                from: from.tronAddress, token: token.tronAddress, to: to.tronAddress, amount: amount, feeLimit: 15_000_000_000, reference: placeholder,
-                expiration: Int64.max / 2, timestamp: Int64.max / 2)
+                from: from.tronAddress,
+                token: token.tronAddress,
+                to: to.tronAddress,
+                amount: amount,
+                feeLimit: 15_000_000_000,
+                reference: placeholder,
+                expiration: Int64.max / 2,
+                timestamp: Int64.max / 2
+            )
             let energyFee = energy * UInt64(energyPrice)
-            return .tron(TronFeeEstimate(
-                energyPrice: UInt64(energyPrice), bandwidthPrice: UInt64(bandwidthPrice), energy: energy, bandwidthBytes: Self.bandwidthBytes(raw),
-                activationFee: 0, feeLimit: energyFee + energyFee / 2))
+            return .tron(
+                TronFeeEstimate(
+                    energyPrice: UInt64(energyPrice),
+                    bandwidthPrice: UInt64(bandwidthPrice),
+                    energy: energy,
+                    bandwidthBytes: Self.bandwidthBytes(raw),
+                    activationFee: 0,
+                    feeLimit: energyFee + energyFee / 2
+                )
+            )
         }
     }
 
@@ -485,7 +583,12 @@ public final class TronNodeClient: ChainNodeClient {
         let id = Hex.encode(transaction.txID)
         // Busy answers are retried with the same bytes: harmless, the txid is fixed.
         return try await transport.withRetries("broadcasthex") { () throws(ChainNodeError) in
-            try TronNodeJSON.parseBroadcast(try await self.postOnce("/wallet/broadcasthex", body), expectedID: id, hexMessage: false, method: "broadcasthex")
+            try TronNodeJSON.parseBroadcast(
+                try await self.postOnce("/wallet/broadcasthex", body),
+                expectedID: id,
+                hexMessage: false,
+                method: "broadcasthex"
+            )
         }
     }
 
@@ -496,7 +599,11 @@ public final class TronNodeClient: ChainNodeClient {
         let id = Hex.encode(transaction.txID)
         return try await transport.withRetries("broadcasttransaction") { () throws(ChainNodeError) in
             try TronNodeJSON.parseBroadcast(
-                try await self.postOnce("/wallet/broadcasttransaction", body), expectedID: id, hexMessage: true, method: "broadcasttransaction")
+                try await self.postOnce("/wallet/broadcasttransaction", body),
+                expectedID: id,
+                hexMessage: true,
+                method: "broadcasttransaction"
+            )
         }
     }
 
@@ -518,7 +625,11 @@ extension TronNodeJSON {
 
     /// `triggerconstantcontract`: `constant_result[0]` and `energy_used`. A revert (`result.message`,
     /// `transaction.ret[0].ret == FAILED`) or a validation error (`result.code`) is a node error with the decoded message.
-    public static func parseConstantCall(_ value: JSONValue, method: String, contract: AccountID) throws(ChainNodeError) -> (result: Data, energyUsed: UInt64) {
+    public static func parseConstantCall(
+        _ value: JSONValue,
+        method: String,
+        contract: AccountID
+    ) throws(ChainNodeError) -> (result: Data, energyUsed: UInt64) {
         let r = ResponseReader(method: method)
         let result = try r.object(value["result"], "result")
         let message: String? = try result["message"].map { v throws(ChainNodeError) in
@@ -562,7 +673,12 @@ extension TronNodeJSON {
 
     /// Maps a `Return` (§6.3): success, `DUP_TRANSACTION_ERROR` (already known), busy codes (retried by the caller's
     /// policy here: thrown as rate limits), and typed rejections.
-    public static func parseBroadcast(_ value: JSONValue, expectedID: String, hexMessage: Bool, method: String) throws(ChainNodeError) -> BroadcastResult {
+    public static func parseBroadcast(
+        _ value: JSONValue,
+        expectedID: String,
+        hexMessage: Bool,
+        method: String
+    ) throws(ChainNodeError) -> BroadcastResult {
         let r = ResponseReader(method: method)
         _ = try r.object(value, "body")
         let ok = try value["result"].map { v throws(ChainNodeError) in try r.bool(v, "result") } ?? false

@@ -39,7 +39,10 @@ extension TronRawData {
     /// `raw_data` as java-tron prints it (defaults omitted; `data` = memo hex; `fee_limit`/`timestamp` only when set).
     public func nodeJSON(visible: Bool) -> JSONValue {
         var contract: [JSONMember] = [
-            JSONMember(key: "parameter", value: .object(["value": self.contract.valueJSON(visible: visible), "type_url": .string(self.contract.typeURL)])),
+            JSONMember(
+                key: "parameter",
+                value: .object(["value": self.contract.valueJSON(visible: visible), "type_url": .string(self.contract.typeURL)])
+            ),
             JSONMember(key: "type", value: .string(self.contract.typeName)),
         ]
         if permissionID != 0 { contract.append(JSONMember(key: "Permission_id", value: .int(permissionID))) }
@@ -60,7 +63,9 @@ extension TronRawData {
         guard case .object = raw else { throw .invalidField("raw_data must be an object") }
         func hexField(_ value: JSONValue?, _ name: String) throws(TronTransactionError) -> Data {
             guard let value, !value.isNull else { return Data() }
-            guard let s = value.stringValue, let d = try? Hex.decode(s, allowPrefix: false) else { throw .invalidField("\(name): INVALID hex String") }
+            guard let s = value.stringValue, let d = try? Hex.decode(s, allowPrefix: false) else {
+                throw .invalidField("\(name): INVALID hex String")
+            }
             return d
         }
         func int64Field(_ value: JSONValue?, _ name: String) throws(TronTransactionError) -> Int64 {
@@ -85,23 +90,37 @@ extension TronRawData {
         let contract: TronContract
         switch entry["type"]?.stringValue {
         case "TransferContract":
-            contract = .transfer(TronTransferContract(
-                owner: try addressField(value["owner_address"], "owner_address"), to: try addressField(value["to_address"], "to_address"),
-                amount: try int64Field(value["amount"], "amount")))
+            contract = .transfer(
+                TronTransferContract(
+                    owner: try addressField(value["owner_address"], "owner_address"),
+                    to: try addressField(value["to_address"], "to_address"),
+                    amount: try int64Field(value["amount"], "amount")
+                )
+            )
         case "TriggerSmartContract":
-            contract = .triggerSmartContract(TronTriggerSmartContract(
-                owner: try addressField(value["owner_address"], "owner_address"),
-                contract: try addressField(value["contract_address"], "contract_address"),
-                callValue: try int64Field(value["call_value"], "call_value"), data: try hexField(value["data"], "data"),
-                callTokenValue: try int64Field(value["call_token_value"], "call_token_value"), tokenID: try int64Field(value["token_id"], "token_id")))
+            contract = .triggerSmartContract(
+                TronTriggerSmartContract(
+                    owner: try addressField(value["owner_address"], "owner_address"),
+                    contract: try addressField(value["contract_address"], "contract_address"),
+                    callValue: try int64Field(value["call_value"], "call_value"),
+                    data: try hexField(value["data"], "data"),
+                    callTokenValue: try int64Field(value["call_token_value"], "call_token_value"),
+                    tokenID: try int64Field(value["token_id"], "token_id")
+                )
+            )
         default:
             throw .invalidField("No contract!")
         }
         try self.init(
-            refBlockBytes: try hexField(raw["ref_block_bytes"], "ref_block_bytes"), refBlockHash: try hexField(raw["ref_block_hash"], "ref_block_hash"),
-            expiration: try int64Field(raw["expiration"], "expiration"), timestamp: try int64Field(raw["timestamp"], "timestamp"),
-            feeLimit: try int64Field(raw["fee_limit"], "fee_limit"), contract: contract,
-            permissionID: Int32(truncatingIfNeeded: try int64Field(entry["Permission_id"], "Permission_id")), memo: try hexField(raw["data"], "data"))
+            refBlockBytes: try hexField(raw["ref_block_bytes"], "ref_block_bytes"),
+            refBlockHash: try hexField(raw["ref_block_hash"], "ref_block_hash"),
+            expiration: try int64Field(raw["expiration"], "expiration"),
+            timestamp: try int64Field(raw["timestamp"], "timestamp"),
+            feeLimit: try int64Field(raw["fee_limit"], "fee_limit"),
+            contract: contract,
+            permissionID: Int32(truncatingIfNeeded: try int64Field(entry["Permission_id"], "Permission_id")),
+            memo: try hexField(raw["data"], "data")
+        )
     }
 }
 
@@ -132,7 +151,9 @@ extension TronTransaction {
         let rawData = try TronRawData(nodeJSON: raw, visible: visible)
         var signatures: [Data] = []
         for s in json["signature"]?.arrayValue ?? [] {
-            guard let text = s.stringValue, let bytes = try? Hex.decode(text, allowPrefix: false) else { throw .invalidField("signature: INVALID hex String") }
+            guard let text = s.stringValue, let bytes = try? Hex.decode(text, allowPrefix: false) else {
+                throw .invalidField("signature: INVALID hex String")
+            }
             signatures.append(bytes)
         }
         self.init(rawData: rawData)

@@ -46,9 +46,20 @@ public struct ChainConfig: Sendable, Equatable {
     public var tokens: [TokenConfig]
 
     /// A chain with defaults for everything but its identity.
-    public init(name: String, kind: ChainKind, nodeURL: String, chainID: UInt64? = nil, confirmations: Int, blockTime: Duration,
-                requestTimeout: Duration = .seconds(10), retryAttempts: Int = 5, maxLogRange: UInt64 = 2000, maxBatchSize: Int = 50,
-                headers: [String: String] = [:], tokens: [TokenConfig] = []) {
+    public init(
+        name: String,
+        kind: ChainKind,
+        nodeURL: String,
+        chainID: UInt64? = nil,
+        confirmations: Int,
+        blockTime: Duration,
+        requestTimeout: Duration = .seconds(10),
+        retryAttempts: Int = 5,
+        maxLogRange: UInt64 = 2000,
+        maxBatchSize: Int = 50,
+        headers: [String: String] = [:],
+        tokens: [TokenConfig] = []
+    ) {
         self.name = name
         self.kind = kind
         self.nodeURL = nodeURL
@@ -77,9 +88,13 @@ public struct ChainConfig: Sendable, Equatable {
     /// Options for a `ChainNodeClient` of this chain.
     public var nodeClientOptions: NodeClientOptions {
         NodeClientOptions(
-            url: nodeURL, requestTimeout: requestTimeout,
-            retry: RetryPolicy(maxAttempts: retryAttempts, baseDelay: .milliseconds(200), maxDelay: .seconds(5)), headers: headers,
-            maxBatchSize: maxBatchSize, maxLogBlockRange: maxLogRange)
+            url: nodeURL,
+            requestTimeout: requestTimeout,
+            retry: RetryPolicy(maxAttempts: retryAttempts, baseDelay: .milliseconds(200), maxDelay: .seconds(5)),
+            headers: headers,
+            maxBatchSize: maxBatchSize,
+            maxLogBlockRange: maxLogRange
+        )
     }
 
     /// Reads every `chains.<name>` section.
@@ -106,7 +121,12 @@ public struct ChainConfig: Sendable, Equatable {
             throw ConfigError(key: r.keyPath("node_url"), "expected an http:// or https:// URL")
         }
         var chain = ChainConfig(
-            name: name, kind: kind, nodeURL: url, confirmations: 0, blockTime: .seconds(3))
+            name: name,
+            kind: kind,
+            nodeURL: url,
+            confirmations: 0,
+            blockTime: .seconds(3)
+        )
         if let id = try r.optionalString("chain_id") {
             guard kind == .evm else { throw ConfigError(key: r.keyPath("chain_id"), "only evm chains have a chain id") }
             guard let n = UInt64(id.replacingOccurrences(of: "_", with: "")), n > 0 else {
@@ -190,7 +210,8 @@ public struct WalletConfig: Sendable, Equatable {
         guard let file = seedFile else {
             throw ConfigError(key: "wallet", "no seed: set wallet.seed_file or wallet.seed_env (create one with gatewayctl keys new)")
         }
-        let path = file.hasPrefix("/") || base == nil ? file : URL(fileURLWithPath: base!).deletingLastPathComponent().appendingPathComponent(file).path
+        let path =
+            file.hasPrefix("/") || base == nil ? file : URL(fileURLWithPath: base!).deletingLastPathComponent().appendingPathComponent(file).path
         guard let data = FileManager.default.contents(atPath: path) else {
             throw ConfigError(key: "wallet.seed_file", "cannot read \(path)\(seedEnv.map { " (and \($0) is not set)" } ?? "")")
         }
@@ -214,7 +235,11 @@ extension GatewayConfig {
     public func chain(named name: String) throws -> ChainConfig {
         guard let chain = chains.first(where: { $0.name == name }) else {
             let names = chains.map(\.name)
-            throw ConfigError(key: "chains", names.isEmpty ? "no chains are configured (chain '\(name)' asked for)" : "no chain '\(name)'; the chains are \(names.joined(separator: ", "))")
+            throw ConfigError(
+                key: "chains",
+                names.isEmpty
+                    ? "no chains are configured (chain '\(name)' asked for)" : "no chain '\(name)'; the chains are \(names.joined(separator: ", "))"
+            )
         }
         return chain
     }
