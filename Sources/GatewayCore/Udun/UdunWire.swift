@@ -96,7 +96,19 @@ public enum UdunSignature {
     /// Lowercase hex MD5 of the concatenation.
     public static func sign(body: String, key: String, nonce: String, timestamp: String) -> String {
         let digest = Insecure.MD5.hash(data: Data((body + key + nonce + timestamp).utf8))
-        return digest.map { String(format: "%02x", $0) }.joined()
+        return lowercaseHex(digest)
+    }
+
+    /// Lowercase hexadecimal of bytes.
+    public static func lowercaseHex<S: Sequence>(_ bytes: S) -> String where S.Element == UInt8 {
+        let digits = Array("0123456789abcdef".utf8)
+        var out: [UInt8] = []
+        out.reserveCapacity(64)
+        for b in bytes {
+            out.append(digits[Int(b >> 4)])
+            out.append(digits[Int(b & 0x0f)])
+        }
+        return String(decoding: out, as: UTF8.self)
     }
 
     /// Compares in constant time (for equal lengths).
