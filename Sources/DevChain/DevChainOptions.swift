@@ -1,6 +1,7 @@
 import BigInt
 import ChainKit
 import Foundation
+import Synchronization
 
 /// How a devchain node behaves; every value has a default, so `DevChainOptions()` is a working node.
 public struct DevChainOptions: Sendable {
@@ -81,8 +82,16 @@ public struct DevChainKeys: Sendable {
     public init(seed: String) {
         let entropy = Hashing.sha256(Data("devchain:\(seed)".utf8)).prefix(16)
         mnemonic = try! BIP39.mnemonic(fromEntropy: Data(entropy))
-        master = try! ExtendedPrivateKey(seed: try! BIP39.seed(fromMnemonic: mnemonic))
+        // PBKDF2 (2048 rounds) dominates starting a node; tests start many nodes with the same seed.
+        if let cached = Self.masters.withLock({ $0[seed] }) {
+            master = cached
+        } else {
+            master = try! ExtendedPrivateKey(seed: try! BIP39.seed(fromMnemonic: mnemonic))
+            Self.masters.withLock { $0[seed] = master }
+        }
     }
+
+    private static let masters = Mutex<[String: ExtendedPrivateKey]>([:])
 
     /// The EVM key at `m/44'/60'/0'/0/index`.
     public func evmKey(_ index: UInt32) -> Secp256k1.PrivateKey {

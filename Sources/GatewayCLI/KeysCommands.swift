@@ -216,6 +216,20 @@ struct AddressCommand: AsyncParsableCommand {
 
         /// The derived address (what `run` prints).
         func address(config: GatewayConfig?) throws -> String {
+            try Self.address(xpub: xpub, chain: chain, index: index, change: change, network: network, config: config)
+        }
+
+        /// The address at `change/index` of an account xpub for `chain`.
+        static func address(
+            xpub: String,
+            chain: String,
+            index: UInt32,
+            change: UInt32 = 0,
+            network: String? = nil,
+            config: GatewayConfig?
+        ) throws
+            -> String
+        {
             let resolved = try ChainArgument.resolve(chain, config: config)
             let key: ExtendedPublicKey
             do {
@@ -223,11 +237,11 @@ struct AddressCommand: AsyncParsableCommand {
             } catch {
                 throw ValidationError("--xpub: \(error)")
             }
-            var network = try ChainArgument.network(self.network, config: config)
-            if self.network == nil, [ExtendedKeyVersion.tpub, .upub, .vpub].contains(key.version) { network = .testnet }
+            var bitcoinNetwork = try ChainArgument.network(network, config: config)
+            if network == nil, [ExtendedKeyVersion.tpub, .upub, .vpub].contains(key.version) { bitcoinNetwork = .testnet }
             let account: WatchOnlyAccount
             do {
-                account = try WatchOnlyAccount(accountKey: key, scheme: resolved.scheme(network))
+                account = try WatchOnlyAccount(accountKey: key, scheme: resolved.scheme(bitcoinNetwork))
             } catch {
                 throw ValidationError("--xpub: \(error)")
             }
@@ -257,8 +271,13 @@ struct AddressCommand: AsyncParsableCommand {
 
         /// The canonical form of a valid address, or why it is invalid (what `run` prints).
         func verdict(config: GatewayConfig?) throws -> Result<String, AddressError> {
+            try Self.verdict(address, chain: chain, network: network, config: config)
+        }
+
+        /// The canonical form of `address` for `chain`, or why it is invalid.
+        static func verdict(_ address: String, chain: String, network: String? = nil, config: GatewayConfig?) throws -> Result<String, AddressError> {
             let resolved = try ChainArgument.resolve(chain, config: config)
-            let network = try ChainArgument.network(self.network, config: config)
+            let network = try ChainArgument.network(network, config: config)
             do {
                 return .success(try AddressValidator.validate(address, chain: resolved.addressChain(network)).canonical)
             } catch {

@@ -56,10 +56,7 @@ extension ChainSuites {
             for (section, chain) in [("eth", "evm"), ("tron", "tron"), ("btc", "btc")] {
                 for vector in document[section]?.arrayValue ?? [] {
                     let address = try #require(vector["address"]?.stringValue)
-                    var arguments = ["--chain", chain, address]
-                    if let network = vector["network"]?.stringValue { arguments += ["--network", network] }
-                    let command = try AddressCommand.Validate.parse(arguments)
-                    let verdict = try command.verdict(config: nil)
+                    let verdict = try AddressCommand.Validate.verdict(address, chain: chain, network: vector["network"]?.stringValue, config: nil)
                     guard let valid = vector["valid"]?.boolValue else {
                         Issue.record("vector without a verdict: \(address)")
                         continue
@@ -87,8 +84,11 @@ extension ChainSuites {
                     let xpub = try #require(scheme["account_xpub"]?.stringValue)
                     for child in scheme["children"]?.arrayValue ?? [] {
                         let index = try #require(child["index"]?.int64Value)
-                        let command = try AddressCommand.Derive.parse(["--xpub", xpub, "--chain", chain, "--index", "\(index)"])
-                        #expect(try command.address(config: nil) == child["address"]?.stringValue, "\(id) \(index)")
+                        #expect(
+                            try AddressCommand.Derive.address(xpub: xpub, chain: chain, index: UInt32(index), config: nil)
+                                == child["address"]?.stringValue,
+                            "\(id) \(index)"
+                        )
                         checked += 1
                     }
                     if let zpub = scheme["account_zpub"]?.stringValue {

@@ -16,7 +16,8 @@ public enum EthHex {
     /// A strict quantity: `0x`, then `0` or hex digits without a leading zero; nil otherwise or above 2^256 − 1.
     public static func parseQuantity(_ text: String) -> BigUInt? {
         guard let digits = quantityDigits(text), digits.utf8.count <= 64 else { return nil }
-        return BigUInt(digits, radix: 16)
+        if digits.utf8.count <= 16 { return UInt64(digits, radix: 16).map { BigUInt($0) } }
+        return BigUInt(hexDigits: digits)
     }
 
     /// A strict quantity that fits in 64 bits.
@@ -28,7 +29,7 @@ public enum EthHex {
     private static func quantityDigits(_ text: String) -> Substring? {
         guard text.hasPrefix("0x") else { return nil }
         let digits = text.dropFirst(2)
-        guard !digits.isEmpty, digits.utf8.allSatisfy({ Hex.nibble($0) != nil }) else { return nil }
+        guard !digits.isEmpty, Hex.isHex(digits) else { return nil }
         if digits.utf8.count > 1 && digits.utf8.first == UInt8(ascii: "0") { return nil }
         return digits
     }
@@ -42,7 +43,7 @@ public enum EthHex {
     /// A 32-byte hash as `0x` + 64 hex digits; returns it lower-cased.
     public static func parseHash(_ text: String) -> String? {
         let utf8 = text.utf8
-        guard utf8.count == 66, text.hasPrefix("0x"), utf8.dropFirst(2).allSatisfy({ Hex.nibble($0) != nil }) else { return nil }
+        guard utf8.count == 66, text.hasPrefix("0x"), Hex.isHex(text.dropFirst(2)) else { return nil }
         return text.lowercased()
     }
 
@@ -147,12 +148,29 @@ struct ResponseReader {
     func plainHex(_ value: JSONValue?, _ field: String, bytes: Int? = nil) throws(ChainNodeError) -> String {
         let s = try string(value, field)
         let utf8 = s.utf8
-        guard utf8.count % 2 == 0, utf8.allSatisfy({ Hex.nibble($0) != nil }) else { throw fail(field, "not hex: \(Self.clip(s))") }
+        guard utf8.count % 2 == 0, Hex.isHex(s) else { throw fail(field, "not hex: \(Self.clip(s))") }
         if let bytes, utf8.count != bytes * 2 { throw fail(field, "expected \(bytes) bytes of hex, found \(utf8.count / 2)") }
         return s.lowercased()
     }
 
     static func clip(_ s: String) -> String {
         s.count > 80 ? String(s.prefix(80)) + "…" : s
+    }
+}
+
+extension Hex {
+    /// Whether every character is a hex digit (either case); true for the empty string.
+    static func isHex<S: StringProtocol>(_ text: S) -> Bool {
+        text.utf8.withContiguousStorageIfAvailable { buffer in buffer.allSatisfy { nibble($0) != nil } }
+            ?? text.utf8.allSatisfy { nibble($0) != nil }
+    }
+}
+
+extension BigUInt {
+    /// An unsigned integer from hex digits (no prefix, either case); nil for a non-hex character.
+    init?<S: StringProtocol>(hexDigits text: S) {
+        let digits = text.utf8.count % 2 == 0 ? String(text) : "0" + text
+        guard let bytes = try? Hex.decode(digits, allowPrefix: false) else { return nil }
+        self.init(bytes)
     }
 }

@@ -88,7 +88,7 @@ public enum TronNodeJSON {
     /// A TRON address in node JSON: `41…` hex (visible=false) or base58 `T…` (visible=true).
     static func address(_ value: JSONValue?, _ field: String, _ r: ResponseReader) throws(ChainNodeError) -> AccountID {
         let s = try r.string(value, field)
-        if s.utf8.count == 42, s.hasPrefix("41"), let id = AccountID(hexSuffixOf: s), s.utf8.allSatisfy({ Hex.nibble($0) != nil }) { return id }
+        if s.utf8.count == 42, s.hasPrefix("41"), let id = AccountID(hexSuffixOf: s), Hex.isHex(s) { return id }
         if s.utf8.count == 34, let a = try? TronAddress(s) { return AccountID(a) }
         throw r.fail(field, "not a TRON address: \(ResponseReader.clip(s))")
     }
@@ -96,7 +96,7 @@ public enum TronNodeJSON {
     /// A log address: 20 bytes (40 hex digits) as java-tron stores it; also `41…` hex and base58 (visible=true).
     static func logAddress(_ value: JSONValue?, _ field: String, _ r: ResponseReader) throws(ChainNodeError) -> AccountID {
         let s = try r.string(value, field)
-        if s.utf8.count == 40, s.utf8.allSatisfy({ Hex.nibble($0) != nil }), let id = AccountID(hexSuffixOf: s) { return id }
+        if s.utf8.count == 40, Hex.isHex(s), let id = AccountID(hexSuffixOf: s) { return id }
         return try address(value, field, r)
     }
 
@@ -247,7 +247,7 @@ public enum TronNodeJSON {
                 guard tokens.contains(log.address), log.topics.count == 3, log.topics[0] == transferTopic else { continue }
                 guard let to = AccountID(hexSuffixOf: log.topics[2]) else { continue }
                 if let watched, !watched.contains(to) { continue }
-                guard let from = AccountID(hexSuffixOf: log.topics[1]), log.data.utf8.count == 64, let amount = BigUInt(log.data, radix: 16) else {
+                guard let from = AccountID(hexSuffixOf: log.topics[1]), log.data.utf8.count == 64, let amount = BigUInt(hexDigits: log.data) else {
                     throw ChainNodeError.malformedResponse(
                         method: "gettransactioninfobyblocknum",
                         field: "log[\(index)]",
@@ -428,7 +428,7 @@ public final class TronNodeClient: ChainNodeClient {
     public func transactionStatus(_ txHash: String) async throws(ChainNodeError) -> TransactionStatus {
         var id = txHash.lowercased()
         if id.hasPrefix("0x") { id.removeFirst(2) }
-        guard id.utf8.count == 64, id.utf8.allSatisfy({ Hex.nibble($0) != nil }) else {
+        guard id.utf8.count == 64, Hex.isHex(id) else {
             throw .invalidArgument("transaction id must be 64 hex digits")
         }
         let value = try await post("/wallet/gettransactioninfobyid", .object(["value": .string(id)]))
