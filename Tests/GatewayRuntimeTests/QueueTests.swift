@@ -75,7 +75,7 @@ func claim(_ db: Database, stage: String, limit: Int, worker: String, lease: Dur
             #expect(try await count(db, "SELECT count(*) FROM gateway.jobs") == 1)
             // Once the job finished, the key is free again.
             let job = try await claim(db, stage: "t", limit: 1, worker: "w")
-            _ = try await db.transaction { c in try await JobQueue.complete([(job[0].id, job[0].leaseToken)], stage: "t", worker: "w", on: c, logger: log) }
+            _ = try await db.transaction { c in try await JobQueue.complete([(job[0].id, job[0].leaseToken)], on: c, logger: log) }
             let next = try await db.transaction { c in try await JobQueue.enqueue(NewJob(stage: "t", kind: "k", uniqueKey: "same"), on: c, logger: log) }
             #expect(!next.isDuplicate)
         }
@@ -141,9 +141,9 @@ func claim(_ db: Database, stage: String, limit: Int, worker: String, lease: Dur
             #expect(b.id == a.id && b.attempt == 2 && b.leaseToken != a.leaseToken)
 
             let stale = try await db.transaction { c in
-                (try await JobQueue.complete([(a.id, a.leaseToken)], stage: "t", worker: "A", on: c, logger: log),
-                 try await JobQueue.reschedule([.init(id: a.id, token: a.leaseToken, delay: .zero, error: "x", refund: false)], stage: "t", worker: "A", on: c, logger: log),
-                 try await JobQueue.kill([(a.id, a.leaseToken, "x")], stage: "t", worker: "A", on: c, logger: log),
+                (try await JobQueue.complete([(a.id, a.leaseToken)], on: c, logger: log),
+                 try await JobQueue.reschedule([.init(id: a.id, token: a.leaseToken, delay: .zero, error: "x", refund: false)], on: c, logger: log),
+                 try await JobQueue.kill([(a.id, a.leaseToken, "x")], on: c, logger: log),
                  try await JobQueue.heartbeat([(a.id, a.leaseToken)], lease: .seconds(60), on: c, logger: log))
             }
             #expect(stale.0.isEmpty && stale.1.isEmpty && stale.2.isEmpty && stale.3.isEmpty)
@@ -151,7 +151,7 @@ func claim(_ db: Database, stage: String, limit: Int, worker: String, lease: Dur
             #expect(present.first?.owner == "B" && present.first?.state == "running")
 
             #expect(try await db.transaction { c in try await JobQueue.heartbeat([(b.id, b.leaseToken)], lease: .seconds(60), on: c, logger: log) } == [b.id])
-            #expect(try await db.transaction { c in try await JobQueue.complete([(b.id, b.leaseToken)], stage: "t", worker: "B", on: c, logger: log) } == [b.id])
+            #expect(try await db.transaction { c in try await JobQueue.complete([(b.id, b.leaseToken)], on: c, logger: log) } == [b.id])
             #expect(try await count(db, "SELECT count(*) FROM gateway.jobs") == 0)
 
         }
@@ -162,12 +162,12 @@ func claim(_ db: Database, stage: String, limit: Int, worker: String, lease: Dur
             try await db.transaction { c in try await JobQueue.enqueue(NewJob(stage: "t", kind: "k"), on: c, logger: log) }
             let j1 = try #require(try await claim(db, stage: "t", limit: 1, worker: "w").first)
             _ = try await db.transaction { c in
-                try await JobQueue.reschedule([.init(id: j1.id, token: j1.leaseToken, delay: .zero, error: nil, refund: true)], stage: "t", worker: "w", on: c, logger: log)
+                try await JobQueue.reschedule([.init(id: j1.id, token: j1.leaseToken, delay: .zero, error: nil, refund: true)], on: c, logger: log)
             }
             let j2 = try #require(try await claim(db, stage: "t", limit: 1, worker: "w").first)
             #expect(j2.attempt == 1)
             _ = try await db.transaction { c in
-                try await JobQueue.reschedule([.init(id: j2.id, token: j2.leaseToken, delay: .seconds(3600), error: "node down", refund: false)], stage: "t", worker: "w", on: c, logger: log)
+                try await JobQueue.reschedule([.init(id: j2.id, token: j2.leaseToken, delay: .seconds(3600), error: "node down", refund: false)], on: c, logger: log)
             }
             #expect(try await claim(db, stage: "t", limit: 1, worker: "w").isEmpty, "not due for an hour")
             #expect(try await count(db, "SELECT attempt::int8 FROM gateway.jobs") == 1)
@@ -197,7 +197,7 @@ func claim(_ db: Database, stage: String, limit: Int, worker: String, lease: Dur
         try await TestDatabase.withDatabase { db in
             try await db.transaction { c in try await JobQueue.enqueue(NewJob(stage: "t", kind: "k", ref: "withdrawal:7"), on: c, logger: log) }
             let j = try #require(try await claim(db, stage: "t", limit: 1, worker: "w").first)
-            #expect(try await db.transaction { c in try await JobQueue.kill([(j.id, j.leaseToken, "bad address")], stage: "t", worker: "w", on: c, logger: log) } == [j.id])
+            #expect(try await db.transaction { c in try await JobQueue.kill([(j.id, j.leaseToken, "bad address")], on: c, logger: log) } == [j.id])
             #expect(try await claim(db, stage: "t", limit: 1, worker: "w").isEmpty, "dead jobs are not claimed")
             let dead = try await db.withConnection { c in try await JobQueue.deadJobs(stage: "t", limit: 10, on: c, logger: log) }
             #expect(dead.count == 1 && dead[0].lastError == "bad address" && dead[0].ref == "withdrawal:7")
@@ -216,8 +216,8 @@ func claim(_ db: Database, stage: String, limit: Int, worker: String, lease: Dur
             }
             let got = try await claim(db, stage: "m", limit: 4, worker: "w")
             try await db.transaction { c in
-                _ = try await JobQueue.kill([(got[0].id, got[0].leaseToken, "x")], stage: "m", worker: "w", on: c, logger: log)
-                _ = try await JobQueue.complete([(got[1].id, got[1].leaseToken)], stage: "m", worker: "w", on: c, logger: log)
+                _ = try await JobQueue.kill([(got[0].id, got[0].leaseToken, "x")], on: c, logger: log)
+                _ = try await JobQueue.complete([(got[1].id, got[1].leaseToken)], on: c, logger: log)
                 try await JobQueue.recordStats(stage: "m", worker: "w", completed: 1, retried: 0, dead: 1, on: c, logger: log)
                 try await c.query("UPDATE gateway.jobs SET run_at = now() - interval '1 s' WHERE id = \(got[2].id)", logger: log)
                 try await c.query("UPDATE gateway.jobs SET run_at = now() - interval '90 s' WHERE state = 'ready' AND run_at <= now()", logger: log)

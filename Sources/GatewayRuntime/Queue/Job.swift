@@ -125,7 +125,7 @@ public struct JobContext: Sendable {
     /// (rolling the caller's transaction back) when the lease is no longer ours. Return
     /// `.completedInTransaction` after the transaction committed.
     public func complete(in connection: PostgresConnection) async throws {
-        let done = try await JobQueue.complete([(job.id, job.leaseToken)], stage: job.stage, worker: workerID, on: connection, logger: logger)
+        let done = try await JobQueue.complete([(job.id, job.leaseToken)], on: connection, logger: logger)
         guard done.contains(job.id) else { throw LeaseLost(jobID: job.id) }
     }
 }

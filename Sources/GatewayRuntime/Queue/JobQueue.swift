@@ -219,7 +219,7 @@ public enum JobQueue {
 
     /// Deletes completed jobs still leased with the given tokens; returns the ids it completed.
     /// Counts them in `gateway.job_stats`.
-    public static func complete(_ jobs: [(id: Int64, token: UUID)], stage: String, worker: String, on connection: PostgresConnection,
+    public static func complete(_ jobs: [(id: Int64, token: UUID)], on connection: PostgresConnection,
                                 logger: Logger) async throws -> Set<Int64> {
         guard !jobs.isEmpty else { return [] }
         let rows = try await connection.query("""
@@ -253,7 +253,7 @@ public enum JobQueue {
     }
 
     /// Puts leased jobs back to `ready` after their delays; returns the ids it rescheduled.
-    public static func reschedule(_ items: [Reschedule], stage: String, worker: String, on connection: PostgresConnection,
+    public static func reschedule(_ items: [Reschedule], on connection: PostgresConnection,
                                   logger: Logger) async throws -> Set<Int64> {
         guard !items.isEmpty else { return [] }
         let rows = try await connection.query("""
@@ -274,8 +274,7 @@ public enum JobQueue {
     }
 
     /// Marks leased jobs dead with their errors; returns the ids it marked.
-    public static func kill(_ items: [(id: Int64, token: UUID, error: String)], stage: String, worker: String,
-                            on connection: PostgresConnection, logger: Logger) async throws -> Set<Int64> {
+    public static func kill(_ items: [(id: Int64, token: UUID, error: String)], on connection: PostgresConnection, logger: Logger) async throws -> Set<Int64> {
         guard !items.isEmpty else { return [] }
         let rows = try await connection.query("""
             WITH d AS (

@@ -127,7 +127,7 @@ public final class QueueWorker: Service {
                     jobs.cancelAll()
                     logger.warning("grace period over: releasing unfinished jobs to other workers",
                                    metadata: ["jobs.released": "\(released.count)"])
-                    pending += released.map { Finished(job: $0, outcome: .release, duration: .zero) }
+                    pending += released.map { Finished(job: $0, outcome: .release) }
                 }
                 var tries = 0
                 while !pending.isEmpty, tries < 5 {
@@ -242,9 +242,9 @@ public final class QueueWorker: Service {
                     completions, stage: stage, worker: worker, limit: want, lease: lease, on: conn, logger: logger)
                 return r
             }
-            r.completed = try await JobQueue.complete(completions, stage: stage, worker: worker, on: conn, logger: logger)
-            r.rescheduled = try await JobQueue.reschedule(reschedules, stage: stage, worker: worker, on: conn, logger: logger)
-            r.killed = try await JobQueue.kill(kills, stage: stage, worker: worker, on: conn, logger: logger)
+            r.completed = try await JobQueue.complete(completions, on: conn, logger: logger)
+            r.rescheduled = try await JobQueue.reschedule(reschedules, on: conn, logger: logger)
+            r.killed = try await JobQueue.kill(kills, on: conn, logger: logger)
             if want > 0 {
                 r.claimed = try await JobQueue.claim(stage: stage, limit: want, worker: worker, lease: lease, on: conn, logger: logger)
             }
@@ -306,7 +306,7 @@ public final class QueueWorker: Service {
             shared.state.withLock { $0.inflight[job.id] = InFlight(job: job, claimedAt: now, lastBeat: now) }
             jobs.addTask {
                 let outcome = await self.execute(job)
-                if self.shared.finish(job.id, outcome: outcome, duration: ContinuousClock.now - now, fullBatch: fullBatch,
+                if self.shared.finish(job.id, outcome: outcome, fullBatch: fullBatch,
                                       concurrency: self.settings.config.concurrency) {
                     ring.yield()
                 }
@@ -462,7 +462,6 @@ public final class QueueWorker: Service {
     struct Finished: Sendable {
         var job: ClaimedJob
         var outcome: RecordedOutcome
-        var duration: Duration
     }
 
     struct FlushResult: Sendable {
@@ -486,11 +485,11 @@ public final class QueueWorker: Service {
         /// Records a finished job; true when the main loop should look now: the first finish
         /// since it last looked (it starts the short wait for the batch's siblings), the last
         /// job in flight, or a whole batch's worth of free slots. Other finishes wait for those.
-        func finish(_ id: Int64, outcome: RecordedOutcome, duration: Duration, fullBatch: Int, concurrency: Int) -> Bool {
+        func finish(_ id: Int64, outcome: RecordedOutcome, fullBatch: Int, concurrency: Int) -> Bool {
             state.withLock { s in
                 // A job released at the end of the grace period no longer belongs to this run.
                 guard let f = s.inflight.removeValue(forKey: id) else { return false }
-                s.finished.append(Finished(job: f.job, outcome: outcome, duration: duration))
+                s.finished.append(Finished(job: f.job, outcome: outcome))
                 return s.finished.count == 1 || s.inflight.isEmpty || concurrency - s.inflight.count >= fullBatch
             }
         }
