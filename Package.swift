@@ -210,7 +210,7 @@ let package = Package(
         .testTarget(
             name: "GatewayStagesTests",
             dependencies: [
-                "GatewayStages", "GatewayCore", "GatewayRuntime", "GatewayServices", "GatewayTesting",
+                "GatewayStages", "GatewayCore", "GatewayRuntime", "GatewayServices", "GatewayTesting", "DevChain", "ChainKit",
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "ServiceLifecycleTestKit", package: "swift-service-lifecycle"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),

@@ -120,4 +120,57 @@ public enum CallbackPayloads {
                                    on: c, logger: logger)
         return id
     }
+
+    /// One callback to create.
+    public struct Pending: Sendable {
+        public var merchantID: Int64
+        public var url: String
+        public var fields: CallbackFields
+
+        public init(merchantID: Int64, url: String, fields: CallbackFields) {
+            self.merchantID = merchantID
+            self.url = url
+            self.fields = fields
+        }
+    }
+
+    /// Creates many callbacks and their delivery jobs in the caller's transaction, in a few
+    /// statements whatever their number (the chain scanner credits a block's deposits at once).
+    /// Existing (trade, status) pairs are skipped; returns the ids created.
+    @discardableResult
+    public static func create(_ items: [Pending], on c: PostgresConnection, logger: Logger) async throws -> [Int64] {
+        guard !items.isEmpty else { return [] }
+        let merchantIDs = Array(Set(items.map(\.merchantID)))
+        var keys: [Int64: String] = [:]
+        for try await (id, key) in try await c.query(
+            "SELECT id, api_key FROM gateway.merchants WHERE id = ANY(\(merchantIDs)::int8[])", logger: logger).decode((Int64, String).self) {
+            keys[id] = key
+        }
+        let now = Int64(Date().timeIntervalSince1970 * 1000)
+        var merchants: [Int64] = [], tradeTypes: [Int16] = [], tradeIDs: [Int64] = [], statuses: [Int16] = [], urls: [String] = []
+        var payloads: [String] = [], webhookIDs: [String] = []
+        for item in items {
+            guard let key = keys[item.merchantID] else { throw ServiceError.notFound("merchant \(item.merchantID)") }
+            merchants.append(item.merchantID)
+            tradeTypes.append(Int16(item.fields.tradeType))
+            tradeIDs.append(item.fields.tradeID)
+            statuses.append(Int16(item.fields.status))
+            urls.append(item.url)
+            payloads.append(formBody(body: item.fields.bodyJSON, key: key, nonce: nonce(), timestampMillis: now))
+            webhookIDs.append("msg_\(UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: ""))")
+        }
+        var ids: [Int64] = []
+        for try await id in try await c.query("""
+            INSERT INTO gateway.callbacks (merchant_id, trade_type, trade_id, status, url, payload, webhook_id)
+            SELECT * FROM unnest(\(merchants)::int8[], \(tradeTypes)::int2[], \(tradeIDs)::int8[], \(statuses)::int2[], \(urls)::text[],
+                                 \(payloads)::text[], \(webhookIDs)::text[])
+            ORDER BY 3, 4
+            ON CONFLICT (trade_type, trade_id, status) DO NOTHING RETURNING id
+            """, logger: logger).decode(Int64.self) { ids.append(id) }
+        guard !ids.isEmpty else { return [] }
+        _ = try await JobQueue.enqueue(
+            ids.map { NewJob(stage: .callback, kind: Callbacks.deliverJobKind, ref: "callback:\($0)", maxAttempts: 1_000_000, uniqueKey: "callback:\($0)") },
+            on: c, logger: logger)
+        return ids
+    }
 }

@@ -166,17 +166,3 @@ public enum Withdrawals {
         return updated
     }
 }
-
-/// Balances from the ledger.
-public enum Ledger {
-    /// A merchant's available balance per coin id (absent coins hold 0).
-    public static func available(merchantID: Int64, on c: PostgresConnection, logger: Logger) async throws -> [Int32: BigInt] {
-        var out: [Int32: BigInt] = [:]
-        for try await (coin, balance) in try await c.query("""
-            SELECT coin_id, balance::text FROM gateway.ledger_accounts WHERE merchant_id = \(merchantID) AND kind = 'available'
-            """, logger: logger).decode((Int32, String).self) {
-            out[coin] = BigInt(balance) ?? 0
-        }
-        return out
-    }
-}

@@ -44,6 +44,12 @@ public struct ChainConfig: Sendable, Equatable {
     public var headers: [String: String]
     /// Tokens by symbol, in file order.
     public var tokens: [TokenConfig]
+    /// Where the scanner starts on its very first run (nil: the node's tip at that moment).
+    public var scanFrom: UInt64?
+    /// Most blocks read per scan step (catching up goes this many at a time).
+    public var scanBatch: Int
+    /// How often the scanner asks the node for its tip when it is caught up.
+    public var pollInterval: Duration
 
     /// A chain with defaults for everything but its identity.
     public init(
@@ -58,7 +64,10 @@ public struct ChainConfig: Sendable, Equatable {
         maxLogRange: UInt64 = 2000,
         maxBatchSize: Int = 50,
         headers: [String: String] = [:],
-        tokens: [TokenConfig] = []
+        tokens: [TokenConfig] = [],
+        scanFrom: UInt64? = nil,
+        scanBatch: Int = 100,
+        pollInterval: Duration? = nil
     ) {
         self.name = name
         self.kind = kind
@@ -72,7 +81,13 @@ public struct ChainConfig: Sendable, Equatable {
         self.maxBatchSize = maxBatchSize
         self.headers = headers
         self.tokens = tokens
+        self.scanFrom = scanFrom
+        self.scanBatch = scanBatch
+        self.pollInterval = pollInterval ?? Self.defaultPollInterval(blockTime: blockTime)
     }
+
+    /// A quarter of the block time, at most one second.
+    public static func defaultPollInterval(blockTime: Duration) -> Duration { min(blockTime / 4, .seconds(1)) }
 
     /// The token with `symbol` (case-insensitive).
     public func token(_ symbol: String) -> TokenConfig? {
@@ -138,6 +153,14 @@ public struct ChainConfig: Sendable, Equatable {
         }
         chain.confirmations = try r.int("confirmations", in: 0...10_000)
         chain.blockTime = try r.duration("block_time", minimum: .milliseconds(100))
+        chain.pollInterval = try r.duration("poll_interval", default: Self.defaultPollInterval(blockTime: chain.blockTime), minimum: .milliseconds(10))
+        chain.scanBatch = try r.int("scan_batch", default: chain.scanBatch, in: 1...10_000)
+        if let from = try r.optionalString("scan_from") {
+            guard let n = UInt64(from.replacingOccurrences(of: "_", with: "")) else {
+                throw ConfigError(key: r.keyPath("scan_from"), "expected a block height (a whole number), found '\(from)'")
+            }
+            chain.scanFrom = n
+        }
         chain.requestTimeout = try r.duration("request_timeout", default: chain.requestTimeout, minimum: .milliseconds(50))
         chain.retryAttempts = try r.int("retry_attempts", default: chain.retryAttempts, in: 1...100)
         if kind == .evm {
