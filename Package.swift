@@ -144,7 +144,7 @@ let package = Package(
         .target(
             name: "GatewayCLI",
             dependencies: [
-                "GatewayCore", "GatewayRuntime", "GatewayStages", "GatewayServices", "ChainKit", "GatewayAPI", "DevChain",
+                "GatewayCore", "GatewayRuntime", "GatewayStages", "GatewayServices", "ChainKit", "GatewayAPI", "DevChain", "MerchantSide",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -156,11 +156,25 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // The merchant's side of callbacks: a receiver verifying both signatures (tests and the demo).
+        .target(
+            name: "MerchantSide",
+            dependencies: [
+                "GatewayCore",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         // Test-only helpers: a migrated template database, a database per test.
         .target(
             name: "GatewayTesting",
             dependencies: [
-                "GatewayCore", "GatewayRuntime",
+                "GatewayCore", "GatewayRuntime", "MerchantSide",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
 # Runs the gateway end to end on its embedded defaults: installs what is missing, starts the local
 # PostgreSQL cluster (.local/pg), builds, migrates, then starts devchain, gateway-api and every
-# worker with workers.yml. Logs go to .local/logs/. Ctrl-C stops everything cleanly.
+# worker with workers.yml, and drives the deposit demo (gatewayctl demo deposits): a merchant,
+# TRON and Ethereum deposit addresses through the Udun API, USDT sent by devchain, the callbacks
+# printed by a local merchant receiver that verifies their signatures, then gatewayctl status.
+# Logs go to .local/logs/. Ctrl-C stops everything cleanly.
 #
-#   scripts/run.sh            run until Ctrl-C
-#   scripts/run.sh --smoke    start everything, check it answers, stop (exit 0 when healthy)
+#   scripts/run.sh            run (and demo) until Ctrl-C
+#   scripts/run.sh --smoke    start everything, check it answers, run the demo, stop (exit 0 when all worked)
 #   GATEWAY_BUILD=release scripts/run.sh    use a release build (slower to build, faster to run)
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
@@ -51,7 +54,7 @@ trap 'stop_all; exit 0' INT TERM
 trap 'stop_all' EXIT
 
 # The seed fixes devchain's USDT contract addresses, which workers.yml names.
-start devchain --listen 127.0.0.1:8545 --seed devchain
+start devchain --listen 127.0.0.1:8545 --seed devchain --block-time-ms 500
 start gateway-api --config "$CONFIG"
 for w in review autopay chain callback sweep; do start "$w-worker" --config "$CONFIG"; done
 
@@ -82,8 +85,16 @@ if [ "$SMOKE" -eq 1 ]; then
         fi
     done
     [ "$ok" -eq 1 ] || exit 1
+fi
+
+say "deposit demo"
+if ! "$BIN/gatewayctl" demo deposits; then
+    echo "  the demo failed: see $LOGS/chain-worker.log and $LOGS/callback-worker.log" >&2
+    [ "$SMOKE" -eq 1 ] && exit 1
+fi
+if [ "$SMOKE" -eq 1 ]; then
     say "smoke check passed"
     exit 0
 fi
-say "press Ctrl-C to stop"
+say "still running; press Ctrl-C to stop"
 wait

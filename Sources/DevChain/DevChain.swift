@@ -161,7 +161,8 @@ struct BlockProducer: Service {
     let interval: Duration
 
     func run() async throws {
-        try await cancelWhenGracefulShutdown {
+        // Stopping is the end of the loop, not an error (the process exits 0 on SIGTERM).
+        try? await cancelWhenGracefulShutdown {
             while !Task.isCancelled {
                 try await Task.sleep(for: interval)
                 chain.evm.mine()

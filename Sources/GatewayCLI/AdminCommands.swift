@@ -326,6 +326,37 @@ struct WithdrawalCommand: AsyncParsableCommand {
     }
 }
 
+struct DepositCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "deposit", abstract: "Deposits found by chain-worker.", subcommands: [List.self])
+
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List deposits, newest first.")
+        @OptionGroup var options: ProcessOptions
+        @Option(help: "Only this merchant.") var merchant: Int64?
+        @Option(help: "Only this chain.") var chain: String?
+        @Option(help: "Only this status (seen, confirmed, orphaned, ignored).") var status: String?
+        @Option(help: "At most this many.") var limit = 100
+
+        func validate() throws {
+            if let status, !["seen", "confirmed", "orphaned", "ignored"].contains(status) {
+                throw ValidationError("--status must be seen, confirmed, orphaned or ignored")
+            }
+            guard (1...100_000).contains(limit) else { throw ValidationError("--limit must be between 1 and 100000") }
+        }
+
+        func run() async throws {
+            let (m, ch, st, lim) = (merchant, chain, status, limit)
+            let all = try await read(options) { c, l in try await Deposits.list(merchantID: m, chain: ch, status: st, limit: lim, on: c, logger: l) }
+            var t = TextTable(header: ["id", "merchant", "chain", "coin", "address", "amount (base units)", "block", "status", "tx", "seen"])
+            for d in all {
+                t.add(["\(d.id)", "\(d.merchantID)", d.chain, d.symbol, d.address, d.amount.description, "\(d.blockHeight)",
+                       d.status + (d.statusReason.map { " (\($0.prefix(40)))" } ?? ""), d.txHash, iso(d.createdAt)])
+            }
+            print(all.isEmpty ? "no deposits" : t.render(), terminator: all.isEmpty ? "\n" : "")
+        }
+    }
+}
+
 struct AdminCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "admin", abstract: "Admin API access.", subcommands: [Token.self])
 

@@ -5,13 +5,15 @@ import ChainKit
 import Foundation
 import GatewayCore
 import GatewayRuntime
+import GatewayServices
+import PostgresNIO
 
 /// `gatewayctl chain …`: ask the configured node of a chain.
 struct ChainCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "chain",
-        abstract: "Ask a configured chain's node: its tip, an address's balance.",
-        subcommands: [Tip.self, Balance.self]
+        abstract: "Ask a configured chain's node (tip, balances); see and acknowledge deep-reorg alerts.",
+        subcommands: [Tip.self, Balance.self, Alerts.self, AckReorg.self]
     )
 
     /// The node client of a configured chain.
@@ -81,6 +83,74 @@ struct ChainCommand: AsyncParsableCommand {
                         + (balance.accountExists ? "" : "; account not activated")
                 )
             }
+        }
+    }
+}
+
+extension ChainCommand {
+    struct Alerts: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "List reorganisations deeper than the confirmation depth (open ones; --all for acknowledged too).")
+
+        @OptionGroup var options: ProcessOptions
+        @Flag(help: "Include acknowledged alerts.") var all = false
+
+        func run() async throws {
+            let all = self.all
+            let rows = try await read(options) { c, l in
+                var out: [[String]] = []
+                for try await r in try await c.query("""
+                    SELECT id, chain, fork_height, depth, confirmations, old_hash, new_hash, array_to_string(affected_deposits, ','), detail,
+                           detected_at, coalesce(acknowledged_by || ' at ' || acknowledged_at::text, '')
+                    FROM gateway.reorg_alerts WHERE \(all) OR acknowledged_at IS NULL ORDER BY id
+                    """, logger: l).decode((Int64, String, Int64, Int32, Int32, String, String, String, String, Date, String).self) {
+                    out.append(["\(r.0)", r.1, "\(r.2)", "\(r.3)", "\(r.4)", r.7.isEmpty ? "-" : r.7, ISO8601DateFormatter().string(from: r.9),
+                                r.10.isEmpty ? "OPEN" : r.10, r.8])
+                }
+                return out
+            }
+            guard !rows.isEmpty else { return print(all ? "no reorg alerts" : "no open reorg alerts") }
+            var t = TextTable(header: ["id", "chain", "fork at", "depth", "confirmations", "credited deposits affected", "detected", "state", "detail"])
+            for r in rows { t.add(r) }
+            print(t.render(), terminator: "")
+        }
+    }
+
+    struct AckReorg: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "ack-reorg",
+            abstract: "Acknowledge a deep-reorg alert once its credited deposits were checked on chain (recorded in the audit log).")
+
+        @OptionGroup var options: ProcessOptions
+        @Option(help: "The alert's id (gatewayctl chain alerts).") var id: Int64
+        @Option(help: "Who checked it (recorded).") var by: String
+        @Option(help: "What was found (recorded).") var note: String
+
+        func validate() throws {
+            guard id > 0 else { throw ValidationError("--id must be a positive alert id") }
+            guard !by.trimmingCharacters(in: .whitespaces).isEmpty, !note.trimmingCharacters(in: .whitespaces).isEmpty else {
+                throw ValidationError("--by and --note must not be empty")
+            }
+        }
+
+        func run() async throws {
+            let (id, by, note) = (self.id, self.by, self.note)
+            let done = try await write(options) { c, l in
+                var changed = false
+                for try await _ in try await c.query("""
+                    UPDATE gateway.reorg_alerts SET acknowledged_at = now(), acknowledged_by = \(by) WHERE id = \(id) AND acknowledged_at IS NULL RETURNING id
+                    """, logger: l) { changed = true }
+                if changed {
+                    try await Audit.record(actor: "cli:\(by)", action: "reorg.acknowledge", target: "reorg_alert:\(id)", detail: ["note": .string(note)],
+                                           on: c, logger: l)
+                }
+                return changed
+            }
+            guard done else {
+                print("alert \(id) does not exist or is already acknowledged; nothing changed")
+                throw ExitCode(1)
+            }
+            print("alert \(id) acknowledged by \(by)")
         }
     }
 }

@@ -13,7 +13,7 @@ public struct GatewayCTL: AsyncParsableCommand {
         discussion: ProcessOptions.discussion,
         subcommands: [
             Migrate.self, Status.self, Jobs.self, ConfigCommand.self, KeysCommand.self, ChainCommand.self, MerchantCommand.self, CoinCommand.self,
-            WalletCommand.self, AddressCommand.self, WithdrawalCommand.self, CallbacksCommand.self, AdminCommand.self, Bench.self,
+            WalletCommand.self, AddressCommand.self, DepositCommand.self, WithdrawalCommand.self, CallbacksCommand.self, AdminCommand.self, DemoCommand.self, Bench.self,
         ])
 
     public init() {}
@@ -77,7 +77,7 @@ struct Migrate: AsyncParsableCommand {
 }
 
 struct Status: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Show the queue per stage: ready, scheduled, running, expired leases, dead, throughput.")
+    static let configuration = CommandConfiguration(abstract: "Show the queue per stage, callbacks per merchant, chain scanners, deposits and deep-reorg alerts.")
 
     @OptionGroup var options: ProcessOptions
 
@@ -118,6 +118,43 @@ public enum StatusReport {
             callbacks.add(["\(id)", name, "\(pending)", age < 0 ? "-" : DurationText.format(.milliseconds(Int64(age * 1000))), "\(dead)"])
         }
         text += "\ncallbacks\n" + (any ? callbacks.render() : "none waiting, none dead\n")
+
+        var chains = TextTable(header: ["chain", "node tip", "scanned", "lag", "last scan", "leader", "waiting", "reorg alerts", "last error"])
+        var anyChain = false
+        for try await (chain, tip, scanned, lag, age, leader, alive, waiting, alerts, error, errorAge) in try await database.query("""
+            SELECT chain, node_tip, scanned_height, lag_blocks, coalesce(extract(epoch FROM last_scan_age)::float8, -1), leader,
+                   coalesce(leader_alive, false), deposits_waiting, open_reorg_alerts, last_error,
+                   coalesce(extract(epoch FROM last_error_age)::float8, -1)
+            FROM monitor.chains ORDER BY chain
+            """).decode((String, Int64?, Int64?, Int64?, Double, String?, Bool, Int64, Int64, String?, Double).self) {
+            anyChain = true
+            func ago(_ s: Double) -> String { s < 0 ? "-" : DurationText.format(.milliseconds(Int64(s * 1000))) + " ago" }
+            chains.add([chain, tip.map(String.init) ?? "-", scanned.map(String.init) ?? "-", lag.map(String.init) ?? "-", ago(age),
+                        alive ? (leader ?? "-") : "none (lease expired)", "\(waiting)", alerts > 0 ? "\(alerts) OPEN" : "0",
+                        error.map { "\(ago(errorAge)): \($0.prefix(60))" } ?? "-"])
+        }
+        text += "\nchains\n" + (anyChain ? chains.render() : "no chain scanned yet (is chain-worker running?)\n")
+
+        var deposits = TextTable(header: ["chain", "coin", "status", "deposits", "amount (base units)", "oldest waiting"])
+        var anyDeposit = false
+        for try await (chain, symbol, status, n, amount, age) in try await database.query("""
+            SELECT chain, symbol, status, deposits, amount::text, coalesce(extract(epoch FROM oldest_waiting_age)::float8, -1)
+            FROM monitor.deposits ORDER BY chain, symbol, status
+            """).decode((String, String, String, Int64, String, Double).self) {
+            anyDeposit = true
+            deposits.add([chain, symbol, status, "\(n)", amount, age < 0 ? "-" : DurationText.format(.milliseconds(Int64(age * 1000)))])
+        }
+        text += "\ndeposits\n" + (anyDeposit ? deposits.render() : "none yet\n")
+
+        var alerts = TextTable(header: ["alert", "chain", "fork at", "depth", "confirmations", "detected", "detail"])
+        var anyAlert = false
+        for try await (id, chain, fork, depth, confirmations, at, detail) in try await database.query("""
+            SELECT id, chain, fork_height, depth, confirmations, detected_at, detail FROM monitor.reorg_alerts ORDER BY id
+            """).decode((Int64, String, Int64, Int32, Int32, Date, String).self) {
+            anyAlert = true
+            alerts.add(["\(id)", chain, "\(fork)", "\(depth)", "\(confirmations)", ISO8601DateFormatter().string(from: at), String(detail.prefix(100))])
+        }
+        if anyAlert { text += "\nDEEP REORG ALERTS (check the deposits on chain, then gatewayctl chain ack-reorg --id N)\n" + alerts.render() }
         return text
     }
 }

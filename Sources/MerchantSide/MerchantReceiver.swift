@@ -8,8 +8,9 @@ import NIOCore
 import ServiceLifecycle
 import Synchronization
 
-/// A merchant's callback endpoint for tests, written from udun-protocol.md §5 and the Standard
-/// Webhooks spec: it verifies both signatures of every callback and answers as told.
+/// A merchant's callback endpoint, written from udun-protocol.md §5 and the Standard Webhooks spec
+/// (not from our sender's code): it verifies both signatures of every callback and answers as
+/// told. The tests' receiver, and the demo merchant of `gatewayctl demo`.
 public final class MerchantReceiver: Sendable {
     /// One callback as received.
     public struct Received: Sendable {
@@ -54,13 +55,16 @@ public final class MerchantReceiver: Sendable {
     private let key: String
     private let secret: String
     private let portBox = PortBox()
+    private let onReceive: (@Sendable (Received) -> Void)?
     private let group: ServiceGroup
     private let runner: Task<Void, any Error>
 
-    /// Starts a receiver on a free loopback port for a merchant with this API key and webhook secret.
-    public init(apiKey: String, webhookSecret: String) async throws {
+    /// Starts a receiver on a free loopback port for a merchant with this API key and webhook secret;
+    /// `onReceive` sees every callback as it arrives.
+    public init(apiKey: String, webhookSecret: String, onReceive: (@Sendable (Received) -> Void)? = nil) async throws {
         self.key = apiKey
         self.secret = webhookSecret
+        self.onReceive = onReceive
         let router = Router()
         let (started, startedCont) = AsyncStream<Void>.makeStream()
         let box = Mutex<MerchantReceiver?>(nil)
@@ -73,8 +77,8 @@ public final class MerchantReceiver: Sendable {
                               onServerRunning: { channel in
                                   portBox.value.withLock { $0 = channel.localAddress?.port }
                                   startedCont.yield()
-                              }, logger: Logger(label: "test.receiver"))
-        let group = ServiceGroup(configuration: .init(services: [app], logger: Logger(label: "test.receiver")))
+                              }, logger: Logger(label: "merchant.receiver"))
+        let group = ServiceGroup(configuration: .init(services: [app], logger: Logger(label: "merchant.receiver")))
         self.group = group
         self.runner = Task { try await group.run() }
         box.withLock { $0 = self }
@@ -124,6 +128,7 @@ public final class MerchantReceiver: Sendable {
                               udunSignatureValid: udunValid, webhookSignatureValid: webhookValid,
                               body: form["body"].flatMap { try? JSONValue.parse($0) }, answered: hang ? 0 : status, at: .now)
         state.withLock { $0.received.append(record) }
+        onReceive?(record)
         if hang { try? await Task.sleep(for: hangFor) }
         return Response(status: .init(code: status), body: .init(byteBuffer: ByteBuffer(string: status == 200 ? "success" : "no")))
     }
