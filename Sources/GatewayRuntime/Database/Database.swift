@@ -136,6 +136,13 @@ public final class Database: Sendable {
         try await client.query(query, logger: logger, file: file, line: line)
     }
 
+    /// One write statement in its own (implicit) transaction: one round trip instead of BEGIN,
+    /// statement, COMMIT. Only for a write that is whole by itself and enqueues no jobs (a job
+    /// enqueued here would not wake the workers); everything else goes through `transaction`.
+    public func execute(_ query: PostgresQuery, file: String = #fileID, line: Int = #line) async throws {
+        for try await _ in try await client.query(query, logger: logger, file: file, line: line) {}
+    }
+
     /// Leases one connection for `body` (LISTEN, or several reads that must see one session).
     public func withConnection<Result: Sendable>(_ body: (PostgresConnection) async throws -> sending Result) async throws -> Result {
         try await client.withConnection(body)

@@ -51,28 +51,32 @@ struct CallbackDelivery: JobHandler {
         let logger = ctx.logger
         let rows = try await ctx.database.query("""
             SELECT c.id, c.merchant_id, c.trade_type, c.trade_id, c.url, c.payload, c.webhook_id, c.state,
-                   extract(epoch FROM now() - c.created_at)::float8, m.webhook_secret
+                   extract(epoch FROM now() - c.created_at)::float8, m.webhook_secret,
+                   EXISTS (SELECT 1 FROM gateway.callbacks e
+                           WHERE e.trade_type = c.trade_type AND e.trade_id = c.trade_id AND e.id < c.id AND e.state = 'pending')
             FROM gateway.callbacks c JOIN gateway.merchants m ON m.id = c.merchant_id WHERE c.id = \(id)
             """)
         var stored: Stored?
-        for try await r in rows.decode((Int64, Int64, Int16, Int64, String, String, String, String, Double, String).self) {
+        var earlierPending = false
+        for try await r in rows.decode((Int64, Int64, Int16, Int64, String, String, String, String, Double, String, Bool).self) {
             stored = Stored(id: r.0, merchantID: r.1, tradeType: r.2, tradeID: r.3, url: r.4, payload: r.5, webhookID: r.6, state: r.7, ageSeconds: r.8, secret: r.9)
+            earlierPending = r.10
         }
         guard let cb = stored else { throw PermanentJobError("callback \(id) does not exist") }
         guard cb.state == "pending" else { return .completed }  // delivered, or dead and not resent
 
         // Callbacks of one trade go in order: wait for an earlier pending one (until its next try).
-        var earlierDue: Double?
-        var earlierPending = false
-        for try await (_, due) in try await ctx.database.query("""
-            SELECT c.id, CASE WHEN j.state = 'ready' THEN extract(epoch FROM j.run_at - now())::float8 ELSE 0.2 END
-            FROM gateway.callbacks c LEFT JOIN gateway.jobs j ON j.stage = 'callback' AND j.unique_key = 'callback:' || c.id
-            WHERE c.trade_type = \(cb.tradeType) AND c.trade_id = \(cb.tradeID) AND c.id < \(cb.id) AND c.state = 'pending'
-            """).decode((Int64, Double).self) {
-            earlierPending = true
-            earlierDue = max(earlierDue ?? 0, due)
+        if earlierPending {
+            var earlierDue: Double?
+            for try await (_, due) in try await ctx.database.query("""
+                SELECT c.id, CASE WHEN j.state = 'ready' THEN extract(epoch FROM j.run_at - now())::float8 ELSE 0.2 END
+                FROM gateway.callbacks c LEFT JOIN gateway.jobs j ON j.stage = 'callback' AND j.unique_key = 'callback:' || c.id
+                WHERE c.trade_type = \(cb.tradeType) AND c.trade_id = \(cb.tradeID) AND c.id < \(cb.id) AND c.state = 'pending'
+                """).decode((Int64, Double).self) {
+                earlierDue = max(earlierDue ?? 0, due)
+            }
+            if let earlierDue { return .snooze(.milliseconds(Int64(max(0.2, min(earlierDue, 3600)) * 1000) + 50)) }
         }
-        if earlierPending { return .snooze(.milliseconds(Int64(max(0.2, min(earlierDue ?? 1, 3600)) * 1000) + 50)) }
 
         guard let url = URL(string: cb.url), let host = url.host else { return try await markDead(cb, reason: "callUrl is not a URL", ctx) }
         let endpoint = "\(url.scheme ?? "http")://\(host):\(url.port ?? (url.scheme == "https" ? 443 : 80))"
@@ -100,16 +104,20 @@ struct CallbackDelivery: JobHandler {
             _ = try? await response.body.collect(upTo: 65536)
             let code = Int(response.status.code)
             if (200..<300).contains(code) {
-                try await ctx.database.transaction { c in
-                    try await c.query("""
+                // One statement: delivered, and the trade's next callback (if any) due now. The job
+                // itself completes with the worker's next claim; if that is lost, the re-run finds
+                // the callback delivered and completes without sending.
+                try await ctx.database.execute("""
+                    WITH d AS (
                         UPDATE gateway.callbacks SET state = 'delivered', delivered_at = now(), attempts = attempts + 1, last_error = NULL
-                        WHERE id = \(cb.id) AND state = 'pending'
-                        """, logger: logger)
-                    try await Self.wakeNext(after: cb, on: c, logger: logger)
-                    try await ctx.complete(in: c)
-                }
+                        WHERE id = \(cb.id) AND state = 'pending' RETURNING id)
+                    UPDATE gateway.jobs SET run_at = now()
+                    WHERE stage = 'callback' AND state = 'ready' AND EXISTS (SELECT 1 FROM d) AND unique_key = (
+                        SELECT 'callback:' || id FROM gateway.callbacks
+                        WHERE trade_type = \(cb.tradeType) AND trade_id = \(cb.tradeID) AND id > \(cb.id) AND state = 'pending' ORDER BY id LIMIT 1)
+                    """)
                 logger.debug("callback delivered", metadata: ["callback.id": "\(cb.id)", "http.status": "\(code)"])
-                return .completedInTransaction
+                return .completed
             }
             failure = "HTTP \(code)"
             permanent = (400..<500).contains(code) && ![408, 409, 425, 429].contains(code)

@@ -388,7 +388,7 @@ public actor ChainScanner: Service {
 
     private func recordError(_ text: String) async {
         let name = chain.name, identity = self.identity
-        _ = try? await database.query("""
+        try? await database.execute("""
             UPDATE gateway.chain_scanners SET last_error = \(String(text.prefix(500))), last_error_at = now()
             WHERE chain = \(name) AND (leader = \(identity) OR leader IS NULL OR lease_until < now())
             """)
@@ -397,7 +397,7 @@ public actor ChainScanner: Service {
     private func releaseLease() async {
         guard leaderSince != nil else { return }
         let name = chain.name, identity = self.identity
-        _ = try? await database.query(
+        try? await database.execute(
             "UPDATE gateway.chain_scanners SET lease_until = now(), updated_at = now() WHERE chain = \(name) AND leader = \(identity)")
         dropLeadership()
     }
