@@ -225,6 +225,9 @@ let package = Package(
             name: "GatewayStagesTests",
             dependencies: [
                 "GatewayStages", "GatewayCore", "GatewayRuntime", "GatewayServices", "GatewayTesting", "DevChain", "ChainKit",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "ServiceLifecycleTestKit", package: "swift-service-lifecycle"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),

@@ -17,6 +17,24 @@ public struct GatewayCTL: AsyncParsableCommand {
         ])
 
     public init() {}
+
+    /// Parses and runs a command; database errors are told by their SQLSTATE and message (never a
+    /// DETAIL, which may carry values) instead of postgres-nio's deliberately generic text.
+    public static func runMain() async {
+        do {
+            var command = try parseAsRoot()
+            if var async = command as? AsyncParsableCommand {
+                try await async.run()
+            } else {
+                try command.run()
+            }
+        } catch let error where error is PSQLError || error is PostgresTransactionError {
+            FileHandle.standardError.write(Data("Error: database: \(DatabaseErrors.describe(error))\n".utf8))
+            Foundation.exit(1)
+        } catch {
+            exit(withError: error)
+        }
+    }
 }
 
 /// Shared start-up of a CLI command: configuration, logging, a database handle with its pool running.

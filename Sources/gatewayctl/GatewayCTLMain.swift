@@ -4,6 +4,6 @@ import GatewayCLI
 @main
 struct GatewayCTLMain {
     static func main() async {
-        await GatewayCTL.main()
+        await GatewayCTL.runMain()
     }
 }

@@ -1,3 +1,4 @@
+import AsyncHTTPClient
 import BigInt
 import ChainKit
 import DevChain
@@ -6,6 +7,8 @@ import GatewayCore
 import GatewayRuntime
 import GatewayServices
 import GatewayTesting
+import NIOCore
+import NIOHTTP1
 import PostgresNIO
 import Testing
 
@@ -76,6 +79,12 @@ import Glibc
                 #expect(leader.contains(":\(victim.pid):"))
                 victim.signal(SIGKILL)
                 _ = await victim.wait(timeout: .seconds(10))
+                // And the node fails for a while, through devchain's control endpoint.
+                var request = HTTPClientRequest(url: url + "/devchain/faults")
+                request.method = .POST
+                request.body = .bytes(ByteBuffer(string: #"{"mode":"http500","count":5,"scope":"tron"}"#))
+                let reply = try await HTTPClient.shared.execute(request, timeout: .seconds(10))
+                #expect(reply.status == .ok)
                 for i in 0..<6 {
                     _ = try h.sendTronUSDT(h.tron[i % 3], BigUInt(2_000_000 + i))
                     sent += BigUInt(2_000_000 + i)
@@ -93,6 +102,7 @@ import Glibc
                 #expect(try await count(db, "SELECT count(*) FROM gateway.ledger_entries") == 24)
                 #expect(try await h.ledgerProblems() == [])
                 #expect(survivor.output.contains("scanner lease taken"), "the survivor logs the takeover")
+                #expect(node.faults.pending == 0 && survivor.output.contains("HTTP 500"), "the node's failures were met and retried")
             }
         }
     }

@@ -25,7 +25,8 @@ public enum CallbackStage {
         configuration.connectionPool.concurrentHTTP1ConnectionsPerHostSoftLimit = settings.perEndpointConcurrency
         let http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
         let delivery = CallbackDelivery(http: http, settings: settings, policy: env.config.api.callbackURLs,
-                                        backoff: env.config.worker(.callback).backoff, limiter: EndpointLimiter(cap: settings.perEndpointConcurrency))
+                                        backoff: env.config.worker(.callback).backoff, limiter: EndpointLimiter(cap: settings.perEndpointConcurrency),
+                                        recorder: DeliveryRecorder(database: env.database, logger: env.logger))
         return StageRunner.Parts(handlers: [Callbacks.deliverJobKind: delivery], services: [HTTPClientService(client: http)])
     }
 }
@@ -38,6 +39,7 @@ struct CallbackDelivery: JobHandler {
     let policy: CallbackURLPolicy
     let backoff: BackoffPolicy
     let limiter: EndpointLimiter
+    let recorder: DeliveryRecorder
 
     struct Stored: Sendable {
         var id: Int64, merchantID: Int64, tradeType: Int16, tradeID: Int64, url: String, payload: String, webhookID: String
@@ -104,18 +106,10 @@ struct CallbackDelivery: JobHandler {
             _ = try? await response.body.collect(upTo: 65536)
             let code = Int(response.status.code)
             if (200..<300).contains(code) {
-                // One statement: delivered, and the trade's next callback (if any) due now. The job
-                // itself completes with the worker's next claim; if that is lost, the re-run finds
-                // the callback delivered and completes without sending.
-                try await ctx.database.execute("""
-                    WITH d AS (
-                        UPDATE gateway.callbacks SET state = 'delivered', delivered_at = now(), attempts = attempts + 1, last_error = NULL
-                        WHERE id = \(cb.id) AND state = 'pending' RETURNING id)
-                    UPDATE gateway.jobs SET run_at = now()
-                    WHERE stage = 'callback' AND state = 'ready' AND EXISTS (SELECT 1 FROM d) AND unique_key = (
-                        SELECT 'callback:' || id FROM gateway.callbacks
-                        WHERE trade_type = \(cb.tradeType) AND trade_id = \(cb.tradeID) AND id > \(cb.id) AND state = 'pending' ORDER BY id LIMIT 1)
-                    """)
+                // Marked delivered (with the trade's next callback made due) together with the other
+                // deliveries that finished meanwhile, in one statement; the job completes with the
+                // worker's next claim. If that is lost, the re-run finds it delivered and sends nothing.
+                try await recorder.record(cb)
                 logger.debug("callback delivered", metadata: ["callback.id": "\(cb.id)", "http.status": "\(code)"])
                 return .completed
             }
@@ -186,6 +180,69 @@ struct CallbackDelivery: JobHandler {
             p = ai.pointee.ai_next
         }
         return out
+    }
+}
+
+/// Records successful deliveries in groups: while one UPDATE is in flight, the deliveries that
+/// finish queue up and go in the next one (group commit), so a busy worker writes a few
+/// statements a second instead of one commit per callback. Each caller returns only once its
+/// callback's row says delivered.
+final class DeliveryRecorder: Sendable {
+    struct Item {
+        var callback: CallbackDelivery.Stored
+        var done: CheckedContinuation<Void, any Error>
+    }
+
+    let database: Database
+    let logger: Logger
+    private let state = Mutex<(items: [Item], flushing: Bool)>(([], false))
+
+    init(database: Database, logger: Logger) {
+        self.database = database
+        self.logger = logger
+    }
+
+    func record(_ cb: CallbackDelivery.Stored) async throws {
+        try await withCheckedThrowingContinuation { (done: CheckedContinuation<Void, any Error>) in
+            let start = state.withLock { s -> Bool in
+                s.items.append(Item(callback: cb, done: done))
+                if s.flushing { return false }
+                s.flushing = true
+                return true
+            }
+            if start { Task { await self.flush() } }
+        }
+    }
+
+    private func flush() async {
+        while true {
+            let batch = state.withLock { s -> [Item] in
+                let b = s.items
+                s.items = []
+                if b.isEmpty { s.flushing = false }
+                return b
+            }
+            if batch.isEmpty { return }
+            let ids = batch.map(\.callback.id)
+            do {
+                try await database.execute("""
+                    WITH d AS (
+                        UPDATE gateway.callbacks SET state = 'delivered', delivered_at = now(), attempts = attempts + 1, last_error = NULL
+                        WHERE id = ANY(\(ids)::int8[]) AND state = 'pending' RETURNING id, trade_type, trade_id)
+                    UPDATE gateway.jobs SET run_at = now()
+                    WHERE stage = 'callback' AND state = 'ready' AND unique_key = ANY (ARRAY(
+                        SELECT 'callback:' || n.id FROM d CROSS JOIN LATERAL (
+                            SELECT n.id FROM gateway.callbacks n
+                            WHERE n.trade_type = d.trade_type AND n.trade_id = d.trade_id AND n.id > d.id AND n.state = 'pending'
+                            ORDER BY n.id LIMIT 1) n))
+                    """)
+                for item in batch { item.done.resume() }
+            } catch {
+                logger.warning("could not record delivered callbacks; their jobs will run again", metadata: [
+                    "callbacks": "\(ids.count)", "error": "\(DatabaseErrors.describe(error))"])
+                for item in batch { item.done.resume(throwing: error) }
+            }
+        }
     }
 }
 
