@@ -29,6 +29,20 @@ struct MerchantAPI: Sendable {
     let directory: ChainDirectory
     let logger: Logger
     let limiter: RateLimiter
+    let merchants: TTLCache<Int64, MerchantAuth?>
+    let coins: TTLCache<String, Coin?>
+    let walletChains: TTLCache<Int64, Set<String>>
+
+    init(database: Database, config: APIConfig, directory: ChainDirectory, logger: Logger, limiter: RateLimiter) {
+        self.database = database
+        self.config = config
+        self.directory = directory
+        self.logger = logger
+        self.limiter = limiter
+        self.merchants = TTLCache(ttl: config.cacheTTL)
+        self.coins = TTLCache(ttl: config.cacheTTL)
+        self.walletChains = TTLCache(ttl: config.cacheTTL)
+    }
 
     func respond(_ request: Request, endpoint: MerchantEndpoint) async -> Response {
         do {
@@ -65,7 +79,9 @@ struct MerchantAPI: Sendable {
         guard let idText = try fields.string("merchantId"), let merchantID = Int64(idText), merchantID > 0 else {
             throw UdunError(.merchantNotFound, "merchant does not exist")
         }
-        let auth = try await database.withConnection { c in try await Merchants.auth(merchantID, on: c, logger: self.logger) }
+        let auth = try await merchants.value(merchantID) {
+            try await database.withConnection { c in try await Merchants.auth(merchantID, on: c, logger: self.logger) }
+        }
         guard let auth else { throw UdunError(.merchantNotFound, "merchant does not exist") }
         guard UdunSignature.verify(envelope, key: auth.apiKey) else { throw UdunError(.signatureWrong, "signature is wrong") }
         guard auth.active else { throw UdunError(.merchantDisabled, "merchant is disabled") }
@@ -79,6 +95,9 @@ struct MerchantAPI: Sendable {
             throw UdunError(.rateLimited, "too many requests; slow down")
         }
         let replay = config.replayProtection
+        if endpoint == .withdraw || endpoint == .proxypay {
+            return try await withdraw(fields, merchantID: merchantID, proxypay: endpoint == .proxypay, signature: replay ? envelope.sign : nil)
+        }
         return try await database.transaction { c -> JSONValue?? in
             if replay {
                 var fresh = false
@@ -90,6 +109,35 @@ struct MerchantAPI: Sendable {
             }
             return try await self.run(endpoint, fields: fields, merchantID: merchantID, on: c)
         }
+    }
+
+    /// `/mch/withdraw` and `/mch/withdraw/proxypay`: the coin and the merchant's wallets from the
+    /// cache, then one statement (withdrawal, review job, replay record) in one transaction.
+    private func withdraw(_ fields: UdunFields, merchantID: Int64, proxypay: Bool, signature: String?) async throws -> JSONValue?? {
+        let request = WithdrawalRequest(
+            merchantID: merchantID, mainCoinType: try fields.required("mainCoinType"),
+            coinType: try fields.string("coinType") ?? fields.required("mainCoinType"), address: try fields.required("address"),
+            amount: try fields.string("amount") ?? "", callURL: try fields.required("callUrl"), businessID: try fields.required("businessId"),
+            memo: try fields.string("memo") ?? "", remark: try fields.string("remark") ?? "", walletRef: try fields.string("walletId") ?? "",
+            proxypay: proxypay)
+        guard !request.amount.isEmpty else { throw UdunError(.badAmount, "amount is required") }
+        let logger = self.logger
+        let coinKey = request.mainCoinType + "\u{0}" + Coins.canonicalCoinType(request.coinType)
+        let coin = try await coins.value(coinKey) {
+            try await database.withConnection { c in
+                try await Coins.find(mainCoinType: request.mainCoinType, coinType: request.coinType, on: c, logger: logger)
+            }
+        }
+        guard let coin else { throw UdunError(.unknownCoin, "unknown coin \(request.mainCoinType)/\(request.coinType)") }
+        let chains = try await walletChains.value(merchantID) {
+            try await database.withConnection { c in try await Wallets.chains(merchantID: merchantID, on: c, logger: logger) }
+        }
+        let (directory, policy) = (self.directory, config.callbackURLs)
+        _ = try await database.transaction { c in
+            try await Withdrawals.submit(request, coin: coin, merchantChains: chains, replaySignature: signature, directory: directory,
+                                         callbackPolicy: policy, on: c, logger: logger)
+        }
+        return nil
     }
 
     private func run(_ endpoint: MerchantEndpoint, fields: UdunFields, merchantID: Int64, on c: PostgresConnection) async throws -> JSONValue?? {
@@ -126,15 +174,7 @@ struct MerchantAPI: Sendable {
             return .some(.array(addresses.map { .object([("address", .string($0)), ("coinType", coinType)]) }))
 
         case .withdraw, .proxypay:
-            let request = WithdrawalRequest(
-                merchantID: merchantID, mainCoinType: try fields.required("mainCoinType"),
-                coinType: try fields.string("coinType") ?? fields.required("mainCoinType"), address: try fields.required("address"),
-                amount: try fields.string("amount") ?? "", callURL: try fields.required("callUrl"), businessID: try fields.required("businessId"),
-                memo: try fields.string("memo") ?? "", remark: try fields.string("remark") ?? "", walletRef: try fields.string("walletId") ?? "",
-                proxypay: endpoint == .proxypay)
-            guard !request.amount.isEmpty else { throw UdunError(.badAmount, "amount is required") }
-            _ = try await Withdrawals.submit(request, directory: directory, callbackPolicy: config.callbackURLs, on: c, logger: logger)
-            return nil
+            preconditionFailure("withdrawals take their own path")
 
         case .checkAddress, .existAddress:
             let main = try fields.required("mainCoinType")

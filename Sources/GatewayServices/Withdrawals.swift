@@ -69,7 +69,19 @@ public enum Withdrawals {
         guard let coin = try await Coins.find(mainCoinType: r.mainCoinType, coinType: r.coinType, on: c, logger: logger) else {
             throw UdunError(.unknownCoin, "unknown coin \(r.mainCoinType)/\(r.coinType)")
         }
-        guard try await Wallets.chains(merchantID: r.merchantID, on: c, logger: logger).contains(coin.chain) else {
+        let chains = try await Wallets.chains(merchantID: r.merchantID, on: c, logger: logger)
+        return try await submit(r, coin: coin, merchantChains: chains, replaySignature: nil, directory: directory, callbackPolicy: callbackPolicy,
+                                on: c, logger: logger)
+    }
+
+    /// Validates and stores a withdrawal with its review job in one statement, in the caller's
+    /// transaction, given the coin and the merchant's wallet chains (which the API keeps cached).
+    /// With `replaySignature`, the request's signature is recorded by the same statement, and a
+    /// signature this merchant already used is refused (`replayed`) with nothing written.
+    public static func submit(_ r: WithdrawalRequest, coin: Coin, merchantChains: Set<String>, replaySignature: String?,
+                              directory: ChainDirectory, callbackPolicy: CallbackURLPolicy,
+                              on c: PostgresConnection, logger: Logger) async throws -> Int64 {
+        guard merchantChains.contains(coin.chain) else {
             throw UdunError(.coinNotSupportedByMerchant, "merchant does not support \(coin.symbol) on \(coin.chain)")
         }
         let address: String
@@ -91,18 +103,35 @@ public enum Withdrawals {
         guard r.memo.count <= 256, r.remark.count <= 1024, r.walletRef.count <= 128 else {
             throw UdunError(.invalidParameters, "memo, remark or walletId is too long")
         }
+        let sign = replaySignature ?? ""
+        // The withdrawal, its review job and the request's signature, or none of them.
         let rows = try await c.query("""
-            INSERT INTO gateway.withdrawals (merchant_id, business_id, coin_id, chain, address, amount, fee, call_url, memo, remark, wallet_ref, proxypay)
-            VALUES (\(r.merchantID), \(r.businessID), \(coin.id), \(coin.chain), \(address), \(amount.description)::numeric,
-                    \(coin.withdrawalFee.description)::numeric, \(r.callURL), \(r.memo), \(r.remark), \(r.walletRef), \(r.proxypay))
-            ON CONFLICT (merchant_id, business_id) DO NOTHING
-            RETURNING id
+            WITH w AS (
+                INSERT INTO gateway.withdrawals (merchant_id, business_id, coin_id, chain, address, amount, fee, call_url, memo, remark, wallet_ref, proxypay)
+                SELECT \(r.merchantID), \(r.businessID), \(coin.id), \(coin.chain), \(address), \(amount.description)::numeric,
+                       \(coin.withdrawalFee.description)::numeric, \(r.callURL), \(r.memo), \(r.remark), \(r.walletRef), \(r.proxypay)
+                WHERE \(sign) = '' OR NOT EXISTS (SELECT 1 FROM gateway.request_signatures WHERE merchant_id = \(r.merchantID) AND sign = \(sign))
+                ON CONFLICT (merchant_id, business_id) DO NOTHING
+                RETURNING id
+            ), s AS (
+                INSERT INTO gateway.request_signatures (merchant_id, sign)
+                SELECT \(r.merchantID), \(sign) FROM w WHERE \(sign) <> '' ON CONFLICT DO NOTHING
+            ), j AS (
+                INSERT INTO gateway.jobs (stage, kind, ref, unique_key)
+                SELECT 'review', \(reviewJobKind), 'withdrawal:' || id, 'withdrawal:' || id FROM w
+                ON CONFLICT (stage, unique_key) WHERE unique_key IS NOT NULL DO NOTHING
+            )
+            SELECT (SELECT id FROM w),
+                   \(sign) <> '' AND EXISTS (SELECT 1 FROM gateway.request_signatures WHERE merchant_id = \(r.merchantID) AND sign = \(sign))
             """, logger: logger)
         var id: Int64?
-        for try await i in rows.decode(Int64.self) { id = i }
-        guard let id else { throw UdunError(.duplicateBusinessId, "businessId \(r.businessID) was already submitted; nothing changed") }
-        try await JobQueue.enqueue(
-            NewJob(stage: .review, kind: reviewJobKind, ref: "withdrawal:\(id)", uniqueKey: "withdrawal:\(id)"), on: c, logger: logger)
+        var replayed = false
+        for try await (i, rep) in rows.decode((Int64?, Bool).self) { (id, replayed) = (i, rep) }
+        guard let id else {
+            if replayed { throw UdunError(.replayed, "this request was already received (replayed signature)") }
+            throw UdunError(.duplicateBusinessId, "businessId \(r.businessID) was already submitted; nothing changed")
+        }
+        JobQueue.enqueued(stages: [Stage.review.rawValue])
         return id
     }
 

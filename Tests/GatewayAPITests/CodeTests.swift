@@ -123,4 +123,25 @@ import Testing
             }
         }
     }
+
+    @Test func aDisabledMerchantIsRefusedOnceTheCacheTimeHasPassed() async throws {
+        try await withAPI(api: APIConfig(callbackURLs: .init(allowLoopback: true), cacheTTL: .milliseconds(300))) { f, client in
+            #expect(try await client.post("/mch/withdraw", withdraw(f)).code == 200)
+            try await f.db.transaction { c in _ = try await Merchants.setActive(f.merchantA, false, actor: "test", on: c, logger: log) }
+            try await Task.sleep(for: .milliseconds(350))
+            let r = try await client.post("/mch/withdraw", withdraw(f))
+            #expect(r.code == 4169, "\(r.raw)")
+            #expect(try await f.count("SELECT count(*) FROM gateway.withdrawals") == 1)
+            // The one-statement withdrawal still refuses a replayed request and a repeated businessId, writing nothing.
+            try await f.db.transaction { c in _ = try await Merchants.setActive(f.merchantA, true, actor: "test", on: c, logger: log) }
+            try await Task.sleep(for: .milliseconds(350))
+            let once = withdraw(f, [("businessId", .string("same-id"))])
+            #expect(try await client.post("/mch/withdraw", once).code == 200)
+            #expect(try await client.post("/mch/withdraw", once).code == 4902, "the same signed request again is a replay")
+            #expect(try await client.post("/mch/withdraw", withdraw(f, [("businessId", .string("same-id"))])).code == 571)
+            #expect(try await f.count("SELECT count(*) FROM gateway.withdrawals") == 2)
+            #expect(try await f.count("SELECT count(*) FROM gateway.jobs") == 2)
+            #expect(try await f.count("SELECT count(*) FROM gateway.request_signatures") == 2, "only accepted requests' signatures are kept")
+        }
+    }
 }

@@ -36,7 +36,7 @@ struct APIFixture: Sendable {
     let coins: [String: Coin]
     let config: GatewayConfig
 
-    static func make(_ db: Database, api: APIConfig = APIConfig(callbackURLs: .init(allowLoopback: true))) async throws -> APIFixture {
+    static func make(_ db: Database, api: APIConfig = APIConfig(callbackURLs: .init(allowLoopback: true), cacheTTL: .zero)) async throws -> APIFixture {
         try await db.transaction { c in
             let (a, sa) = try await Merchants.create(name: "Alpha Exchange", actor: "test", on: c, logger: log)
             let (b, sb) = try await Merchants.create(name: "Beta Games", actor: "test", on: c, logger: log)

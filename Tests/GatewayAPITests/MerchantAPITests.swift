@@ -12,7 +12,7 @@ import NIOCore
 import PostgresNIO
 import Testing
 
-func withAPI(api: APIConfig = APIConfig(callbackURLs: .init(allowLoopback: true)),
+func withAPI(api: APIConfig = APIConfig(callbackURLs: .init(allowLoopback: true), cacheTTL: .zero),
              _ body: @escaping @Sendable (APIFixture, any TestClientProtocol) async throws -> Void) async throws {
     try await TestDatabase.withDatabase { db in
         let f = try await APIFixture.make(db, api: api)

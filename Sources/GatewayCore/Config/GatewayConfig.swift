@@ -223,10 +223,15 @@ public struct APIConfig: Sendable, Equatable {
     public var rateLimitPerMinute: Int
     /// Which callback URLs merchants may register.
     public var callbackURLs: CallbackURLPolicy
+    /// How long gateway-api keeps a merchant's key and status, the coins, and a merchant's wallets in
+    /// memory before reading them again: a disabled merchant or rotated key takes effect within it.
+    /// Zero reads them on every request.
+    public var cacheTTL: Duration
 
     public init(listen: ListenAddress = .init(host: "127.0.0.1", port: 8080), maxBodyBytes: Int = 65536,
                 timestampWindow: Duration = .seconds(300), replayProtection: Bool = true, rateLimitPerMinute: Int = 1200,
-                callbackURLs: CallbackURLPolicy = .init()) {
+                callbackURLs: CallbackURLPolicy = .init(), cacheTTL: Duration = .seconds(1)) {
+        self.cacheTTL = cacheTTL
         self.listen = listen
         self.maxBodyBytes = maxBodyBytes
         self.timestampWindow = timestampWindow
@@ -337,6 +342,8 @@ public struct GatewayConfig: Sendable {
         config.api.timestampWindow = try api.duration("timestamp_window", default: config.api.timestampWindow)
         config.api.replayProtection = try api.bool("replay_protection", default: config.api.replayProtection)
         config.api.rateLimitPerMinute = try api.int("rate_limit_per_minute", default: config.api.rateLimitPerMinute, in: 1...10_000_000)
+        config.api.cacheTTL = try api.duration("cache_ttl", default: config.api.cacheTTL)
+        guard config.api.cacheTTL <= .seconds(60) else { throw ConfigError(key: "api.cache_ttl", "at most 60s (a disabled merchant must not keep working longer)") }
         let urls = try api.section("callback_urls")
         config.api.callbackURLs.allowLoopback = try urls.bool("allow_loopback", default: false)
         config.api.callbackURLs.allowPrivate = try urls.bool("allow_private", default: false)

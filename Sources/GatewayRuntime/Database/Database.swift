@@ -2,6 +2,7 @@ import GatewayCore
 import Logging
 import NIOCore
 import PostgresNIO
+import Synchronization
 
 /// A commit whose outcome cannot be known from this side: the connection failed while COMMIT was
 /// in flight, so the transaction may or may not have committed. Resolve by re-reading, never by
@@ -73,6 +74,7 @@ public final class Database: Sendable {
     public let client: PostgresClient
     public let config: DatabaseConfig
     let logger: Logger
+    let notifier: WakeupNotifier
 
     /// - Parameter quietPool: log the pool's own background messages only from error up (for
     ///   short-lived commands, which lease a connection while the pool is still starting).
@@ -92,6 +94,7 @@ public final class Database: Sendable {
         self.client = PostgresClient(configuration: c, backgroundLogger: background)
         self.config = config
         self.logger = logger
+        self.notifier = WakeupNotifier(client: client, logger: logger)
     }
 
     /// Runs `body` in a transaction and returns only after `COMMIT` succeeded.
@@ -108,16 +111,7 @@ public final class Database: Sendable {
                 try await client.withTransaction(logger: logger, file: file, line: line, body)
             }
             let stages = wakeups.take()
-            if !stages.isEmpty {
-                // After COMMIT, outside it: see JobQueue.wake. Best effort; workers also poll.
-                for stage in stages.sorted() {
-                    do {
-                        try await client.query("SELECT pg_notify(\(JobQueue.notifyChannel), \(stage))", logger: logger)
-                    } catch {
-                        logger.debug("wake-up notification not sent", metadata: ["stage": "\(stage)", "error": "\(DatabaseErrors.describe(error))"])
-                    }
-                }
-            }
+            if !stages.isEmpty { notifier.wake(stages) }
             return result
         } catch let e as PostgresTransactionError {
             if let closureError = e.closureError { throw closureError }
@@ -146,5 +140,52 @@ public final class Database: Sendable {
     /// Leases one connection for `body` (LISTEN, or several reads that must see one session).
     public func withConnection<Result: Sendable>(_ body: (PostgresConnection) async throws -> sending Result) async throws -> Result {
         try await client.withConnection(body)
+    }
+}
+
+/// Sends the queue's wake-up notifications for committed transactions, coalesced: at most one
+/// `pg_notify` per stage in flight, and the committers never wait for it.
+///
+/// A NOTIFY is itself a transaction that takes a database-wide lock and flushes its commit record,
+/// so one per committed enqueue serialises every enqueuing request behind a disk flush (measured:
+/// ~680 withdraw requests/s at 32 connections). Coalesced, a burst of commits costs a few
+/// notifications. A lost or late notification only costs latency: workers also poll.
+final class WakeupNotifier: Sendable {
+    let client: PostgresClient
+    let logger: Logger
+    private let state = Mutex<(dirty: Set<String>, sending: Bool)>(([], false))
+
+    init(client: PostgresClient, logger: Logger) {
+        self.client = client
+        self.logger = logger
+    }
+
+    func wake(_ stages: Set<String>) {
+        let start = state.withLock { s -> Bool in
+            s.dirty.formUnion(stages)
+            if s.sending { return false }
+            s.sending = true
+            return true
+        }
+        if start { Task { await self.send() } }
+    }
+
+    private func send() async {
+        while true {
+            let stages = state.withLock { s -> Set<String> in
+                let d = s.dirty
+                s.dirty.removeAll()
+                if d.isEmpty { s.sending = false }
+                return d
+            }
+            if stages.isEmpty { return }
+            for stage in stages.sorted() {
+                do {
+                    try await client.query("SELECT pg_notify(\(JobQueue.notifyChannel), \(stage))", logger: logger)
+                } catch {
+                    logger.debug("wake-up notification not sent", metadata: ["stage": "\(stage)", "error": "\(DatabaseErrors.describe(error))"])
+                }
+            }
+        }
     }
 }

@@ -95,6 +95,12 @@ public enum JobQueue {
     /// database-wide lock through the commit, which would serialise every enqueuing commit
     /// (measured: ~500 commits/s at 32 connections instead of ~14,000). A lost notification only
     /// costs latency: workers poll too.
+    /// For code that inserted jobs with its own SQL: wakes the stages' workers once the surrounding
+    /// `Database.transaction` commits (outside one, workers find the jobs by polling).
+    public static func enqueued(stages: Set<String>) {
+        pendingWakeups?.add(stages)
+    }
+
     static func wake(_ stages: Set<String>, on connection: PostgresConnection, logger: Logger) async throws {
         guard !stages.isEmpty else { return }
         if let collector = pendingWakeups {
