@@ -26,7 +26,8 @@ public enum CallbackStage {
         let http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
         let delivery = CallbackDelivery(http: http, settings: settings, policy: env.config.api.callbackURLs,
                                         backoff: env.config.worker(.callback).backoff, limiter: EndpointLimiter(cap: settings.perEndpointConcurrency),
-                                        recorder: DeliveryRecorder(database: env.database, logger: env.logger))
+                                        recorder: DeliveryRecorder(database: env.database, logger: env.logger),
+                                        loader: CallbackLoader(database: env.database, logger: env.logger))
         return StageRunner.Parts(handlers: [Callbacks.deliverJobKind: delivery], services: [HTTPClientService(client: http)])
     }
 }
@@ -40,6 +41,7 @@ struct CallbackDelivery: JobHandler {
     let backoff: BackoffPolicy
     let limiter: EndpointLimiter
     let recorder: DeliveryRecorder
+    let loader: CallbackLoader
 
     struct Stored: Sendable {
         var id: Int64, merchantID: Int64, tradeType: Int16, tradeID: Int64, url: String, payload: String, webhookID: String
@@ -51,19 +53,9 @@ struct CallbackDelivery: JobHandler {
             throw PermanentJobError("job ref \(ctx.job.ref ?? "nil") is not callback:<id>")
         }
         let logger = ctx.logger
-        let rows = try await ctx.database.query("""
-            SELECT c.id, c.merchant_id, c.trade_type, c.trade_id, c.url, c.payload, c.webhook_id, c.state,
-                   extract(epoch FROM now() - c.created_at)::float8, m.webhook_secret,
-                   EXISTS (SELECT 1 FROM gateway.callbacks e
-                           WHERE e.trade_type = c.trade_type AND e.trade_id = c.trade_id AND e.id < c.id AND e.state = 'pending')
-            FROM gateway.callbacks c JOIN gateway.merchants m ON m.id = c.merchant_id WHERE c.id = \(id)
-            """)
-        var stored: Stored?
-        var earlierPending = false
-        for try await r in rows.decode((Int64, Int64, Int16, Int64, String, String, String, String, Double, String, Bool).self) {
-            stored = Stored(id: r.0, merchantID: r.1, tradeType: r.2, tradeID: r.3, url: r.4, payload: r.5, webhookID: r.6, state: r.7, ageSeconds: r.8, secret: r.9)
-            earlierPending = r.10
-        }
+        let loaded = try await loader.load(id)
+        let stored = loaded?.callback
+        let earlierPending = loaded?.earlierPending ?? false
         guard let cb = stored else { throw PermanentJobError("callback \(id) does not exist") }
         guard cb.state == "pending" else { return .completed }  // delivered, or dead and not resent
 
@@ -180,6 +172,71 @@ struct CallbackDelivery: JobHandler {
             p = ai.pointee.ai_next
         }
         return out
+    }
+}
+
+/// Reads callbacks for the jobs that start together in one query: while one read is in flight, the
+/// ids asked for meanwhile wait and go in the next (a claimed batch starts its jobs at once).
+final class CallbackLoader: Sendable {
+    struct Loaded: Sendable {
+        var callback: CallbackDelivery.Stored
+        /// An earlier callback of the same trade is still pending.
+        var earlierPending: Bool
+    }
+
+    struct Item {
+        var id: Int64
+        var done: CheckedContinuation<Loaded?, any Error>
+    }
+
+    let database: Database
+    let logger: Logger
+    private let state = Mutex<(items: [Item], reading: Bool)>(([], false))
+
+    init(database: Database, logger: Logger) {
+        self.database = database
+        self.logger = logger
+    }
+
+    func load(_ id: Int64) async throws -> Loaded? {
+        try await withCheckedThrowingContinuation { (done: CheckedContinuation<Loaded?, any Error>) in
+            let start = state.withLock { s -> Bool in
+                s.items.append(Item(id: id, done: done))
+                if s.reading { return false }
+                s.reading = true
+                return true
+            }
+            if start { Task { await self.read() } }
+        }
+    }
+
+    private func read() async {
+        while true {
+            let batch = state.withLock { s -> [Item] in
+                let b = s.items
+                s.items = []
+                if b.isEmpty { s.reading = false }
+                return b
+            }
+            if batch.isEmpty { return }
+            do {
+                var found: [Int64: Loaded] = [:]
+                for try await r in try await database.query("""
+                    SELECT c.id, c.merchant_id, c.trade_type, c.trade_id, c.url, c.payload, c.webhook_id, c.state,
+                           extract(epoch FROM now() - c.created_at)::float8, m.webhook_secret,
+                           EXISTS (SELECT 1 FROM gateway.callbacks e
+                                   WHERE e.trade_type = c.trade_type AND e.trade_id = c.trade_id AND e.id < c.id AND e.state = 'pending')
+                    FROM gateway.callbacks c JOIN gateway.merchants m ON m.id = c.merchant_id WHERE c.id = ANY(\(batch.map(\.id))::int8[])
+                    """).decode((Int64, Int64, Int16, Int64, String, String, String, String, Double, String, Bool).self) {
+                    found[r.0] = Loaded(callback: CallbackDelivery.Stored(id: r.0, merchantID: r.1, tradeType: r.2, tradeID: r.3, url: r.4, payload: r.5,
+                                                                          webhookID: r.6, state: r.7, ageSeconds: r.8, secret: r.9),
+                                        earlierPending: r.10)
+                }
+                for item in batch { item.done.resume(returning: found[item.id]) }
+            } catch {
+                for item in batch { item.done.resume(throwing: error) }
+            }
+        }
     }
 }
 
