@@ -25,6 +25,9 @@ swift build -c "$BUILD"
 BIN="$(swift build -c "$BUILD" --show-bin-path)"
 export GATEWAY_CONFIG="$CONFIG" GATEWAY_SQL_DIR="$ROOT/sql"
 "$BIN/gatewayctl" migrate
+# devchain starts a new chain every run: scan it from its beginning rather than from where the last
+# run's chain ended (which would look like a deep reorganisation).
+for chain in tron ethereum; do "$BIN/gatewayctl" chain rescan --chain "$chain" --from 1 >/dev/null; done
 
 LOGS="$LOCAL/logs"
 mkdir -p "$LOGS"

@@ -13,7 +13,7 @@ struct ChainCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "chain",
         abstract: "Ask a configured chain's node (tip, balances); see and acknowledge deep-reorg alerts.",
-        subcommands: [Tip.self, Balance.self, Alerts.self, AckReorg.self]
+        subcommands: [Tip.self, Balance.self, Alerts.self, AckReorg.self, Rescan.self]
     )
 
     /// The node client of a configured chain.
@@ -113,6 +113,41 @@ extension ChainCommand {
             var t = TextTable(header: ["id", "chain", "fork at", "depth", "confirmations", "credited deposits affected", "detected", "state", "detail"])
             for r in rows { t.add(r) }
             print(t.render(), terminator: "")
+        }
+    }
+
+    struct Rescan: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Make the chain's deposit scanner start again from a block (recorded in the audit log).",
+            discussion: """
+                Sets the scanner's position to just before --from and forgets the stored block hashes; the active \
+                chain-worker notices at the chain's next block (or its next lease renewal) and scans forward from there. Deposits already recorded are \
+                not recorded or credited twice (they are unique per chain, transaction and log index). Use it after \
+                pointing a chain at a new node or network, or to look at old blocks again.
+                """)
+
+        @OptionGroup var options: ProcessOptions
+        @Option(help: "A chain configured in workers.yml.") var chain: String
+        @Option(help: "The first block to scan.") var from: Int64
+
+        func validate() throws {
+            guard from >= 0 else { throw ValidationError("--from must be a block height (0 or more)") }
+        }
+
+        func run() async throws {
+            let config = try options.loadConfig()
+            _ = try config.chain(named: chain)
+            let (chain, from) = (self.chain, self.from)
+            try await write(options) { c, l in
+                try await c.query("""
+                    INSERT INTO gateway.chain_scanners (chain, scanned_height) VALUES (\(chain), \(from - 1))
+                    ON CONFLICT (chain) DO UPDATE SET scanned_height = excluded.scanned_height, node_tip = NULL, updated_at = now()
+                    """, logger: l)
+                try await c.query("DELETE FROM gateway.chain_blocks WHERE chain = \(chain)", logger: l)
+                try await Audit.record(actor: cliActor, action: "chain.rescan", target: "chain:\(chain)", detail: ["from": .string(String(from))],
+                                       on: c, logger: l)
+            }
+            print("chain \(chain) will be scanned again from block \(from); deposits already recorded are not recorded twice")
         }
     }
 

@@ -141,10 +141,16 @@ func withDevChain<R: Sendable>(_ seed: String = "deposits", _ body: @Sendable (D
                 #expect(try await count(db, "SELECT count(*) FROM gateway.ledger_entries") == 4, "two legs per credit")
                 #expect(try await h.ledgerProblems() == [])
 
-                // Scanning the same blocks again (a new scanner from the start) changes nothing.
-                try await db.query("UPDATE gateway.chain_scanners SET scanned_height = 0, lease_until = now() - interval '1 s'")
-                try await db.query("DELETE FROM gateway.chain_blocks")
-                try await h.catchUp(h.scanner(confirmations: 3, identity: "scanner-b"))
+                // Scanning the same blocks again (gatewayctl chain rescan under the running scanner) changes nothing.
+                let config = try StageProcessTests.configFile(StageProcessTests.yaml(devchain: url))
+                defer { try? FileManager.default.removeItem(atPath: config) }
+                let rescan = try TestProcesses.start("gatewayctl", ["chain", "rescan", "--chain", "tron", "--from", "1", "--config", config],
+                                                     environment: TestProcesses.environment(for: db.config))
+                #expect(await rescan.wait(timeout: .seconds(30)) == 0, "\(rescan.output)")
+                #expect(try await count(db, "SELECT scanned_height FROM gateway.chain_scanners") == 0)
+                node.tron.mine(1)  // the running scanner notices at its next block (or lease renewal)
+                let again = try await h.catchUp(s)
+                #expect(again.contains { if case .scanned(1, _, 0, 0, 0, _) = $0 { return true } else { return false } }, "\(again)")
                 #expect(try await h.statuses() == ["confirmed": 2])
                 #expect(try await h.available("tron.USDT") == 5_000_000)
                 #expect(try await count(db, "SELECT count(*) FROM gateway.callbacks") == 2)

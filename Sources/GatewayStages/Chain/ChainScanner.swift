@@ -129,8 +129,20 @@ public actor ChainScanner: Service {
         logger.info("scanner stopped", metadata: ["scanner": "\(identity)", "height": "\(cursor.map(String.init) ?? "-")"])
     }
 
-    /// One step: keep or take the lease, then scan, rewind or report being caught up.
+    /// One step: keep or take the lease, then scan, rewind or report being caught up. When the
+    /// position moved under it (`gatewayctl chain rescan`, or another scanner took over), it
+    /// re-reads the lease row and steps from there.
     public func step() async throws -> Step {
+        do {
+            return try await stepOnce()
+        } catch is LostLease {
+            logger.notice("the scanner's position changed under it (a rescan, or another scanner); reading it again")
+            dropLeadership()
+            return try await stepOnce()
+        }
+    }
+
+    private func stepOnce() async throws -> Step {
         let clock = ContinuousClock()
         if leaderSince == nil || renewedAt.map({ clock.now - $0 > self.lease / 3 }) ?? true {
             if let other = try await acquire() { return .standby(leader: other) }
