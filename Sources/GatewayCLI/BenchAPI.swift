@@ -31,8 +31,13 @@ struct APIBench: AsyncParsableCommand {
     @Option(help: "Requests to send (after 200 warm-up requests).") var requests = 20_000
     @Option(help: "Concurrent connections.") var concurrency = 32
     @Option(help: "Scratch database name (default: <configured database>_bench).") var database: String?
+    @Option(help: ArgumentHelp(
+        "Instead of running: set up the merchant in the scratch database and write --requests signed /mch/withdraw envelopes "
+            + "to this file, one per line, for an outside client (scripts/bench-api.sh drives gateway-api with wrk).", valueName: "path"))
+    var writeRequests: String?
 
     func run() async throws {
+        if let path = writeRequests { return try await write(to: path) }
         var config = try options.loadConfig()
         Observability.bootstrapLogging(level: .warning)
         Observability.bootstrapMetrics()
@@ -80,6 +85,42 @@ struct APIBench: AsyncParsableCommand {
         print(String(format: "p99_ms %.2f", result.2))
         print("errors \(result.3)")
         if result.3 > 0 { throw ExitCode(1) }
+    }
+
+    /// Sets up a merchant and writes signed withdrawal envelopes (unique businessIds, signed now:
+    /// use them within the timestamp window).
+    func write(to path: String) async throws {
+        var config = try options.loadConfig()
+        Observability.bootstrapLogging(level: .warning)
+        var logger = Logger(label: "gateway.bench")
+        logger.logLevel = .warning
+        config.database.database = database ?? config.database.database + "_bench"
+        try ScratchDatabase.prepare(config.database, logger: logger)
+        let db = Database(config: config.database, logger: logger)
+        let frozen = logger
+        let (merchant, key) = try await withThrowingTaskGroup(of: Void.self) { tasks in
+            tasks.addTask { await db.client.run() }
+            defer { tasks.cancelAll() }
+            return try await Self.setUp(db, logger: frozen)
+        }
+        let run = UInt32.random(in: 0...UInt32.max)
+        let ts = String(Int64(Date().timeIntervalSince1970))
+        var out = ""
+        out.reserveCapacity(requests * 400)
+        for i in 0..<requests {
+            let body = JSONValue.array([.object([
+                ("merchantId", .string(String(merchant))), ("mainCoinType", .string("195")),
+                ("coinType", .string("TR7NHqjeKQxGTCi8q8ZY4pL8otSzgjLj6t")), ("address", .string("TLng7RobC5jcNtw1XPxoyMiiifEksYEosp")),
+                ("amount", .string("1.5")), ("callUrl", .string("http://127.0.0.1:9/cb")), ("businessId", .string("x\(run)-\(i)")),
+            ])]).serialized
+            let nonce = String(i)
+            out += JSONValue.object([
+                ("timestamp", .number(ts)), ("nonce", .number(nonce)),
+                ("sign", .string(UdunSignature.sign(body: body, key: key, nonce: nonce, timestamp: ts))), ("body", .string(body)),
+            ]).serialized + "\n"
+        }
+        guard FileManager.default.createFile(atPath: path, contents: Data(out.utf8)) else { throw ValidationError("cannot write \(path)") }
+        print("merchant \(merchant) database \(config.database.database) requests \(requests) file \(path)")
     }
 
     /// A merchant with a TRON wallet and the USDT-TRC20 coin; returns its number and key.

@@ -103,36 +103,66 @@ public enum Withdrawals {
         guard r.memo.count <= 256, r.remark.count <= 1024, r.walletRef.count <= 128 else {
             throw UdunError(.invalidParameters, "memo, remark or walletId is too long")
         }
-        let sign = replaySignature ?? ""
-        // The withdrawal, its review job and the request's signature, or none of them.
-        let rows = try await c.query("""
-            WITH w AS (
-                INSERT INTO gateway.withdrawals (merchant_id, business_id, coin_id, chain, address, amount, fee, call_url, memo, remark, wallet_ref, proxypay)
-                SELECT \(r.merchantID), \(r.businessID), \(coin.id), \(coin.chain), \(address), \(amount.description)::numeric,
-                       \(coin.withdrawalFee.description)::numeric, \(r.callURL), \(r.memo), \(r.remark), \(r.walletRef), \(r.proxypay)
-                WHERE \(sign) = '' OR NOT EXISTS (SELECT 1 FROM gateway.request_signatures WHERE merchant_id = \(r.merchantID) AND sign = \(sign))
-                ON CONFLICT (merchant_id, business_id) DO NOTHING
-                RETURNING id
-            ), s AS (
-                INSERT INTO gateway.request_signatures (merchant_id, sign)
-                SELECT \(r.merchantID), \(sign) FROM w WHERE \(sign) <> '' ON CONFLICT DO NOTHING
-            ), j AS (
-                INSERT INTO gateway.jobs (stage, kind, ref, unique_key)
-                SELECT 'review', \(reviewJobKind), 'withdrawal:' || id, 'withdrawal:' || id FROM w
-                ON CONFLICT (stage, unique_key) WHERE unique_key IS NOT NULL DO NOTHING
-            )
-            SELECT (SELECT id FROM w),
-                   \(sign) <> '' AND EXISTS (SELECT 1 FROM gateway.request_signatures WHERE merchant_id = \(r.merchantID) AND sign = \(sign))
-            """, logger: logger)
+        // The withdrawal, its review job and the request's signature, or none of them: one prepared
+        // statement (parsed and planned once per connection).
+        let statement = SubmitStatement(
+            merchantID: r.merchantID, businessID: r.businessID, coinID: coin.id, chain: coin.chain, address: address, amount: amount.description,
+            fee: coin.withdrawalFee.description, callURL: r.callURL, memo: r.memo, remark: r.remark, walletRef: r.walletRef, proxypay: r.proxypay,
+            sign: replaySignature ?? "")
         var id: Int64?
         var replayed = false
-        for try await (i, rep) in rows.decode((Int64?, Bool).self) { (id, replayed) = (i, rep) }
+        for try await (i, rep) in try await c.execute(statement, logger: logger) { (id, replayed) = (i, rep) }
         guard let id else {
             if replayed { throw UdunError(.replayed, "this request was already received (replayed signature)") }
             throw UdunError(.duplicateBusinessId, "businessId \(r.businessID) was already submitted; nothing changed")
         }
         JobQueue.enqueued(stages: [Stage.review.rawValue])
         return id
+    }
+
+    struct SubmitStatement: PostgresPreparedStatement {
+        static let sql = """
+            WITH w AS (
+                INSERT INTO gateway.withdrawals (merchant_id, business_id, coin_id, chain, address, amount, fee, call_url, memo, remark, wallet_ref, proxypay)
+                SELECT $1, $2, $3, $4, $5, $6::numeric, $7::numeric, $8, $9, $10, $11, $12
+                WHERE $13 = '' OR NOT EXISTS (SELECT 1 FROM gateway.request_signatures WHERE merchant_id = $1 AND sign = $13)
+                ON CONFLICT (merchant_id, business_id) DO NOTHING
+                RETURNING id
+            ), s AS (
+                INSERT INTO gateway.request_signatures (merchant_id, sign)
+                SELECT $1, $13 FROM w WHERE $13 <> '' ON CONFLICT DO NOTHING
+            ), j AS (
+                INSERT INTO gateway.jobs (stage, kind, ref, unique_key)
+                SELECT 'review', 'review', 'withdrawal:' || id, 'withdrawal:' || id FROM w
+                ON CONFLICT (stage, unique_key) WHERE unique_key IS NOT NULL DO NOTHING
+            )
+            SELECT (SELECT id FROM w),
+                   $13 <> '' AND EXISTS (SELECT 1 FROM gateway.request_signatures WHERE merchant_id = $1 AND sign = $13)
+            """
+        typealias Row = (Int64?, Bool)
+
+        var merchantID: Int64, businessID: String, coinID: Int32, chain: String, address: String, amount: String, fee: String
+        var callURL: String, memo: String, remark: String, walletRef: String, proxypay: Bool, sign: String
+
+        func makeBindings() throws -> PostgresBindings {
+            var b = PostgresBindings(capacity: 13)
+            b.append(merchantID)
+            b.append(businessID)
+            b.append(coinID)
+            b.append(chain)
+            b.append(address)
+            b.append(amount)
+            b.append(fee)
+            b.append(callURL)
+            b.append(memo)
+            b.append(remark)
+            b.append(walletRef)
+            b.append(proxypay)
+            b.append(sign)
+            return b
+        }
+
+        func decodeRow(_ row: PostgresRow) throws -> Row { try row.decode(Row.self) }
     }
 
     static let columns = """
