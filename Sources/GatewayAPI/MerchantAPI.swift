@@ -32,6 +32,7 @@ struct MerchantAPI: Sendable {
     let merchants: TTLCache<Int64, MerchantAuth?>
     let coins: TTLCache<String, Coin?>
     let walletChains: TTLCache<Int64, Set<String>>
+    let writer: WithdrawalWriter
 
     init(database: Database, config: APIConfig, directory: ChainDirectory, logger: Logger, limiter: RateLimiter) {
         self.database = database
@@ -42,6 +43,7 @@ struct MerchantAPI: Sendable {
         self.merchants = TTLCache(ttl: config.cacheTTL)
         self.coins = TTLCache(ttl: config.cacheTTL)
         self.walletChains = TTLCache(ttl: config.cacheTTL)
+        self.writer = WithdrawalWriter(database: database, logger: logger)
     }
 
     func respond(_ request: Request, endpoint: MerchantEndpoint) async -> Response {
@@ -112,7 +114,8 @@ struct MerchantAPI: Sendable {
     }
 
     /// `/mch/withdraw` and `/mch/withdraw/proxypay`: the coin and the merchant's wallets from the
-    /// cache, then one statement (withdrawal, review job, replay record) in one transaction.
+    /// cache, then one statement (withdrawal, review job, replay record), committed together with
+    /// the withdrawals of the requests in flight beside it (`WithdrawalWriter`).
     private func withdraw(_ fields: UdunFields, merchantID: Int64, proxypay: Bool, signature: String?) async throws -> JSONValue?? {
         let request = WithdrawalRequest(
             merchantID: merchantID, mainCoinType: try fields.required("mainCoinType"),
@@ -132,11 +135,9 @@ struct MerchantAPI: Sendable {
         let chains = try await walletChains.value(merchantID) {
             try await database.withConnection { c in try await Wallets.chains(merchantID: merchantID, on: c, logger: logger) }
         }
-        let (directory, policy) = (self.directory, config.callbackURLs)
-        _ = try await database.transaction { c in
-            try await Withdrawals.submit(request, coin: coin, merchantChains: chains, replaySignature: signature, directory: directory,
-                                         callbackPolicy: policy, on: c, logger: logger)
-        }
+        let valid = try Withdrawals.validate(request, coin: coin, merchantChains: chains, replaySignature: signature, directory: directory,
+                                             callbackPolicy: config.callbackURLs)
+        _ = try await writer.store(valid).get(businessID: request.businessID)
         return nil
     }
 

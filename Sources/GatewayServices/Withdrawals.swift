@@ -70,17 +70,40 @@ public enum Withdrawals {
             throw UdunError(.unknownCoin, "unknown coin \(r.mainCoinType)/\(r.coinType)")
         }
         let chains = try await Wallets.chains(merchantID: r.merchantID, on: c, logger: logger)
-        return try await submit(r, coin: coin, merchantChains: chains, replaySignature: nil, directory: directory, callbackPolicy: callbackPolicy,
-                                on: c, logger: logger)
+        let valid = try validate(r, coin: coin, merchantChains: chains, replaySignature: nil, directory: directory, callbackPolicy: callbackPolicy)
+        return try (try await insert([valid], on: c, logger: logger))[0].get(businessID: r.businessID)
     }
 
-    /// Validates and stores a withdrawal with its review job in one statement, in the caller's
-    /// transaction, given the coin and the merchant's wallet chains (which the API keeps cached).
-    /// With `replaySignature`, the request's signature is recorded by the same statement, and a
-    /// signature this merchant already used is refused (`replayed`) with nothing written.
-    public static func submit(_ r: WithdrawalRequest, coin: Coin, merchantChains: Set<String>, replaySignature: String?,
-                              directory: ChainDirectory, callbackPolicy: CallbackURLPolicy,
-                              on c: PostgresConnection, logger: Logger) async throws -> Int64 {
+    /// A withdrawal request checked against its coin and the merchant's wallets, ready to store.
+    public struct Validated: Sendable {
+        public var merchantID: Int64, businessID: String, coinID: Int32, chain: String, address: String, amount: String, fee: String
+        public var callURL: String, memo: String, remark: String, walletRef: String, proxypay: Bool
+        /// The request's signature for the replay record ("" for none).
+        public var sign: String
+    }
+
+    /// What storing one validated withdrawal did.
+    public enum Stored: Sendable, Equatable {
+        case created(Int64)
+        /// The merchant already has a withdrawal with this businessId: nothing written.
+        case duplicateBusinessID
+        /// The merchant already sent this signature: nothing written.
+        case replayed
+
+        /// The id, or the Open API error.
+        public func get(businessID: String) throws -> Int64 {
+            switch self {
+            case .created(let id): return id
+            case .duplicateBusinessID: throw UdunError(.duplicateBusinessId, "businessId \(businessID) was already submitted; nothing changed")
+            case .replayed: throw UdunError(.replayed, "this request was already received (replayed signature)")
+            }
+        }
+    }
+
+    /// Checks a request against its coin and the merchant's wallet chains (which the API keeps
+    /// cached). Errors are Open API errors.
+    public static func validate(_ r: WithdrawalRequest, coin: Coin, merchantChains: Set<String>, replaySignature: String?,
+                                directory: ChainDirectory, callbackPolicy: CallbackURLPolicy) throws -> Validated {
         guard merchantChains.contains(coin.chain) else {
             throw UdunError(.coinNotSupportedByMerchant, "merchant does not support \(coin.symbol) on \(coin.chain)")
         }
@@ -98,67 +121,87 @@ public enum Withdrawals {
         } catch {
             throw UdunError(.badAmount, "amount must be a positive number")
         }
+        guard amount.description.count <= 78 else { throw UdunError(.badAmount, "amount is too large") }  // NUMERIC(78,0)
+        guard r.callURL.utf8.count <= 2048 else { throw UdunError(.invalidParameters, "callUrl is longer than 2048 bytes") }
         if let reason = callbackPolicy.refusal(for: r.callURL) { throw UdunError(.invalidParameters, reason) }
         guard (1...128).contains(r.businessID.count) else { throw UdunError(.invalidParameters, "businessId must be 1 to 128 characters") }
         guard r.memo.count <= 256, r.remark.count <= 1024, r.walletRef.count <= 128 else {
             throw UdunError(.invalidParameters, "memo, remark or walletId is too long")
         }
-        // The withdrawal, its review job and the request's signature, or none of them: one prepared
-        // statement (parsed and planned once per connection).
-        let statement = SubmitStatement(
-            merchantID: r.merchantID, businessID: r.businessID, coinID: coin.id, chain: coin.chain, address: address, amount: amount.description,
-            fee: coin.withdrawalFee.description, callURL: r.callURL, memo: r.memo, remark: r.remark, walletRef: r.walletRef, proxypay: r.proxypay,
-            sign: replaySignature ?? "")
-        var id: Int64?
-        var replayed = false
-        for try await (i, rep) in try await c.execute(statement, logger: logger) { (id, replayed) = (i, rep) }
-        guard let id else {
-            if replayed { throw UdunError(.replayed, "this request was already received (replayed signature)") }
-            throw UdunError(.duplicateBusinessId, "businessId \(r.businessID) was already submitted; nothing changed")
-        }
-        JobQueue.enqueued(stages: [Stage.review.rawValue])
-        return id
+        return Validated(merchantID: r.merchantID, businessID: r.businessID, coinID: coin.id, chain: coin.chain, address: address,
+                         amount: amount.description, fee: coin.withdrawalFee.description, callURL: r.callURL, memo: r.memo, remark: r.remark,
+                         walletRef: r.walletRef, proxypay: r.proxypay, sign: replaySignature ?? "")
     }
 
-    struct SubmitStatement: PostgresPreparedStatement {
+    /// Stores withdrawals, each with its review job and its replay record, in one prepared statement
+    /// in the caller's transaction (the API groups concurrent requests into one). Outcomes are in
+    /// input order; of two with the same businessId the first is created, the second a duplicate.
+    public static func insert(_ items: [Validated], on c: PostgresConnection, logger: Logger) async throws -> [Stored] {
+        guard !items.isEmpty else { return [] }
+        var out = [Stored](repeating: .duplicateBusinessID, count: items.count)
+        for try await (ord, id, replayed) in try await c.execute(InsertStatement(items: items), logger: logger) {
+            let i = Int(ord) - 1
+            guard out.indices.contains(i) else { continue }
+            out[i] = id.map(Stored.created) ?? (replayed ? .replayed : .duplicateBusinessID)
+        }
+        if out.contains(where: { if case .created = $0 { return true } else { return false } }) {
+            JobQueue.enqueued(stages: [Stage.review.rawValue])
+        }
+        return out
+    }
+
+    struct InsertStatement: PostgresPreparedStatement {
         static let sql = """
-            WITH w AS (
+            WITH input AS (
+                SELECT * FROM unnest($1::int8[], $2::text[], $3::int4[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[],
+                                     $10::text[], $11::text[], $12::bool[], $13::text[])
+                    WITH ORDINALITY AS t(merchant_id, business_id, coin_id, chain, address, amount, fee, call_url, memo, remark, wallet_ref, proxypay,
+                                         sign, ord)
+            ), fresh AS (
+                -- One candidate per businessId (the first), none for a signature already seen; in key order, so
+                -- concurrent statements take the unique-index locks in one order.
+                SELECT DISTINCT ON (merchant_id, business_id) * FROM input i
+                WHERE i.sign = '' OR NOT EXISTS (SELECT 1 FROM gateway.request_signatures r WHERE r.merchant_id = i.merchant_id AND r.sign = i.sign)
+                ORDER BY merchant_id, business_id, ord
+            ), w AS (
                 INSERT INTO gateway.withdrawals (merchant_id, business_id, coin_id, chain, address, amount, fee, call_url, memo, remark, wallet_ref, proxypay)
-                SELECT $1, $2, $3, $4, $5, $6::numeric, $7::numeric, $8, $9, $10, $11, $12
-                WHERE $13 = '' OR NOT EXISTS (SELECT 1 FROM gateway.request_signatures WHERE merchant_id = $1 AND sign = $13)
+                SELECT merchant_id, business_id, coin_id, chain, address, amount::numeric, fee::numeric, call_url, memo, remark, wallet_ref, proxypay
+                FROM fresh ORDER BY merchant_id, business_id
                 ON CONFLICT (merchant_id, business_id) DO NOTHING
-                RETURNING id
+                RETURNING id, merchant_id, business_id
+            ), created AS (
+                SELECT f.ord, w.id, f.merchant_id, f.sign FROM fresh f JOIN w ON w.merchant_id = f.merchant_id AND w.business_id = f.business_id
             ), s AS (
                 INSERT INTO gateway.request_signatures (merchant_id, sign)
-                SELECT $1, $13 FROM w WHERE $13 <> '' ON CONFLICT DO NOTHING
+                SELECT merchant_id, sign FROM created WHERE sign <> '' ORDER BY merchant_id, sign ON CONFLICT DO NOTHING
             ), j AS (
                 INSERT INTO gateway.jobs (stage, kind, ref, unique_key)
-                SELECT 'review', 'review', 'withdrawal:' || id, 'withdrawal:' || id FROM w
+                SELECT 'review', 'review', 'withdrawal:' || id, 'withdrawal:' || id FROM created ORDER BY id
                 ON CONFLICT (stage, unique_key) WHERE unique_key IS NOT NULL DO NOTHING
             )
-            SELECT (SELECT id FROM w),
-                   $13 <> '' AND EXISTS (SELECT 1 FROM gateway.request_signatures WHERE merchant_id = $1 AND sign = $13)
+            SELECT i.ord, c.id,
+                   i.sign <> '' AND EXISTS (SELECT 1 FROM gateway.request_signatures r WHERE r.merchant_id = i.merchant_id AND r.sign = i.sign)
+            FROM input i LEFT JOIN created c ON c.ord = i.ord
             """
-        typealias Row = (Int64?, Bool)
+        typealias Row = (Int64, Int64?, Bool)
 
-        var merchantID: Int64, businessID: String, coinID: Int32, chain: String, address: String, amount: String, fee: String
-        var callURL: String, memo: String, remark: String, walletRef: String, proxypay: Bool, sign: String
+        var items: [Validated]
 
         func makeBindings() throws -> PostgresBindings {
             var b = PostgresBindings(capacity: 13)
-            b.append(merchantID)
-            b.append(businessID)
-            b.append(coinID)
-            b.append(chain)
-            b.append(address)
-            b.append(amount)
-            b.append(fee)
-            b.append(callURL)
-            b.append(memo)
-            b.append(remark)
-            b.append(walletRef)
-            b.append(proxypay)
-            b.append(sign)
+            b.append(items.map(\.merchantID))
+            b.append(items.map(\.businessID))
+            b.append(items.map(\.coinID))
+            b.append(items.map(\.chain))
+            b.append(items.map(\.address))
+            b.append(items.map(\.amount))
+            b.append(items.map(\.fee))
+            b.append(items.map(\.callURL))
+            b.append(items.map(\.memo))
+            b.append(items.map(\.remark))
+            b.append(items.map(\.walletRef))
+            b.append(items.map(\.proxypay))
+            b.append(items.map(\.sign))
             return b
         }
 

@@ -144,4 +144,50 @@ import Testing
             #expect(try await f.count("SELECT count(*) FROM gateway.request_signatures") == 2, "only accepted requests' signatures are kept")
         }
     }
+
+    @Test func concurrentWithdrawalsCommittedTogetherKeepEachOutcome() async throws {
+        try await withAPI { f, client in
+            // 40 requests at once, in pairs sharing a businessId: whichever batches they fall into, one of each
+            // pair is created and the other refused with 571, and every created one has its review job.
+            let envelopes = (0..<40).map { i in withdraw(f, [("businessId", .string("pair-\(i / 2)"))]) }
+            let codes = try await withThrowingTaskGroup(of: Int.self) { group in
+                for e in envelopes { group.addTask { try await client.post("/mch/withdraw", e).code } }
+                var out: [Int] = []
+                for try await c in group { out.append(c) }
+                return out
+            }
+            #expect(codes.filter { $0 == 200 }.count == 20 && codes.filter { $0 == 571 }.count == 20, "\(codes)")
+            #expect(try await f.count("SELECT count(*) FROM gateway.withdrawals") == 20)
+            #expect(try await f.count("SELECT count(*) FROM gateway.jobs WHERE stage = 'review'") == 20)
+            #expect(try await f.count("SELECT count(*) FROM gateway.request_signatures") == 20)
+            // An amount too large for NUMERIC(78,0) is refused before it reaches the database.
+            #expect(try await client.post("/mch/withdraw", withdraw(f, [("amount", .string(String(repeating: "9", count: 80)))])).code == 581)
+        }
+    }
+
+    @Test func oneInsertOfManyWithdrawalsReportsEachOutcomeInOrder() async throws {
+        try await TestDatabase.withDatabase { db in
+            let f = try await APIFixture.make(db)
+            let coin = try #require(f.coins["tron.USDT"])
+            func item(_ business: String, sign: String) throws -> Withdrawals.Validated {
+                try Withdrawals.validate(WithdrawalRequest(merchantID: f.merchantA, mainCoinType: "195", coinType: coin.coinType, address: Vectors.foreignTron,
+                                                           amount: "2", callURL: "http://127.0.0.1:9999/cb", businessID: business),
+                                         coin: coin, merchantChains: ["tron"], replaySignature: sign, directory: .standard,
+                                         callbackPolicy: CallbackURLPolicy(allowLoopback: true))
+            }
+            let first = try await db.transaction { c in
+                try await Withdrawals.insert([try item("a", sign: "s1"), try item("a", sign: "s2"), try item("b", sign: "s3")], on: c, logger: log)
+            }
+            guard case .created = first[0], case .created = first[2] else { Issue.record("\(first)"); return }
+            #expect(first[1] == .duplicateBusinessID, "the second of one businessId in one batch is a duplicate")
+            let second = try await db.transaction { c in
+                try await Withdrawals.insert([try item("c", sign: "s1"), try item("b", sign: "s9"), try item("d", sign: "")], on: c, logger: log)
+            }
+            #expect(second[0] == .replayed && second[1] == .duplicateBusinessID)
+            guard case .created = second[2] else { Issue.record("\(second)"); return }
+            #expect(try await f.count("SELECT count(*) FROM gateway.withdrawals") == 3)
+            #expect(try await f.count("SELECT count(*) FROM gateway.jobs") == 3)
+            #expect(try await f.count("SELECT count(*) FROM gateway.request_signatures") == 2, "signatures of created withdrawals only")
+        }
+    }
 }
