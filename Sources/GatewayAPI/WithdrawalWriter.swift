@@ -18,20 +18,23 @@ final class WithdrawalWriter: Sendable {
     let logger: Logger
     /// Most withdrawals per transaction.
     let maxBatch: Int
-    private let state = Mutex<(items: [Item], writing: Bool)>(([], false))
+    /// Transactions in flight at once (measured: a second one did not raise throughput here).
+    let maxWriters: Int
+    private let state = Mutex<(items: [Item], writers: Int)>(([], 0))
 
-    init(database: Database, logger: Logger, maxBatch: Int = 64) {
+    init(database: Database, logger: Logger, maxBatch: Int = 64, maxWriters: Int = 1) {
         self.database = database
         self.logger = logger
         self.maxBatch = maxBatch
+        self.maxWriters = maxWriters
     }
 
     func store(_ w: Withdrawals.Validated) async throws -> Withdrawals.Stored {
         try await withCheckedThrowingContinuation { (done: CheckedContinuation<Withdrawals.Stored, any Error>) in
             let start = state.withLock { s -> Bool in
                 s.items.append(Item(withdrawal: w, done: done))
-                if s.writing { return false }
-                s.writing = true
+                guard s.writers < maxWriters else { return false }
+                s.writers += 1
                 return true
             }
             if start { Task { await self.write() } }
@@ -43,7 +46,7 @@ final class WithdrawalWriter: Sendable {
             let batch = state.withLock { s -> [Item] in
                 let b = Array(s.items.prefix(maxBatch))
                 s.items.removeFirst(b.count)
-                if b.isEmpty { s.writing = false }
+                if b.isEmpty { s.writers -= 1 }
                 return b
             }
             if batch.isEmpty { return }
