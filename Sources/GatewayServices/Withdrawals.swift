@@ -241,8 +241,15 @@ public enum Withdrawals {
             """, logger: logger)).first
     }
 
+    /// The autopay stage's job kind for an approved withdrawal.
+    public static let payJobKind = "pay"
+    public static let callbackTradeType = 2
+
     /// A review decision on a withdrawal waiting in review. `expectedVersion`, when given, must be
-    /// the row's version (a stale form changes nothing). Returns the updated withdrawal.
+    /// the row's version (a stale form changes nothing). Approval reserves the amount from the
+    /// merchant's available balance (refused, changing nothing, when that would overdraw it), sends
+    /// callback 1 and enqueues the payment; rejection needs a reason and sends callback 2. All in the
+    /// caller's transaction. Returns the updated withdrawal.
     public static func decide(_ id: Int64, approve: Bool, reason: String?, expectedVersion: Int?, actor: String,
                               on c: PostgresConnection, logger: Logger) async throws -> Withdrawal {
         guard let current = try await decode(try await c.query(
@@ -257,14 +264,75 @@ public enum Withdrawals {
         if !approve, (reason ?? "").trimmingCharacters(in: .whitespaces).isEmpty {
             throw ServiceError.invalid("a rejection needs a reason")
         }
+        if approve {
+            let reserve = BigInt(current.amount)  // the fee is deducted from the amount sent
+            let available = try await lockedAvailable(merchantID: current.merchantID, coinID: current.coinID, on: c, logger: logger)
+            guard available >= reserve else {
+                throw ServiceError.conflict(
+                    "withdrawal \(id) would overdraw the merchant: available \(available), needs \(reserve) (base units); it stays in review")
+            }
+            try await Ledger.post([LedgerTransfer(reason: "withdrawal.reserve", ref: "withdrawal:\(id)", legs: [
+                LedgerLeg(merchantID: current.merchantID, coinID: current.coinID, kind: LedgerAccountKind.available, amount: -reserve),
+                LedgerLeg(merchantID: current.merchantID, coinID: current.coinID, kind: LedgerAccountKind.reserved, amount: reserve),
+            ])], on: c, logger: logger)
+        }
         let to = approve ? "approved" : "rejected"
         guard let updated = try await decode(try await c.query("""
             UPDATE gateway.withdrawals SET state = \(to), state_reason = \(reason), version = version + 1, updated_at = now()
             WHERE id = \(id) RETURNING \(unescaped: columns)
             """, logger: logger)).first
         else { throw ServiceError.notFound("withdrawal \(id)") }
+        try await sendCallback(updated, status: approve ? 1 : 2, on: c, logger: logger)
+        if approve {
+            try await JobQueue.enqueue(NewJob(stage: .autopay, kind: payJobKind, ref: "withdrawal:\(id)", uniqueKey: "withdrawal:\(id)"),
+                                       on: c, logger: logger)
+        }
         try await Audit.record(actor: actor, action: approve ? "withdrawal.approve" : "withdrawal.reject", target: "withdrawal:\(id)",
                                detail: ["reason": reason.map(JSONValue.string) ?? .null, "from": .string(current.state)], on: c, logger: logger)
         return updated
+    }
+
+    /// A new withdrawal goes to people: `pending_review` with the reason, callback 0. A withdrawal
+    /// already past `received` is left as it is (returns nil).
+    public static func sendToReview(_ id: Int64, reason: String, on c: PostgresConnection, logger: Logger) async throws -> Withdrawal? {
+        guard let updated = try await decode(try await c.query("""
+            UPDATE gateway.withdrawals SET state = 'pending_review', state_reason = \(reason), version = version + 1, updated_at = now()
+            WHERE id = \(id) AND state = 'received' RETURNING \(unescaped: columns)
+            """, logger: logger)).first
+        else { return nil }
+        try await sendCallback(updated, status: 0, on: c, logger: logger)
+        return updated
+    }
+
+    /// The merchant's available balance of a coin, its account row locked until the transaction ends
+    /// (so two approvals cannot both spend the same balance).
+    static func lockedAvailable(merchantID: Int64, coinID: Int32, on c: PostgresConnection, logger: Logger) async throws -> BigInt {
+        var balance: BigInt = 0
+        for try await b in try await c.query("""
+            SELECT balance::text FROM gateway.ledger_accounts
+            WHERE merchant_id = \(merchantID) AND coin_id = \(coinID) AND kind = 'available' FOR UPDATE
+            """, logger: logger).decode(String.self) {
+            balance = BigInt(b) ?? 0
+        }
+        return balance
+    }
+
+    /// The withdrawal callback of `status` (0 review, 1 approved, 2 rejected, 3/4 on chain), with its exact bytes.
+    static func sendCallback(_ w: Withdrawal, status: Int, on c: PostgresConnection, logger: Logger) async throws {
+        var coin: (String, String, Int32)?
+        var callURL = ""
+        for try await r in try await c.query("""
+            SELECT k.main_coin_type, k.coin_type, k.decimals, w.call_url FROM gateway.withdrawals w JOIN gateway.coins k ON k.id = w.coin_id
+            WHERE w.id = \(w.id)
+            """, logger: logger).decode((String, String, Int32, String).self) {
+            coin = (r.0, r.1, r.2)
+            callURL = r.3
+        }
+        guard let (main, coinType, decimals) = coin else { throw ServiceError.notFound("withdrawal \(w.id)") }
+        let onChain = status >= 3
+        try await CallbackPayloads.create(merchantID: w.merchantID, url: callURL, fields: CallbackFields(
+            address: w.address, amount: w.amount, blockHeight: nil, businessID: w.businessID, coinType: coinType, decimals: Int(decimals),
+            fee: onChain ? w.fee : 0, mainCoinType: main, memo: w.memo, status: status, tradeID: w.id, tradeType: callbackTradeType,
+            txID: onChain ? (w.txHash ?? "") : ""), on: c, logger: logger)
     }
 }

@@ -1,3 +1,4 @@
+import BigInt
 import Foundation
 import GatewayAPI
 import GatewayCore
@@ -43,10 +44,26 @@ import Testing
             #expect(try await call(.get, "/admin/withdrawals/x").0 == 400)
             #expect(try await call(.post, "/admin/withdrawals/\(id)/reject", body: "{}").0 == 422, "a rejection needs a reason")
             #expect(try await call(.post, "/admin/withdrawals/\(id)/approve", body: #"{"version": 7}"#).0 == 409, "stale version")
+            let (short, refusal) = try await call(.post, "/admin/withdrawals/\(id)/approve", body: #"{"version": 1}"#)
+            #expect(short == 409 && "\(String(describing: refusal))".contains("overdraw"), "no balance: the approval says so and changes nothing")
+            #expect(try await f.count("SELECT count(*) FROM gateway.ledger_entries") == 0)
+            // 5 USDT arrive (as a confirmed deposit would credit them); now 3 can be reserved.
+            let usdt = try #require(f.coins["tron.USDT"]).id
+            try await f.db.transaction { c in
+                try await Ledger.post([LedgerTransfer(reason: "deposit", ref: "test", legs: [
+                    LedgerLeg(merchantID: nil, coinID: usdt, kind: LedgerAccountKind.chain, amount: -5_000_000),
+                    LedgerLeg(merchantID: f.merchantA, coinID: usdt, kind: LedgerAccountKind.available, amount: 5_000_000),
+                ])], on: c, logger: log)
+            }
             let (ok, approved) = try await call(.post, "/admin/withdrawals/\(id)/approve", body: #"{"version": 1}"#)
+            #expect(try await f.count("SELECT balance::int8 FROM gateway.ledger_accounts WHERE merchant_id = \(f.merchantA) AND kind = 'available'") == 2_000_000)
+            #expect(try await f.count("SELECT balance::int8 FROM gateway.ledger_accounts WHERE merchant_id = \(f.merchantA) AND kind = 'reserved'") == 3_000_000)
+            #expect(try await f.count("SELECT count(*) FROM gateway.jobs WHERE stage = 'autopay' AND ref = \("withdrawal:\(id)")") == 1, "payment enqueued with the approval")
+            #expect(try await f.count("SELECT count(*) FROM gateway.callbacks WHERE trade_type = 2 AND trade_id = \(id) AND status = 1") == 1)
             #expect(ok == 200 && approved?["state"] == .string("approved") && approved?["version"] == .number("2"))
             #expect(try await call(.post, "/admin/withdrawals/\(id)/reject", body: #"{"reason": "late"}"#).0 == 409, "already decided")
             #expect(try await call(.post, "/admin/withdrawals/\(id + 1)/reject", body: #"{"reason": "destination on deny list"}"#).1?["state"] == .string("rejected"))
+            #expect(try await f.count("SELECT count(*) FROM gateway.callbacks WHERE trade_type = 2 AND trade_id = \(id + 1) AND status = 2") == 1)
             #expect(try await f.count("SELECT count(*) FROM gateway.audit_log WHERE actor = 'admin:ops-alice' AND action LIKE 'withdrawal.%'") == 2)
             #expect(try await call(.get, "/admin/merchants").1.map { if case .array(let a) = $0 { return a.count } else { return 0 } } == 2)
 
@@ -54,13 +71,13 @@ import Testing
             try await f.db.transaction { c in
                 try await c.query("""
                     INSERT INTO gateway.callbacks (merchant_id, trade_type, trade_id, status, url, payload, webhook_id, state, attempts, last_error)
-                    VALUES (\(f.merchantA), 2, \(id), 1, 'http://127.0.0.1:9999/callback', 'body=x', 'msg_1', 'dead', 30, 'HTTP 500')
+                    VALUES (\(f.merchantA), 2, \(id), 3, 'http://127.0.0.1:9999/callback', 'body=x', 'msg_1', 'dead', 30, 'HTTP 500')
                     """, logger: log)
             }
             let (_, callbacks) = try await call(.get, "/admin/callbacks?state=dead")
             guard case .array(let cbs)? = callbacks, case .number(let cbID)? = cbs.first?["id"] else { Issue.record("\(String(describing: callbacks))"); return }
             #expect(try await call(.post, "/admin/callbacks/\(cbID)/resend").0 == 200)
-            #expect(try await f.count("SELECT count(*) FROM gateway.callbacks WHERE state = 'pending'") == 1)
+            #expect(try await f.count("SELECT count(*) FROM gateway.callbacks WHERE state = 'pending' AND status = 3") == 1, "the resent one is pending again")
             #expect(try await f.count("SELECT count(*) FROM gateway.jobs WHERE stage = 'callback' AND ref = \("callback:\(cbID)")") == 1)
             #expect(try await f.count("SELECT count(*) FROM gateway.audit_log WHERE action = 'callback.resend'") == 1)
 

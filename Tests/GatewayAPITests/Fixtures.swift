@@ -66,7 +66,12 @@ struct APIFixture: Sendable {
 
     func count(_ sql: PostgresQuery) async throws -> Int64 {
         var n: Int64 = -1
-        for try await v in try await db.query(sql).decode(Int64.self) { n = v }
+        do {
+            for try await v in try await db.query(sql).decode(Int64.self) { n = v }
+        } catch {
+            Issue.record("\(sql.sql): \(DatabaseErrors.describe(error))")
+            throw error
+        }
         return n
     }
 }

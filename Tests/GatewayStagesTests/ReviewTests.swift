@@ -1,0 +1,96 @@
+import BigInt
+import ChainKit
+import DevChain
+import Foundation
+import GatewayCore
+import GatewayRuntime
+import GatewayServices
+import GatewayStages
+import GatewayTesting
+import Logging
+import PostgresNIO
+import ServiceLifecycle
+import ServiceLifecycleTestKit
+import Testing
+
+/// The review stage and the decisions on its withdrawals: balances reserved from real deposits,
+/// overdraw refused, callbacks 0, 1 and 2 delivered in order to a real receiver.
+@Suite(.serialized) struct ReviewTests {
+    func runReviewWorker(_ db: Database, until: @escaping @Sendable () async throws -> Bool) async throws {
+        var config = GatewayConfig()
+        config.stages[.review] = WorkerConfig(concurrency: 4, batchSize: 4, pollInterval: .milliseconds(50), lease: .seconds(10), maxAttempts: 5,
+                                              backoff: BackoffPolicy(base: .milliseconds(50), factor: 2, cap: .milliseconds(200)), shutdownGrace: .seconds(2))
+        let handlers = try ReviewStage.handlers(.init(config: config, database: db, logger: log))
+        let worker = QueueWorker(database: db, settings: .init(stage: "review", config: config.worker(.review), handlers: handlers), logger: log)
+        try await testGracefulShutdown { trigger in
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { try await worker.run() }
+                let ok = try await eventually(timeout: .seconds(20), until)
+                trigger.triggerGracefulShutdown()
+                try await group.waitForAll()
+                #expect(ok, "condition not reached in time")
+            }
+        }
+    }
+
+    @Test func withdrawalsWaitForPeopleAndApprovalReservesTheDepositedBalance() async throws {
+        try await TestDatabase.withDatabase { db in
+            try await withDevChain { node, url in
+                let h = try await DepositHarness.make(db, node: node, url: url)
+                // 10 USDT deposited and credited (no confirmations needed here).
+                _ = try h.sendTronUSDT(h.tron[0], 10_000_000)
+                try await h.catchUp(h.scanner(confirmations: 0))
+                #expect(try await h.available("tron.USDT") == 10_000_000)
+
+                let usdt = try #require(h.coins["tron.USDT"])
+                let callURL = h.callbacks.receiver.baseURL + "/withdrawals"
+                var ids: [Int64] = []
+                for (business, amount) in [("w-1", "3"), ("w-2", "2.5"), ("w-3", "50")] {
+                    ids.append(try await db.transaction { c in
+                        try await Withdrawals.submit(WithdrawalRequest(merchantID: h.merchant, mainCoinType: "195", coinType: usdt.coinType,
+                                                                       address: "TLng7RobC5jcNtw1XPxoyMiiifEksYEosp", amount: amount, callURL: callURL,
+                                                                       businessID: business),
+                                                     directory: .standard, callbackPolicy: CallbackURLPolicy(allowLoopback: true), on: c, logger: log)
+                    })
+                }
+                try await runReviewWorker(db) { try await count(db, "SELECT count(*) FROM gateway.withdrawals WHERE state = 'pending_review'") == 3 }
+                #expect(try await count(db, "SELECT count(*) FROM gateway.callbacks WHERE trade_type = 2 AND status = 0") == 3, "callback 0 on entering review")
+
+                // 50 USDT would overdraw: refused, nothing changes.
+                await #expect(throws: ServiceError.self) {
+                    try await db.transaction { c in
+                        _ = try await Withdrawals.decide(ids[2], approve: true, reason: nil, expectedVersion: nil, actor: "test:alice", on: c, logger: log)
+                    }
+                }
+                #expect(try await count(db, "SELECT count(*) FROM gateway.withdrawals WHERE state = 'pending_review'") == 3)
+                #expect(try await h.available("tron.USDT") == 10_000_000)
+
+                _ = try await db.transaction { c in
+                    try await Withdrawals.decide(ids[0], approve: true, reason: nil, expectedVersion: 2, actor: "test:alice", on: c, logger: log)
+                }
+                _ = try await db.transaction { c in
+                    try await Withdrawals.decide(ids[1], approve: false, reason: "destination not allowed", expectedVersion: nil, actor: "test:bob",
+                                                 on: c, logger: log)
+                }
+                #expect(try await h.available("tron.USDT") == 7_000_000, "3 USDT reserved by the approval")
+                #expect(try await count(db, "SELECT balance::int8 FROM gateway.ledger_accounts WHERE kind = 'reserved'") == 3_000_000)
+                #expect(try await count(db, "SELECT count(*) FROM gateway.jobs WHERE stage = 'autopay' AND kind = 'pay'") == 1)
+                #expect(try await h.ledgerProblems() == [])
+
+                try await h.callbacks.runWorker {
+                    try await count(db, "SELECT count(*) FROM gateway.callbacks WHERE state = 'delivered'") == 6
+                }
+                let got = h.callbacks.receiver.received.filter { $0.path == "/withdrawals" }
+                #expect(got.allSatisfy { $0.udunSignatureValid && $0.webhookSignatureValid })
+                func statuses(_ business: String) -> [GatewayCore.JSONValue?] {
+                    got.filter { $0.body?["businessId"] == .string(business) }.map { $0.body?["status"] }
+                }
+                #expect(statuses("w-1") == [.number("0"), .number("1")])
+                #expect(statuses("w-2") == [.number("0"), .number("2")])
+                #expect(statuses("w-3") == [.number("0")])
+                let rejected = try #require(got.first { $0.body?["businessId"] == .string("w-2") && $0.body?["status"] == .number("2") })
+                #expect(rejected.body?["blockHigh"] == .string("-1") && rejected.body?["txId"] == .string("") && rejected.body?["amount"] == .string("2500000"))
+            }
+        }
+    }
+}
