@@ -131,6 +131,13 @@ public enum TestProcesses {
         return url
     }
 
+    /// Writes a workers.yml for a child process to a temporary file; returns its path.
+    public static func configFile(_ yaml: String) throws -> String {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("workers-\(UUID().uuidString).yml").path
+        try yaml.write(toFile: path, atomically: true, encoding: .utf8)
+        return path
+    }
+
     /// The environment pointing a process at `config`'s database.
     public static func environment(for config: DatabaseConfig, extra: [String: String] = [:]) -> [String: String] {
         var env = ProcessInfo.processInfo.environment

@@ -11,12 +11,6 @@ import Testing
 
 /// Real processes: several workers, kill -9, signals, exit codes.
 @Suite(.serialized) struct ProcessTests {
-    static func configFile(_ yaml: String) throws -> String {
-        let path = FileManager.default.temporaryDirectory.appendingPathComponent("workers-\(UUID().uuidString).yml").path
-        try yaml.write(toFile: path, atomically: true, encoding: .utf8)
-        return path
-    }
-
     static func createEffects(_ db: Database) async throws {
         try await db.transaction { c in
             try await c.query("CREATE TABLE public.bench_effects (job_id bigint PRIMARY KEY, runs int NOT NULL, worker text, attempt int)", logger: log)
@@ -30,7 +24,7 @@ import Testing
             for chunk in stride(from: 0, to: total, by: 2000) {
                 try await enqueue(db, (chunk..<min(total, chunk + 2000)).map { _ in NewJob(stage: "drain", kind: "effect") })
             }
-            let config = try Self.configFile("log_level: warning\n")
+            let config = try TestProcesses.configFile("log_level: warning\n")
             defer { try? FileManager.default.removeItem(atPath: config) }
             let env = TestProcesses.environment(for: db.config)
             let workers = try (0..<4).map { _ in
@@ -57,7 +51,7 @@ import Testing
             try await Self.createEffects(db)
             let total = 300
             try await enqueue(db, (0..<total).map { _ in NewJob(stage: "crash", kind: "effect") })
-            let config = try Self.configFile("log_level: warning\n")
+            let config = try TestProcesses.configFile("log_level: warning\n")
             defer { try? FileManager.default.removeItem(atPath: config) }
             let env = TestProcesses.environment(for: db.config)
             let args = ["bench", "worker", "--config", config, "--stage", "crash", "--concurrency", "8", "--batch", "8",
@@ -92,7 +86,7 @@ import Testing
         try await TestDatabase.withDatabase { db in
             try await enqueue(db, [NewJob(stage: .review, kind: "not-yet-implemented", ref: "withdrawal:1")])
             let port = Int.random(in: 20_000...40_000)
-            let config = try Self.configFile("""
+            let config = try TestProcesses.configFile("""
                 log_level: info
                 stages:
                   review:
@@ -120,7 +114,7 @@ import Testing
 
     @Test func workersRefuseAnUnmigratedDatabase() async throws {
         try await TestDatabase.withDatabase(migrated: false) { db in
-            let config = try Self.configFile("log_level: info\n")
+            let config = try TestProcesses.configFile("log_level: info\n")
             defer { try? FileManager.default.removeItem(atPath: config) }
             let p = try TestProcesses.start("callback-worker", ["--config", config], environment: TestProcesses.environment(for: db.config))
             let status = await p.wait(timeout: .seconds(20))
@@ -137,7 +131,7 @@ import Testing
     }
 
     @Test func aConfigurationErrorNamesTheKey() async throws {
-        let config = try Self.configFile("stages:\n  sweep:\n    leese: 30s\n")
+        let config = try TestProcesses.configFile("stages:\n  sweep:\n    leese: 30s\n")
         defer { try? FileManager.default.removeItem(atPath: config) }
         let p = try TestProcesses.start("sweep-worker", ["--config", config], environment: ProcessInfo.processInfo.environment)
         let status = await p.wait(timeout: .seconds(20))

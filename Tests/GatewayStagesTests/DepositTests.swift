@@ -142,7 +142,7 @@ func withDevChain<R: Sendable>(_ seed: String = "deposits", _ body: @Sendable (D
                 #expect(try await h.ledgerProblems() == [])
 
                 // Scanning the same blocks again (gatewayctl chain rescan under the running scanner) changes nothing.
-                let config = try StageProcessTests.configFile(StageProcessTests.yaml(devchain: url))
+                let config = try TestProcesses.configFile(StageProcessTests.yaml(devchain: url))
                 defer { try? FileManager.default.removeItem(atPath: config) }
                 let rescan = try TestProcesses.start("gatewayctl", ["chain", "rescan", "--chain", "tron", "--from", "1", "--config", config],
                                                      environment: TestProcesses.environment(for: db.config))

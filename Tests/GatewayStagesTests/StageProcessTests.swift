@@ -19,12 +19,6 @@ import Glibc
 /// The stage executables as real processes: killed with SIGKILL, replaced, and checked for
 /// exactly-once effects in the database and at the merchant.
 @Suite(.serialized) struct StageProcessTests {
-    static func configFile(_ yaml: String) throws -> String {
-        let path = FileManager.default.temporaryDirectory.appendingPathComponent("workers-\(UUID().uuidString).yml").path
-        try yaml.write(toFile: path, atomically: true, encoding: .utf8)
-        return path
-    }
-
     static func yaml(devchain url: String) -> String {
         """
         log_level: info
@@ -55,7 +49,7 @@ import Glibc
         try await TestDatabase.withDatabase { db in
             try await withDevChain("processes") { node, url in
                 let h = try await DepositHarness.make(db, node: node, url: url)
-                let config = try Self.configFile(Self.yaml(devchain: url))
+                let config = try TestProcesses.configFile(Self.yaml(devchain: url))
                 defer { try? FileManager.default.removeItem(atPath: config) }
                 let env = TestProcesses.environment(for: db.config)
                 let first = try TestProcesses.start("chain-worker", ["--config", config], environment: env)
@@ -112,7 +106,7 @@ import Glibc
             let h = try await CallbackHarness.make(db)
             h.receiver.setBehaviour(.init(hangPaths: ["/cb"], hang: .seconds(30)))
             let id = try #require(try await h.deposit(tradeID: 77))
-            let config = try Self.configFile(Self.yaml(devchain: "http://127.0.0.1:9"))
+            let config = try TestProcesses.configFile(Self.yaml(devchain: "http://127.0.0.1:9"))
             defer { try? FileManager.default.removeItem(atPath: config) }
             let env = TestProcesses.environment(for: db.config)
             let victim = try TestProcesses.start("callback-worker", ["--config", config], environment: env)
