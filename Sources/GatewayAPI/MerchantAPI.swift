@@ -208,19 +208,35 @@ struct MerchantAPI: Sendable {
             }))
 
         case .transaction:
+            // Legacy history: the merchant's withdrawals and confirmed deposits, newest first (a businessId
+            // filter names a withdrawal, so it leaves deposits out).
             let limit = min(max(Int(try fields.string("pageSize") ?? "50") ?? 50, 1), 500)
+            let business = try fields.string("businessId")
             var rows = try await Withdrawals.list(merchantID: merchantID, state: nil, limit: limit, on: c, logger: logger)
-            if let business = try fields.string("businessId") { rows = rows.filter { $0.businessID == business } }
+            if let business { rows = rows.filter { $0.businessID == business } }
+            let deposits = business != nil ? [] : try await Deposits.list(merchantID: merchantID, chain: nil, status: "confirmed", limit: limit,
+                                                                          on: c, logger: logger)
             let coins = Dictionary(uniqueKeysWithValues: try await Coins.list(on: c, logger: logger).map { ($0.id, $0) })
-            return .some(.array(rows.map { w in
-                .object([
+            let iso = ISO8601DateFormatter()
+            var trades: [(at: Date, value: JSONValue)] = rows.map { w in
+                (w.createdAt, .object([
                     ("tradeId", .string(String(w.id))), ("tradeType", .int(2)), ("businessId", .string(w.businessID)),
                     ("address", .string(w.address)), ("amount", .string(w.amount.description)),
                     ("coinType", .string(coins[w.coinID]?.coinType ?? "")), ("mainCoinType", .string(coins[w.coinID]?.mainCoinType ?? "")),
                     ("status", .int(Self.udunStatus(w.state))), ("txId", .string(w.txHash ?? "")),
-                    ("createdAt", .string(ISO8601DateFormatter().string(from: w.createdAt))),
-                ])
-            }))
+                    ("createdAt", .string(iso.string(from: w.createdAt))),
+                ]))
+            }
+            trades += deposits.map { d in
+                (d.createdAt, .object([
+                    ("tradeId", .string(String(d.id))), ("tradeType", .int(1)), ("address", .string(d.address)),
+                    ("amount", .string(d.amount.description)), ("coinType", .string(coins[d.coinID]?.coinType ?? "")),
+                    ("mainCoinType", .string(coins[d.coinID]?.mainCoinType ?? "")), ("status", .int(3)), ("txId", .string(d.txHash)),
+                    ("blockHigh", .string(String(d.blockHeight))), ("createdAt", .string(iso.string(from: d.createdAt))),
+                ]))
+            }
+            trades.sort { $0.at > $1.at }
+            return .some(.array(trades.prefix(limit).map(\.value)))
         }
     }
 

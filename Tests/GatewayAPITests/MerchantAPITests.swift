@@ -207,6 +207,25 @@ let callURL = JSONValue.string("http://127.0.0.1:9999/callback")
             #expect(r.code == 200)
             guard case .array(let rows)? = r.data else { Issue.record("\(r.raw)"); return }
             #expect(rows.count == 1 && rows[0]["businessId"] == .string("hist-1") && rows[0]["amount"] == .string("12500000"))
+            // A confirmed deposit (as chain-worker records it) appears too, as tradeType 1, unless a businessId is asked for.
+            let usdt = try #require(f.coins["tron.USDT"]).id
+            try await f.db.transaction { c in
+                try await c.query("""
+                    INSERT INTO gateway.deposits (chain, tx_hash, log_index, merchant_id, address_id, coin_id, from_address, amount, block_height,
+                                                  block_hash, status, created_at)
+                    SELECT 'tron', 'ab12', 0, merchant_id, id, \(usdt), 'TLng7RobC5jcNtw1XPxoyMiiifEksYEosp', 7000000, 100, 'cd34', 'confirmed',
+                           now() + interval '1 second'
+                    FROM gateway.addresses WHERE merchant_id = \(f.merchantA) ORDER BY id LIMIT 1
+                    """, logger: log)
+            }
+            r = try await client.post("/mch/transaction", Client.java.envelope(body: Client.java.body([("merchantId", .int(f.merchantA))]), key: f.keyA))
+            guard case .array(let both)? = r.data, both.count == 2 else { Issue.record("\(r.raw)"); return }
+            #expect(both[0]["tradeType"] == .number("1") && both[0]["amount"] == .string("7000000") && both[0]["txId"] == .string("ab12"),
+                    "newest first")
+            r = try await client.post("/mch/transaction", Client.java.envelope(body: Client.java.body([
+                ("merchantId", .int(f.merchantA)), ("businessId", .string("hist-1"))]), key: f.keyA))
+            guard case .array(let one)? = r.data else { Issue.record("\(r.raw)"); return }
+            #expect(one.count == 1 && one[0]["tradeType"] == .number("2"))
             r = try await client.post("/mch/transaction", Client.java.envelope(body: Client.java.body([("merchantId", .int(f.merchantB))]), key: f.keyB))
             #expect(r.data == .array([]), "merchant isolation")
         }
