@@ -93,4 +93,48 @@ import Testing
             }
         }
     }
+
+    @Test func reviewersDecideThroughGatewayctl() async throws {
+        try await TestDatabase.withDatabase { db in
+            try await withDevChain { node, url in
+                let h = try await DepositHarness.make(db, node: node, url: url)
+                _ = try h.sendTronUSDT(h.tron[0], 4_000_000)
+                try await h.catchUp(h.scanner(confirmations: 0))
+                let usdt = try #require(h.coins["tron.USDT"])
+                var ids: [Int64] = []
+                for (business, amount) in [("c-1", "3"), ("c-2", "3")] {
+                    ids.append(try await db.transaction { c in
+                        try await Withdrawals.submit(WithdrawalRequest(merchantID: h.merchant, mainCoinType: "195", coinType: usdt.coinType,
+                                                                       address: "TLng7RobC5jcNtw1XPxoyMiiifEksYEosp", amount: amount,
+                                                                       callURL: h.callbacks.receiver.baseURL + "/w", businessID: business),
+                                                     directory: .standard, callbackPolicy: CallbackURLPolicy(allowLoopback: true), on: c, logger: log)
+                    })
+                }
+                try await runReviewWorker(db) { try await count(db, "SELECT count(*) FROM gateway.withdrawals WHERE state = 'pending_review'") == 2 }
+                let config = try TestProcesses.configFile(StageProcessTests.yaml(devchain: url))
+                defer { try? FileManager.default.removeItem(atPath: config) }
+                func ctl(_ args: [String]) async throws -> (Int32?, String) {
+                    let p = try TestProcesses.start("gatewayctl", args + ["--config", config], environment: TestProcesses.environment(for: db.config))
+                    let status = await p.wait(timeout: .seconds(30))
+                    return (status, p.output)
+                }
+                let (listed, list) = try await ctl(["review", "list"])
+                #expect(listed == 0 && list.contains("c-1") && list.contains("c-2"), "\(list)")
+                let (stale, staleOut) = try await ctl(["review", "approve", "\(ids[0])", "--as", "alice", "--version", "1"])
+                #expect(stale != 0 && staleOut.contains("changed since you loaded it"), "\(staleOut)")
+                let (approved, approveOut) = try await ctl(["review", "approve", "\(ids[0])", "--as", "alice", "--version", "2"])
+                #expect(approved == 0 && approveOut.contains("approved by alice"), "\(approveOut)")
+                let (short, shortOut) = try await ctl(["review", "approve", "\(ids[1])", "--as", "alice"])
+                #expect(short != 0 && shortOut.contains("overdraw"), "1 USDT left for 3: \(shortOut)")
+                let (noReason, _) = try await ctl(["review", "reject", "\(ids[1])", "--as", "bob", "--reason", " "])
+                #expect(noReason != 0)
+                let (rejected, rejectOut) = try await ctl(["review", "reject", "\(ids[1])", "--as", "bob", "--reason", "unknown destination"])
+                #expect(rejected == 0 && rejectOut.contains("rejected by bob"), "\(rejectOut)")
+                #expect(try await h.available("tron.USDT") == 1_000_000)
+                #expect(try await count(db, "SELECT count(*) FROM gateway.audit_log WHERE actor IN ('cli:alice', 'cli:bob')") == 2)
+                let (_, shown) = try await ctl(["review", "show", "\(ids[0])"])
+                #expect(shown.contains("approved") && shown.contains("status 1"), "\(shown)")
+            }
+        }
+    }
 }
