@@ -41,7 +41,7 @@ func read<R: Sendable>(_ options: ProcessOptions, _ body: @escaping @Sendable (P
 struct MerchantCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "merchant", abstract: "Create and administer merchants.",
-        subcommands: [Add.self, List.self, Show.self, Enable.self, Disable.self, RotateKey.self, AutoPayment.self])
+        subcommands: [Add.self, List.self, Show.self, Enable.self, Disable.self, RotateKey.self, AutoPayment.self, FeeMode.self])
 
     struct Add: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Create a merchant; prints its number, API key and webhook secret once.")
@@ -138,6 +138,21 @@ struct MerchantCommand: AsyncParsableCommand {
             let (id, on) = (self.id, setting == "on")
             _ = try await write(options) { c, l in try await Merchants.setAutoPayment(id, on, actor: cliActor, on: c, logger: l) }
             print("automatic payment \(setting) for merchant \(id)")
+        }
+    }
+
+    struct FeeMode: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "fee-mode",
+            abstract: "How the coin's withdrawal fee is charged: deduct (from the amount sent; the default) or add (reserved on top).")
+        @OptionGroup var options: ProcessOptions
+        @Argument(help: "Merchant number.") var id: Int64
+        @Argument(help: "deduct or add.") var mode: String
+        func validate() throws { guard ["deduct", "add"].contains(mode) else { throw ValidationError("say deduct or add") } }
+        func run() async throws {
+            let (id, mode) = (self.id, self.mode)
+            try await write(options) { c, l in try await Merchants.setWithdrawalFeeMode(id, mode, actor: cliActor, on: c, logger: l) }
+            print("merchant \(id): withdrawal fees \(mode == "add" ? "are reserved on top of the amount" : "are deducted from the amount sent")")
         }
     }
 }

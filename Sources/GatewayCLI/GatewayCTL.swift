@@ -164,6 +164,17 @@ public enum StatusReport {
         }
         text += "\ndeposits\n" + (anyDeposit ? deposits.render() : "none yet\n")
 
+        var withdrawals = TextTable(header: ["chain", "coin", "state", "withdrawals", "amount (base units)", "oldest in state"])
+        var anyWithdrawal = false
+        for try await (chain, symbol, state, n, amount, age) in try await database.query("""
+            SELECT chain, symbol, state, withdrawals, amount::text, coalesce(extract(epoch FROM oldest_in_state_age)::float8, -1)
+            FROM monitor.withdrawals ORDER BY chain, symbol, state
+            """).decode((String, String, String, Int64, String, Double).self) {
+            anyWithdrawal = true
+            withdrawals.add([chain, symbol, state, "\(n)", amount, age < 0 ? "-" : DurationText.format(.milliseconds(Int64(age * 1000)))])
+        }
+        text += "\nwithdrawals\n" + (anyWithdrawal ? withdrawals.render() : "none open or finished in the last day\n")
+
         var alerts = TextTable(header: ["alert", "chain", "fork at", "depth", "confirmations", "detected", "detail"])
         var anyAlert = false
         for try await (id, chain, fork, depth, confirmations, at, detail) in try await database.query("""

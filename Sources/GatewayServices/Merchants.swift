@@ -119,6 +119,18 @@ public enum Merchants {
         return m
     }
 
+    /// How the coin's withdrawal fee is charged: `deduct` (from the amount sent) or `add` (reserved on top).
+    public static func setWithdrawalFeeMode(_ id: Int64, _ mode: String, actor: String, on c: PostgresConnection, logger: Logger) async throws {
+        guard ["deduct", "add"].contains(mode) else { throw ServiceError.invalid("the fee mode is deduct or add") }
+        var found = false
+        for try await _ in try await c.query("""
+            UPDATE gateway.merchants SET withdrawal_fee_mode = \(mode), updated_at = now() WHERE id = \(id) RETURNING id
+            """, logger: logger) { found = true }
+        guard found else { throw ServiceError.notFound("merchant \(id)") }
+        try await Audit.record(actor: actor, action: "merchant.withdrawal_fee_mode", target: "merchant:\(id)", detail: ["mode": .string(mode)],
+                               on: c, logger: logger)
+    }
+
     /// Replaces the API key; the old one stops working at once. Returns the new key (shown once).
     public static func rotateKey(_ id: Int64, actor: String, on c: PostgresConnection, logger: Logger) async throws -> String {
         let key = newAPIKey()

@@ -265,7 +265,13 @@ public enum Withdrawals {
             throw ServiceError.invalid("a rejection needs a reason")
         }
         if approve {
-            let reserve = BigInt(current.amount)  // the fee is deducted from the amount sent
+            // The fee is deducted from the amount sent, or (merchant setting) reserved on top of it.
+            var addFee = false
+            for try await mode in try await c.query(
+                "SELECT withdrawal_fee_mode FROM gateway.merchants WHERE id = \(current.merchantID)", logger: logger).decode(String.self) {
+                addFee = mode == "add"
+            }
+            let reserve = BigInt(current.amount) + (addFee ? BigInt(current.fee) : 0)
             let available = try await lockedAvailable(merchantID: current.merchantID, coinID: current.coinID, on: c, logger: logger)
             guard available >= reserve else {
                 throw ServiceError.conflict(
