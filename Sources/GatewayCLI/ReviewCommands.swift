@@ -114,3 +114,50 @@ struct ReviewCommand: AsyncParsableCommand {
         }
     }
 }
+
+/// `gatewayctl ledger …`: balances as the ledger holds them.
+struct LedgerCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "ledger", abstract: "The ledger: balances per merchant, coin and account.",
+                                                    subcommands: [Balances.self, Check.self])
+
+    struct Balances: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Balances per account: a merchant's available and reserved funds, and the gateway's own accounts (merchant -).")
+        @OptionGroup var options: ProcessOptions
+        @Option(help: "Only this merchant.") var merchant: Int64?
+
+        func run() async throws {
+            let m = merchant
+            let rows = try await read(options) { c, l in
+                var out: [[String]] = []
+                for try await (merchant, chain, symbol, kind, balance) in try await c.query("""
+                    SELECT a.merchant_id, k.chain, k.symbol, a.kind, a.balance::text FROM gateway.ledger_accounts a JOIN gateway.coins k ON k.id = a.coin_id
+                    WHERE \(m)::int8 IS NULL OR a.merchant_id = \(m)
+                    ORDER BY a.merchant_id NULLS FIRST, k.chain, k.symbol, a.kind
+                    """, logger: l).decode((Int64?, String, String, String, String).self) {
+                    out.append([merchant.map(String.init) ?? "-", chain, symbol, kind, balance])
+                }
+                return out
+            }
+            guard !rows.isEmpty else { return print("no ledger accounts yet") }
+            var t = TextTable(header: ["merchant", "chain", "coin", "account", "balance (base units)"])
+            for r in rows { t.add(r) }
+            print(t.render(), terminator: "")
+        }
+    }
+
+    struct Check: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Check the ledger against itself: every balance equals its entries, every transfer sums to zero (exit 1 otherwise).")
+        @OptionGroup var options: ProcessOptions
+
+        func run() async throws {
+            let problems = try await read(options) { c, l in try await Ledger.inconsistencies(on: c, logger: l) }
+            guard problems.isEmpty else {
+                for p in problems { print(p) }
+                throw ExitCode(1)
+            }
+            print("ledger consistent: every balance equals its entries, every transfer sums to zero")
+        }
+    }
+}

@@ -138,6 +138,13 @@ import Testing
                 #expect(try await h.available("tron.USDT") == 500_000, "4 deposited, 3 + 0.5 fee reserved")
                 #expect(try await count(db, "SELECT balance::int8 FROM gateway.ledger_accounts WHERE kind = 'reserved'") == 3_500_000)
                 #expect(try await count(db, "SELECT count(*) FROM gateway.audit_log WHERE actor IN ('cli:alice', 'cli:bob')") == 2)
+                let (_, balances) = try await ctl(["ledger", "balances", "--merchant", "\(h.merchant)"])
+                #expect(balances.contains("available  500000") && balances.contains("reserved   3500000"), "\(balances)")
+                let (consistent, _) = try await ctl(["ledger", "check"])
+                #expect(consistent == 0)
+                try await db.execute("UPDATE gateway.ledger_accounts SET balance = balance + 1 WHERE kind = 'reserved'")
+                let (broken, brokenOut) = try await ctl(["ledger", "check"])
+                #expect(broken == 1 && brokenOut.contains("entries sum to"), "a balance that disagrees with its entries is reported")
                 let (_, shown) = try await ctl(["review", "show", "\(ids[0])"])
                 #expect(shown.contains("approved") && shown.contains("status 1"), "\(shown)")
             }
