@@ -36,6 +36,10 @@ import Testing
     }
 
     @Test func wrongTypesAndValuesAreNamed() {
+        #expect(error("notifications:\n  webhook_url: ftp://hooks.example.com/x\n")?.key == "notifications.webhook_url")
+        #expect(error("notifications:\n  webhok_url: https://hooks.example.com/x\n")?.key == "notifications.webhok_url")
+        #expect(error("api:\n  cache_ttl: 2m\n")?.key == "api.cache_ttl")
+        #expect(error("chains:\n  tron: { kind: tron, node_url: http://n, confirmations: 1, block_time: 3s, scan_from: soon }\n")?.key == "chains.tron.scan_from")
         #expect(error("stages:\n  review:\n    concurrency: many\n")?.key == "stages.review.concurrency")
         #expect(error("stages:\n  review:\n    concurrency: 0\n")?.key == "stages.review.concurrency")
         #expect(error("stages:\n  review:\n    lease: 10\n")?.key == "stages.review.lease")

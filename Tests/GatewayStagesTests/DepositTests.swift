@@ -270,6 +270,13 @@ func withDevChain<R: Sendable>(_ seed: String = "deposits", _ body: @Sendable (D
                 #expect(try await count(db, "SELECT count(*) FROM monitor.reorg_alerts WHERE depth = 5 AND cardinality(affected_deposits) = 1") == 1)
                 #expect(try await count(db, "SELECT open_reorg_alerts FROM monitor.chains WHERE chain = 'tron'") == 1)
                 #expect(try await h.ledgerProblems() == [])
+                // Operators hear of it: the notification job posts {"text": …} to the configured webhook.
+                var harness = h.callbacks
+                harness.config.notifications.webhookURL = h.callbacks.receiver.baseURL + "/ops"
+                try await harness.runWorker { h.callbacks.receiver.received.contains { $0.path == "/ops" } }
+                let note = try #require(h.callbacks.receiver.received.first { $0.path == "/ops" })
+                let text: String? = { if case .string(let t)? = (try? GatewayCore.JSONValue.parse(Array(note.rawBody.utf8)))?["text"] { return t } else { return nil } }()
+                #expect(text?.contains("DEEP REORG on tron") == true && text?.contains("gatewayctl chain alerts") == true, "\(note.rawBody)")
             }
         }
     }

@@ -264,6 +264,14 @@ public struct QueueConfig: Sendable, Equatable {
     public init(statsRetention: Duration = .seconds(7 * 86_400)) { self.statsRetention = statsRetention }
 }
 
+/// Where operators hear about what needs them (deep reorgs, and later reviews past their SLA).
+public struct NotificationSettings: Sendable, Equatable {
+    /// A webhook that takes a JSON POST `{"text": …}` (Slack, Mattermost, Discord-compatible, …); nil: log only.
+    public var webhookURL: String?
+
+    public init(webhookURL: String? = nil) { self.webhookURL = webhookURL }
+}
+
 /// The whole configuration, loaded once at start-up from `workers.yml` and the environment.
 public struct GatewayConfig: Sendable {
     public var database: DatabaseConfig
@@ -271,6 +279,8 @@ public struct GatewayConfig: Sendable {
     public var queue: QueueConfig
     public var api: APIConfig
     public var callbacks: CallbackSettings
+    /// Operator notifications (`notifications:`).
+    public var notifications = NotificationSettings()
     public var stages: [Stage: WorkerConfig]
     /// The chains (`chains:`), in file order.
     public var chains: [ChainConfig] = []
@@ -355,6 +365,15 @@ public struct GatewayConfig: Sendable {
         config.callbacks.perEndpointConcurrency = try cb.int("per_endpoint_concurrency", default: config.callbacks.perEndpointConcurrency, in: 1...1000)
         config.callbacks.deadAfter = try cb.duration("dead_after", default: config.callbacks.deadAfter, minimum: .seconds(60))
         try cb.finish()
+
+        let notifications = try root.section("notifications")
+        if let url = try notifications.optionalString("webhook_url") {
+            guard let u = URLComponents(string: url), let scheme = u.scheme, ["http", "https"].contains(scheme), !(u.host ?? "").isEmpty else {
+                throw ConfigError(key: "notifications.webhook_url", "expected an http:// or https:// URL")
+            }
+            config.notifications.webhookURL = url
+        }
+        try notifications.finish()
 
         let stages = try root.section("stages")
         for key in stages.keys {

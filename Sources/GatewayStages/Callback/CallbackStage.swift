@@ -28,7 +28,9 @@ public enum CallbackStage {
                                         backoff: env.config.worker(.callback).backoff, limiter: EndpointLimiter(cap: settings.perEndpointConcurrency),
                                         recorder: DeliveryRecorder(database: env.database, logger: env.logger),
                                         loader: CallbackLoader(database: env.database, logger: env.logger))
-        return StageRunner.Parts(handlers: [Callbacks.deliverJobKind: delivery], services: [HTTPClientService(client: http)])
+        let notify = OperatorNotify(http: http, url: env.config.notifications.webhookURL, backoff: env.config.worker(.callback).backoff)
+        return StageRunner.Parts(handlers: [Callbacks.deliverJobKind: delivery, OperatorNotifications.jobKind: notify],
+                                 services: [HTTPClientService(client: http)])
     }
 }
 
@@ -172,6 +174,38 @@ struct CallbackDelivery: JobHandler {
             p = ai.pointee.ai_next
         }
         return out
+    }
+}
+
+/// Posts an operator notification `{"text": …}` to the configured webhook (logged either way);
+/// failures retry with the stage's backoff.
+struct OperatorNotify: JobHandler {
+    let http: HTTPClient
+    let url: String?
+    let backoff: BackoffPolicy
+
+    func handle(_ ctx: JobContext) async throws -> JobOutcome {
+        guard let payload = try? JSONValue.parse(Array(ctx.job.payload.utf8)), case .string(let text)? = payload["text"] else {
+            throw PermanentJobError("notification payload has no text")
+        }
+        ctx.logger.notice("operator notification", metadata: ["text": "\(text)", "webhook": "\(url == nil ? "none configured" : "configured")"])
+        guard let url else { return .completed }
+        var request = HTTPClientRequest(url: url)
+        request.method = .POST
+        request.headers.add(name: "Content-Type", value: "application/json")
+        request.headers.add(name: "User-Agent", value: "usdt-gateway")
+        request.body = .bytes(ByteBuffer(string: JSONValue.object([("text", .string(text))]).serialized))
+        let failure: String
+        do {
+            let response = try await http.execute(request, timeout: .seconds(10))
+            _ = try? await response.body.collect(upTo: 65536)
+            if (200..<300).contains(Int(response.status.code)) { return .completed }
+            failure = "HTTP \(response.status.code)"
+        } catch {
+            failure = "\(error)".prefix(300).description
+        }
+        ctx.logger.warning("operator notification not delivered; will retry", metadata: ["error": "\(failure)", "job.attempt": "\(ctx.job.attempt)"])
+        return .retryAfter(backoff.delay(attempt: ctx.job.attempt), failure)
     }
 }
 

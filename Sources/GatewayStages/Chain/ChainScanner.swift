@@ -274,6 +274,10 @@ public actor ChainScanner: Service {
                             \(result.creditedAffected)::int8[],
                             \(detail + (result.creditedAffected.isEmpty ? "" : "; credited deposits in replaced blocks: \(result.creditedAffected.map(String.init).joined(separator: ", ")) (left credited: check them on chain)")))
                     """, logger: logger)
+                try await OperatorNotifications.enqueue(
+                    "DEEP REORG on \(name): \(detail). Credited deposits in the replaced blocks: "
+                        + (result.creditedAffected.isEmpty ? "none" : result.creditedAffected.map(String.init).joined(separator: ", "))
+                        + ". See gatewayctl chain alerts.", ref: "chain:\(name)", on: c, logger: logger)
             }
             return result
         }
