@@ -250,7 +250,7 @@ public enum Withdrawals {
     /// merchant's available balance (refused, changing nothing, when that would overdraw it), sends
     /// callback 1 and enqueues the payment; rejection needs a reason and sends callback 2. All in the
     /// caller's transaction. Returns the updated withdrawal.
-    public static func decide(_ id: Int64, approve: Bool, reason: String?, expectedVersion: Int?, actor: String,
+    public static func decide(_ id: Int64, approve: Bool, reason: String?, expectedVersion: Int?, actor: String, rule: String = "people",
                               on c: PostgresConnection, logger: Logger) async throws -> Withdrawal {
         guard let current = try await decode(try await c.query(
             "SELECT \(unescaped: columns) FROM gateway.withdrawals WHERE id = \(id) FOR UPDATE", logger: logger)).first
@@ -293,6 +293,7 @@ public enum Withdrawals {
             try await JobQueue.enqueue(NewJob(stage: .autopay, kind: payJobKind, ref: "withdrawal:\(id)", uniqueKey: "withdrawal:\(id)"),
                                        on: c, logger: logger)
         }
+        try await recordDecision(id, approve ? "approve" : "reject", rule: rule, actor: actor, detail: reason ?? "", on: c, logger: logger)
         try await Audit.record(actor: actor, action: approve ? "withdrawal.approve" : "withdrawal.reject", target: "withdrawal:\(id)",
                                detail: ["reason": reason.map(JSONValue.string) ?? .null, "from": .string(current.state)], on: c, logger: logger)
         return updated
@@ -300,14 +301,24 @@ public enum Withdrawals {
 
     /// A new withdrawal goes to people: `pending_review` with the reason, callback 0. A withdrawal
     /// already past `received` is left as it is (returns nil).
-    public static func sendToReview(_ id: Int64, reason: String, on c: PostgresConnection, logger: Logger) async throws -> Withdrawal? {
+    public static func sendToReview(_ id: Int64, reason: String, rule: String = "review", on c: PostgresConnection, logger: Logger) async throws -> Withdrawal? {
         guard let updated = try await decode(try await c.query("""
             UPDATE gateway.withdrawals SET state = 'pending_review', state_reason = \(reason), version = version + 1, updated_at = now()
             WHERE id = \(id) AND state = 'received' RETURNING \(unescaped: columns)
             """, logger: logger)).first
         else { return nil }
         try await sendCallback(updated, status: 0, on: c, logger: logger)
+        try await recordDecision(id, "review", rule: rule, actor: "review-worker", detail: reason, on: c, logger: logger)
         return updated
+    }
+
+    /// Records a decision and what made it (a rule, or people).
+    public static func recordDecision(_ id: Int64, _ decision: String, rule: String, actor: String, detail: String, on c: PostgresConnection,
+                                      logger: Logger) async throws {
+        try await c.query("""
+            INSERT INTO gateway.withdrawal_decisions (withdrawal_id, decision, rule, actor, detail)
+            VALUES (\(id), \(decision), \(rule), \(actor), \(String(detail.prefix(1000))))
+            """, logger: logger)
     }
 
     /// The merchant's available balance of a coin, its account row locked until the transaction ends

@@ -26,6 +26,21 @@ import Testing
         }
     }
 
+    @Test func reviewRulesAreRead() throws {
+        let c = try GatewayConfig.parse(yaml: """
+            review:
+              auto_approve_up_to: { usdt: "1000", ETH: 0.5 }
+              deny: [TLng7RobC5jcNtw1XPxoyMiiifEksYEosp]
+              merchants:
+                "300001": { auto_approve_up_to: { USDT: "5000" } }
+            """, environment: [:])
+        #expect(c.review.limit(symbol: "USDT", merchant: 300002) == "1000")
+        #expect(c.review.limit(symbol: "usdt", merchant: 300001) == "5000")
+        #expect(c.review.limit(symbol: "ETH", merchant: 300001) == "0.5", "a symbol the merchant does not override falls back")
+        #expect(c.review.limit(symbol: "TRX", merchant: 300001) == nil)
+        #expect(c.review.deny == ["TLng7RobC5jcNtw1XPxoyMiiifEksYEosp"])
+    }
+
     @Test func unknownKeysAreNamed() {
         #expect(error("databse:\n  url: postgres://x@h/db\n")?.key == "databse")
         #expect(error("stages:\n  review:\n    lease_time: 5s\n")?.key == "stages.review.lease_time")
@@ -39,6 +54,9 @@ import Testing
         #expect(error("notifications:\n  webhook_url: ftp://hooks.example.com/x\n")?.key == "notifications.webhook_url")
         #expect(error("notifications:\n  webhok_url: https://hooks.example.com/x\n")?.key == "notifications.webhok_url")
         #expect(error("api:\n  cache_ttl: 2m\n")?.key == "api.cache_ttl")
+        #expect(error("review:\n  auto_approve_up_to: { USDT: lots }\n")?.key == "review.auto_approve_up_to.USDT")
+        #expect(error("review:\n  deny: TLng7RobC5jcNtw1XPxoyMiiifEksYEosp\n")?.key == "review.deny")
+        #expect(error("review:\n  merchants:\n    acme: { auto_approve_up_to: { USDT: 1 } }\n")?.key == "review.merchants.acme")
         #expect(error("chains:\n  tron: { kind: tron, node_url: http://n, confirmations: 1, block_time: 3s, scan_from: soon }\n")?.key == "chains.tron.scan_from")
         #expect(error("stages:\n  review:\n    concurrency: many\n")?.key == "stages.review.concurrency")
         #expect(error("stages:\n  review:\n    concurrency: 0\n")?.key == "stages.review.concurrency")

@@ -16,8 +16,9 @@ import Testing
 /// The review stage and the decisions on its withdrawals: balances reserved from real deposits,
 /// overdraw refused, callbacks 0, 1 and 2 delivered in order to a real receiver.
 @Suite(.serialized) struct ReviewTests {
-    func runReviewWorker(_ db: Database, until: @escaping @Sendable () async throws -> Bool) async throws {
+    func runReviewWorker(_ db: Database, rules: ReviewRulesConfig = ReviewRulesConfig(), until: @escaping @Sendable () async throws -> Bool) async throws {
         var config = GatewayConfig()
+        config.review = rules
         config.stages[.review] = WorkerConfig(concurrency: 4, batchSize: 4, pollInterval: .milliseconds(50), lease: .seconds(10), maxAttempts: 5,
                                               backoff: BackoffPolicy(base: .milliseconds(50), factor: 2, cap: .milliseconds(200)), shutdownGrace: .seconds(2))
         let handlers = try ReviewStage.handlers(.init(config: config, database: db, logger: log))
@@ -147,6 +148,66 @@ import Testing
                 #expect(broken == 1 && brokenOut.contains("entries sum to"), "a balance that disagrees with its entries is reported")
                 let (_, shown) = try await ctl(["review", "show", "\(ids[0])"])
                 #expect(shown.contains("approved") && shown.contains("status 1"), "\(shown)")
+            }
+        }
+    }
+
+    @Test func theRulesApproveRejectOrHandToPeopleAndRecordWhy() async throws {
+        try await TestDatabase.withDatabase { db in
+            try await withDevChain { node, url in
+                let h = try await DepositHarness.make(db, node: node, url: url)
+                _ = try h.sendTronUSDT(h.tron[0], 6_000_000)
+                try await h.catchUp(h.scanner(confirmations: 0))
+                _ = try await db.transaction { c in try await Merchants.setAutoPayment(h.merchant, true, actor: "test", on: c, logger: log) }
+                let usdt = try #require(h.coins["tron.USDT"])
+                let denied = "TLng7RobC5jcNtw1XPxoyMiiifEksYEosp"
+                let fine = "TUEZSdKsoDHQMeZwihtdoBiN46zxhGWYdH"
+                func submit(_ business: String, _ amount: String, to: String) async throws -> Int64 {
+                    try await db.transaction { c in
+                        try await Withdrawals.submit(WithdrawalRequest(merchantID: h.merchant, mainCoinType: "195", coinType: usdt.coinType, address: to,
+                                                                       amount: amount, callURL: h.callbacks.receiver.baseURL + "/w", businessID: business),
+                                                     directory: .standard, callbackPolicy: CallbackURLPolicy(allowLoopback: true), on: c, logger: log)
+                    }
+                }
+                let small = try await submit("r-small", "4", to: fine)        // ≤ 5: approved by rule
+                let large = try await submit("r-large", "5.5", to: fine)      // > 5: people
+                let deny = try await submit("r-deny", "1", to: denied)        // deny list: rejected
+                let rules = ReviewRulesConfig(autoApproveUpTo: ["USDT": "5"], deny: [denied])
+                try await runReviewWorker(db, rules: rules) {
+                    try await count(db, "SELECT count(*) FROM gateway.withdrawals WHERE state = 'received'") == 0
+                }
+                func decision(_ id: Int64) async throws -> String {
+                    var out = ""
+                    for try await (d, r) in try await db.query("SELECT decision, rule FROM gateway.withdrawal_decisions WHERE withdrawal_id = \(id) ORDER BY id")
+                        .decode((String, String).self) { out += "\(d):\(r) " }
+                    return out.trimmingCharacters(in: .whitespaces)
+                }
+                #expect(try await decision(small) == "approve:auto_approve_up_to")
+                #expect(try await decision(large) == "review:auto_approve_up_to")
+                #expect(try await decision(deny) == "reject:deny")
+                #expect(try await h.available("tron.USDT") == 2_000_000, "4 of 6 reserved by the rule's approval")
+                // The balance is now short for another rule-sized withdrawal: people decide, with that reason.
+                let short = try await submit("r-short", "3", to: fine)
+                try await runReviewWorker(db, rules: rules) {
+                    try await count(db, "SELECT count(*) FROM gateway.withdrawals WHERE state = 'received'") == 0
+                }
+                #expect(try await decision(short) == "review:balance")
+                #expect(try await count(db, "SELECT count(*) FROM gateway.withdrawals WHERE id = \(short) AND state_reason LIKE '%overdraw%'") == 1)
+                // Without automatic payment the merchant's withdrawals always go to people.
+                _ = try await db.transaction { c in try await Merchants.setAutoPayment(h.merchant, false, actor: "test", on: c, logger: log) }
+                let manual = try await submit("r-manual", "1", to: fine)
+                try await runReviewWorker(db, rules: rules) {
+                    try await count(db, "SELECT count(*) FROM gateway.withdrawals WHERE state = 'received'") == 0
+                }
+                #expect(try await decision(manual) == "review:merchant_setting")
+                // People's decision is recorded too.
+                _ = try await db.transaction { c in
+                    try await Withdrawals.decide(large, approve: false, reason: "too large today", expectedVersion: nil, actor: "test:carol", on: c, logger: log)
+                }
+                #expect(try await decision(large) == "review:auto_approve_up_to reject:people")
+                #expect(try await count(db, "SELECT count(*) FROM gateway.callbacks WHERE trade_type = 2 AND trade_id = \(small) AND status = 0") == 0,
+                        "an approval by rule sends 1 without 0")
+                #expect(try await h.ledgerProblems() == [])
             }
         }
     }

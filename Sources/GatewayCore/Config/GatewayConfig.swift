@@ -272,6 +272,65 @@ public struct NotificationSettings: Sendable, Equatable {
     public init(webhookURL: String? = nil) { self.webhookURL = webhookURL }
 }
 
+/// The review stage's rules (`review:`): what a new withdrawal must pass to be approved without people.
+public struct ReviewRulesConfig: Sendable, Equatable {
+    /// Whole coin units (decimal text) by coin symbol, upper case: withdrawals up to it may be approved by rule.
+    public var autoApproveUpTo: [String: String]
+    /// Per merchant overrides of `autoApproveUpTo` (a symbol absent there falls back to the global limit).
+    public var merchantAutoApproveUpTo: [Int64: [String: String]]
+    /// Destinations refused outright (rejected, callback 2).
+    public var deny: [String]
+
+    public init(autoApproveUpTo: [String: String] = [:], merchantAutoApproveUpTo: [Int64: [String: String]] = [:], deny: [String] = []) {
+        self.autoApproveUpTo = autoApproveUpTo
+        self.merchantAutoApproveUpTo = merchantAutoApproveUpTo
+        self.deny = deny
+    }
+
+    /// The automatic approval limit of `symbol` for a merchant, as decimal text; nil: none (people decide).
+    public func limit(symbol: String, merchant: Int64) -> String? {
+        merchantAutoApproveUpTo[merchant]?[symbol.uppercased()] ?? autoApproveUpTo[symbol.uppercased()]
+    }
+
+    static func readLimits(_ r: ConfigReader) throws -> [String: String] {
+        var out: [String: String] = [:]
+        for symbol in r.keys {
+            let text = try r.string(symbol)
+            guard text.range(of: #"^[0-9]+(\.[0-9]+)?$"#, options: .regularExpression) != nil else {
+                throw ConfigError(key: r.keyPath(symbol), "expected an amount in whole coin units such as 1000 or 0.5, found '\(text)'")
+            }
+            out[symbol.uppercased()] = text
+        }
+        try r.finish()
+        return out
+    }
+
+    static func read(_ r: ConfigReader) throws -> ReviewRulesConfig {
+        var c = ReviewRulesConfig()
+        c.autoApproveUpTo = try readLimits(try r.section("auto_approve_up_to"))
+        if let v = r.value("deny") {
+            guard case .sequence(let items, _) = v else { throw ConfigError(key: r.keyPath("deny"), "expected a list of addresses") }
+            for (i, item) in items.enumerated() {
+                guard case .scalar(let a, _) = item, !a.isEmpty else { throw ConfigError(key: r.keyPath("deny") + "[\(i)]", "expected an address") }
+                c.deny.append(a)
+            }
+        }
+        let merchants = try r.section("merchants")
+        for key in merchants.keys {
+            guard let id = Int64(key), id > 0 else {
+                _ = merchants.value(key)
+                throw ConfigError(key: merchants.keyPath(key), "expected a merchant number")
+            }
+            let m = try merchants.section(key)
+            c.merchantAutoApproveUpTo[id] = try readLimits(try m.section("auto_approve_up_to"))
+            try m.finish()
+        }
+        try merchants.finish()
+        try r.finish()
+        return c
+    }
+}
+
 /// The whole configuration, loaded once at start-up from `workers.yml` and the environment.
 public struct GatewayConfig: Sendable {
     public var database: DatabaseConfig
@@ -281,6 +340,8 @@ public struct GatewayConfig: Sendable {
     public var callbacks: CallbackSettings
     /// Operator notifications (`notifications:`).
     public var notifications = NotificationSettings()
+    /// The review rules (`review:`).
+    public var review = ReviewRulesConfig()
     public var stages: [Stage: WorkerConfig]
     /// The chains (`chains:`), in file order.
     public var chains: [ChainConfig] = []
@@ -374,6 +435,7 @@ public struct GatewayConfig: Sendable {
             config.notifications.webhookURL = url
         }
         try notifications.finish()
+        config.review = try ReviewRulesConfig.read(try root.section("review"))
 
         let stages = try root.section("stages")
         for key in stages.keys {
