@@ -175,7 +175,7 @@ struct MerchantAPI: Sendable {
             return .some(.array(addresses.map { .object([("address", .string($0)), ("coinType", coinType)]) }))
 
         case .withdraw, .proxypay:
-            preconditionFailure("withdrawals take their own path")
+            throw ServiceError.invalid("withdrawals are served by withdraw(_:), not here")  // unreachable: process() routes them first
 
         case .checkAddress, .existAddress:
             let main = try fields.required("mainCoinType")
