@@ -218,41 +218,10 @@ final class CallbackLoader: Sendable {
         var earlierPending: Bool
     }
 
-    struct Item {
-        var id: Int64
-        var done: CheckedContinuation<Loaded?, any Error>
-    }
-
-    let database: Database
-    let logger: Logger
-    private let state = Mutex<(items: [Item], reading: Bool)>(([], false))
+    private let runner: GroupedRunner<Int64, Loaded?>
 
     init(database: Database, logger: Logger) {
-        self.database = database
-        self.logger = logger
-    }
-
-    func load(_ id: Int64) async throws -> Loaded? {
-        try await withCheckedThrowingContinuation { (done: CheckedContinuation<Loaded?, any Error>) in
-            let start = state.withLock { s -> Bool in
-                s.items.append(Item(id: id, done: done))
-                if s.reading { return false }
-                s.reading = true
-                return true
-            }
-            if start { Task { await self.read() } }
-        }
-    }
-
-    private func read() async {
-        while true {
-            let batch = state.withLock { s -> [Item] in
-                let b = s.items
-                s.items = []
-                if b.isEmpty { s.reading = false }
-                return b
-            }
-            if batch.isEmpty { return }
+        runner = GroupedRunner { ids in
             do {
                 var found: [Int64: Loaded] = [:]
                 for try await r in try await database.query("""
@@ -260,18 +229,20 @@ final class CallbackLoader: Sendable {
                            extract(epoch FROM now() - c.created_at)::float8, m.webhook_secret,
                            EXISTS (SELECT 1 FROM gateway.callbacks e
                                    WHERE e.trade_type = c.trade_type AND e.trade_id = c.trade_id AND e.id < c.id AND e.state = 'pending')
-                    FROM gateway.callbacks c JOIN gateway.merchants m ON m.id = c.merchant_id WHERE c.id = ANY(\(batch.map(\.id))::int8[])
+                    FROM gateway.callbacks c JOIN gateway.merchants m ON m.id = c.merchant_id WHERE c.id = ANY(\(ids)::int8[])
                     """).decode((Int64, Int64, Int16, Int64, String, String, String, String, Double, String, Bool).self) {
                     found[r.0] = Loaded(callback: CallbackDelivery.Stored(id: r.0, merchantID: r.1, tradeType: r.2, tradeID: r.3, url: r.4, payload: r.5,
                                                                           webhookID: r.6, state: r.7, ageSeconds: r.8, secret: r.9),
                                         earlierPending: r.10)
                 }
-                for item in batch { item.done.resume(returning: found[item.id]) }
+                return ids.map { .success(found[$0]) }
             } catch {
-                for item in batch { item.done.resume(throwing: error) }
+                return ids.map { _ in .failure(error) }
             }
         }
     }
+
+    func load(_ id: Int64) async throws -> Loaded? { try await runner.submit(id) }
 }
 
 /// Records successful deliveries in groups: while one UPDATE is in flight, the deliveries that
@@ -279,42 +250,11 @@ final class CallbackLoader: Sendable {
 /// statements a second instead of one commit per callback. Each caller returns only once its
 /// callback's row says delivered.
 final class DeliveryRecorder: Sendable {
-    struct Item {
-        var callback: CallbackDelivery.Stored
-        var done: CheckedContinuation<Void, any Error>
-    }
-
-    let database: Database
-    let logger: Logger
-    private let state = Mutex<(items: [Item], flushing: Bool)>(([], false))
+    private let runner: GroupedRunner<CallbackDelivery.Stored, Void>
 
     init(database: Database, logger: Logger) {
-        self.database = database
-        self.logger = logger
-    }
-
-    func record(_ cb: CallbackDelivery.Stored) async throws {
-        try await withCheckedThrowingContinuation { (done: CheckedContinuation<Void, any Error>) in
-            let start = state.withLock { s -> Bool in
-                s.items.append(Item(callback: cb, done: done))
-                if s.flushing { return false }
-                s.flushing = true
-                return true
-            }
-            if start { Task { await self.flush() } }
-        }
-    }
-
-    private func flush() async {
-        while true {
-            let batch = state.withLock { s -> [Item] in
-                let b = s.items
-                s.items = []
-                if b.isEmpty { s.flushing = false }
-                return b
-            }
-            if batch.isEmpty { return }
-            let ids = batch.map(\.callback.id)
+        runner = GroupedRunner { callbacks in
+            let ids = callbacks.map(\.id)
             do {
                 try await database.execute("""
                     WITH d AS (
@@ -327,14 +267,16 @@ final class DeliveryRecorder: Sendable {
                             WHERE n.trade_type = d.trade_type AND n.trade_id = d.trade_id AND n.id > d.id AND n.state = 'pending'
                             ORDER BY n.id LIMIT 1) n))
                     """)
-                for item in batch { item.done.resume() }
+                return ids.map { _ in .success(()) }
             } catch {
                 logger.warning("could not record delivered callbacks; their jobs will run again", metadata: [
                     "callbacks": "\(ids.count)", "error": "\(DatabaseErrors.describe(error))"])
-                for item in batch { item.done.resume(throwing: error) }
+                return ids.map { _ in .failure(error) }
             }
         }
     }
+
+    func record(_ cb: CallbackDelivery.Stored) async throws { try await runner.submit(cb) }
 }
 
 /// At most `cap` deliveries in flight per endpoint (scheme://host:port) in this process, so one
