@@ -185,6 +185,4 @@ struct DepositBench: AsyncParsableCommand {
         for try await v in try await db.query(sql).decode(Int64.self) { n = v }
         return n
     }
-
-    static func seconds(_ d: Duration) -> Double { Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18 }
 }

@@ -107,6 +107,9 @@ struct Status: AsyncParsableCommand {
 
 /// `gatewayctl status` as text.
 public enum StatusReport {
+    /// An age in seconds as the monitor views give it (negative: none) as text.
+    static func age(_ seconds: Double) -> String { seconds < 0 ? "-" : DurationText.format(.milliseconds(Int64(seconds * 1000))) }
+
     public static func render(_ database: Database) async throws -> String {
         let rows = try await database.query("""
             SELECT s.stage, coalesce(q.ready, 0), coalesce(q.scheduled, 0), coalesce(q.running, 0), coalesce(q.expired_leases, 0),
@@ -122,7 +125,7 @@ public enum StatusReport {
             (String, Int64, Int64, Int64, Int64, Int64, Double, Int64, Int64).self)
         {
             table.add([stage, "\(ready)", "\(scheduled)", "\(running)", "\(expired)", "\(dead)",
-                       age < 0 ? "-" : DurationText.format(.milliseconds(Int64(age * 1000))), "\(perMin)", "\(perHour)"])
+                       Self.age(age), "\(perMin)", "\(perHour)"])
         }
         var text = "queue\n" + table.render()
         let cbRows = try await database.query("""
@@ -133,7 +136,7 @@ public enum StatusReport {
         var any = false
         for try await (id, name, pending, age, dead) in cbRows.decode((Int64, String, Int64, Double, Int64).self) {
             any = true
-            callbacks.add(["\(id)", name, "\(pending)", age < 0 ? "-" : DurationText.format(.milliseconds(Int64(age * 1000))), "\(dead)"])
+            callbacks.add(["\(id)", name, "\(pending)", Self.age(age), "\(dead)"])
         }
         text += "\ncallbacks\n" + (any ? callbacks.render() : "none waiting, none dead\n")
 
@@ -146,7 +149,7 @@ public enum StatusReport {
             FROM monitor.chains ORDER BY chain
             """).decode((String, Int64?, Int64?, Int64?, Double, String?, Bool, Int64, Int64, String?, Double).self) {
             anyChain = true
-            func ago(_ s: Double) -> String { s < 0 ? "-" : DurationText.format(.milliseconds(Int64(s * 1000))) + " ago" }
+            func ago(_ s: Double) -> String { s < 0 ? "-" : Self.age(s) + " ago" }
             chains.add([chain, tip.map(String.init) ?? "-", scanned.map(String.init) ?? "-", lag.map(String.init) ?? "-", ago(age),
                         alive ? (leader ?? "-") : "none (lease expired)", "\(waiting)", alerts > 0 ? "\(alerts) OPEN" : "0",
                         error.map { "\(ago(errorAge)): \($0.prefix(60))" } ?? "-"])
@@ -160,7 +163,7 @@ public enum StatusReport {
             FROM monitor.deposits ORDER BY chain, symbol, status
             """).decode((String, String, String, Int64, String, Double).self) {
             anyDeposit = true
-            deposits.add([chain, symbol, status, "\(n)", amount, age < 0 ? "-" : DurationText.format(.milliseconds(Int64(age * 1000)))])
+            deposits.add([chain, symbol, status, "\(n)", amount, Self.age(age)])
         }
         text += "\ndeposits\n" + (anyDeposit ? deposits.render() : "none yet\n")
 
@@ -171,7 +174,7 @@ public enum StatusReport {
             FROM monitor.withdrawals ORDER BY chain, symbol, state
             """).decode((String, String, String, Int64, String, Double).self) {
             anyWithdrawal = true
-            withdrawals.add([chain, symbol, state, "\(n)", amount, age < 0 ? "-" : DurationText.format(.milliseconds(Int64(age * 1000)))])
+            withdrawals.add([chain, symbol, state, "\(n)", amount, Self.age(age)])
         }
         text += "\nwithdrawals\n" + (anyWithdrawal ? withdrawals.render() : "none open or finished in the last day\n")
 
