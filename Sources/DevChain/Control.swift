@@ -95,6 +95,16 @@ extension DevChain {
         case "mine":
             let n = try count(params["blocks"], default: 1)
             return .object(["height": .int(isEVM ? evm.mine(n) : tron.mine(n))])
+        case "drop":
+            // Mempool eviction: {"hash": "…"} one pending transaction, or every pending one without it.
+            let hash = params["hash"]?.stringValue
+            return .object(["dropped": .int(isEVM ? evm.drop(hash: hash) : tron.drop(id: hash))])
+        case "pool-faults":
+            // {"drop_next": n}: the next n accepted transactions vanish; {"fail_next": n}: the next n token transfers fail.
+            let dropNext = try params["drop_next"].map { try count($0, default: 0) }
+            let failNext = try params["fail_next"].map { try count($0, default: 0) }
+            if isEVM { evm.injectPoolFaults(dropNext: dropNext, failNext: failNext) } else { tron.injectPoolFaults(dropNext: dropNext, failNext: failNext) }
+            return .object(["pending": .int(isEVM ? evm.pendingCount : tron.pendingCount)])
         case "reorg":
             let depth = try count(params["depth"], default: 1)
             let drop = params["drop_transactions"]?.boolValue ?? false

@@ -118,6 +118,10 @@ struct EVMState: Sendable {
     var maxLogRange: UInt64?
     var maxLogResults: Int
     var undo: [EVMUndo] = []
+    /// The next this many accepted transactions are answered as accepted and silently discarded (a lossy pool).
+    var dropNext = 0
+    /// The next this many token transfers executed fail (status 0, gas spent).
+    var failNext = 0
 
     init(maxLogRange: UInt64?, maxLogResults: Int) {
         self.maxLogRange = maxLogRange
@@ -372,6 +376,33 @@ public final class EVMDevChain: Sendable {
         return try result.get()
     }
 
+    /// How far ahead of an account's nonce a transaction may be queued.
+    static let maxQueuedGap: UInt64 = 4096
+
+    /// Evicts pending transactions: the one with `hash`, or all of them; returns how many.
+    public func drop(hash: String?) -> Int {
+        state.withLock { s in
+            let before = s.pending.count
+            if let hash {
+                s.pending.removeAll { EthHex.data($0.hash) == hash.lowercased() }
+            } else {
+                s.pending.removeAll()
+            }
+            return before - s.pending.count
+        }
+    }
+
+    /// Makes the next `count` accepted transactions vanish, or the next `count` token transfers fail.
+    public func injectPoolFaults(dropNext: Int? = nil, failNext: Int? = nil) {
+        state.withLock { s in
+            if let dropNext { s.dropNext = dropNext }
+            if let failNext { s.failNext = failNext }
+        }
+    }
+
+    /// Pending transactions in the pool.
+    public var pendingCount: Int { state.withLock { $0.pending.count } }
+
     static func intrinsicGas(_ data: Data) -> UInt64 {
         21_000 + data.reduce(0) { $0 + ($1 == 0 ? 4 : 16) }
     }
@@ -407,14 +438,19 @@ public final class EVMDevChain: Sendable {
                 throw .server("replacement transaction underpriced")
             }
             replacing = i
-        } else if nonce > account.nonce + UInt64(senderPending.count) {
-            throw .server("nonce too high: address \(address), tx: \(nonce) state: \(account.nonce + UInt64(senderPending.count))")
+        } else if nonce > account.nonce + Self.maxQueuedGap {
+            // geth queues future nonces (up to its account slots) until the gap fills.
+            throw .server("nonce too high: address \(address), tx: \(nonce) state: \(account.nonce)")
         }
         let cost = BigUInt(signed.transaction.gasLimit) * record.feeCap + signed.transaction.value
         let committed = senderPending.filter { $0.transaction.nonce != nonce }
             .reduce(BigUInt(0)) { $0 + BigUInt($1.transaction.gasLimit) * $1.feeCap + $1.transaction.value }
         guard account.balance >= cost + committed else {
             throw .server("insufficient funds for gas * price + value: address \(address) have \(account.balance) want \(cost + committed)")
+        }
+        if s.dropNext > 0 {
+            s.dropNext -= 1
+            return record.hash  // "accepted", then lost (a pool that evicted it)
         }
         if let replacing { s.pending[replacing] = record } else { s.pending.append(record) }
         return record.hash
@@ -431,10 +467,19 @@ public final class EVMDevChain: Sendable {
         var gasUsedTotal: UInt64 = 0
         var logIndex = 0
         var bloom = [UInt8](repeating: 0, count: 256)
-        let pool = s.pending
+        // Per sender in nonce order (senders in order of arrival); a future nonce waits for its gap to fill.
+        var order: [AccountID: Int] = [:]
+        for tx in s.pending where order[tx.from] == nil { order[tx.from] = order.count }
+        let pool = s.pending.enumerated().sorted {
+            (order[$0.element.from]!, $0.element.transaction.nonce, $0.offset) < (order[$1.element.from]!, $1.element.transaction.nonce, $1.offset)
+        }.map(\.element)
         s.pending = []
         for tx in pool {
-            guard var sender = s.accounts[tx.from], sender.nonce == tx.transaction.nonce else { continue }
+            guard var sender = s.accounts[tx.from] else { continue }
+            guard sender.nonce == tx.transaction.nonce else {
+                if tx.transaction.nonce > sender.nonce { s.pending.append(tx) }  // queued behind a gap
+                continue
+            }
             let price = tx.effectiveGasPrice(baseFee: baseFee)
             let gasLimit = tx.transaction.gasLimit
             guard sender.balance >= BigUInt(gasLimit) * price + tx.transaction.value else { continue }
@@ -447,7 +492,11 @@ public final class EVMDevChain: Sendable {
                 if tx.transaction.value == 0, let call = ERC20.decodeTransfer(tx.transaction.data), tx.transaction.data.count == 68 {
                     let to = AccountID(call.to)
                     let fromBalance = s.token[tx.from] ?? 0
-                    if fromBalance >= call.amount {
+                    if s.failNext > 0 {
+                        s.failNext -= 1
+                        gasUsed += Self.tokenRevertGas
+                        success = false
+                    } else if fromBalance >= call.amount {
                         gasUsed += (s.token[to] ?? 0) == 0 && to != tx.from ? Self.tokenTransferGasNewHolder : Self.tokenTransferGasExisting
                         tokenMove = (tx.from, to, call.amount)
                     } else {

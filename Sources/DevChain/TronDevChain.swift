@@ -70,6 +70,10 @@ struct TronState: Sendable {
     var located: [Data: (block: Int, index: Int)] = [:]
     var forks: UInt32 = 0
     var undo: [TronUndo] = []
+    /// The next this many accepted transactions are answered as accepted and silently discarded.
+    var dropNext = 0
+    /// The next this many TRC20 transfers executed fail (REVERT, energy spent).
+    var failNext = 0
 
     var head: TronBlockRecord { blocks[blocks.count - 1] }
 
@@ -399,10 +403,39 @@ public final class TronDevChain: Sendable {
         if free < bytes, account.balance - needed < bytes * options.tronBandwidthPrice {
             return TronReturn(code: "BANDWITH_ERROR", message: "Account resource insufficient error.")
         }
+        if s.dropNext > 0 {
+            s.dropNext -= 1
+            return .success  // "accepted", then lost
+        }
         s.pending.append(tx)
         s.pendingIDs.insert(id)
         return .success
     }
+
+    /// Evicts pending transactions: the one with `id` (hex), or all of them; returns how many.
+    public func drop(id: String?) -> Int {
+        state.withLock { s in
+            let before = s.pending.count
+            if let id {
+                s.pending.removeAll { Hex.encode($0.txID) == id.lowercased() }
+            } else {
+                s.pending.removeAll()
+            }
+            s.pendingIDs = Set(s.pending.map(\.txID))
+            return before - s.pending.count
+        }
+    }
+
+    /// Makes the next `count` accepted transactions vanish, or the next `count` TRC20 transfers fail.
+    public func injectPoolFaults(dropNext: Int? = nil, failNext: Int? = nil) {
+        state.withLock { s in
+            if let dropNext { s.dropNext = dropNext }
+            if let failNext { s.failNext = failNext }
+        }
+    }
+
+    /// Pending transactions in the pool.
+    public var pendingCount: Int { state.withLock { $0.pending.count } }
 
     static func bandwidthBytes(_ tx: TronTransaction) -> Int64 { Int64(tx.serialized().count + 64) }
 
@@ -471,7 +504,9 @@ public final class TronDevChain: Sendable {
                 let energyLimit = min(tx.rawData.feeLimit, account.balance) / price
                 let transfer = c.data.count == 68 ? ERC20.decodeTransfer(c.data) : nil
                 let have = s.token[ownerID] ?? 0
-                if let transfer, have >= transfer.amount {
+                let forcedFailure = transfer != nil && s.failNext > 0
+                if forcedFailure { s.failNext -= 1 }
+                if let transfer, have >= transfer.amount, !forcedFailure {
                     let toID = AccountID(transfer.to)
                     let needed = (s.token[toID] ?? 0) == 0 && toID != ownerID ? Self.transferEnergyNewHolder : Self.transferEnergyExisting
                     if energyLimit < needed {

@@ -43,6 +43,10 @@ public enum LedgerAccountKind {
     public static let reserved = "reserved"
     /// The gateway's side of funds that came from or went to the chain (one per coin).
     public static let chain = "chain"
+    /// The gateway's income from withdrawal fees (one per coin).
+    public static let feeIncome = "fee_income"
+    /// Network fees the gateway burned (native coin of each chain; its balance runs negative).
+    public static let networkFees = "network_fees"
 }
 
 /// Balances from the ledger, and the one way to change them.

@@ -264,14 +264,21 @@ public enum Withdrawals {
         if !approve, (reason ?? "").trimmingCharacters(in: .whitespaces).isEmpty {
             throw ServiceError.invalid("a rejection needs a reason")
         }
-        if approve {
+        // A withdrawal sent back to review by autopay (hot wallet short) still holds its reservation.
+        let held = try await reservedAmount(id, on: c, logger: logger)
+        var reserve: BigInt = held
+        if approve && held == 0 {
             // The fee is deducted from the amount sent, or (merchant setting) reserved on top of it.
             var addFee = false
             for try await mode in try await c.query(
                 "SELECT withdrawal_fee_mode FROM gateway.merchants WHERE id = \(current.merchantID)", logger: logger).decode(String.self) {
                 addFee = mode == "add"
             }
-            let reserve = BigInt(current.amount) + (addFee ? BigInt(current.fee) : 0)
+            reserve = BigInt(current.amount) + (addFee ? BigInt(current.fee) : 0)
+            guard reserve > BigInt(current.fee) else {
+                throw ServiceError.conflict(
+                    "withdrawal \(id) does not cover its fee: \(current.amount) sent less the fee \(current.fee) (base units) leaves nothing; reject it")
+            }
             let available = try await lockedAvailable(merchantID: current.merchantID, coinID: current.coinID, on: c, logger: logger)
             guard available >= reserve else {
                 throw ServiceError.conflict(
@@ -281,10 +288,17 @@ public enum Withdrawals {
                 LedgerLeg(merchantID: current.merchantID, coinID: current.coinID, kind: LedgerAccountKind.available, amount: -reserve),
                 LedgerLeg(merchantID: current.merchantID, coinID: current.coinID, kind: LedgerAccountKind.reserved, amount: reserve),
             ])], on: c, logger: logger)
+        } else if !approve && held > 0 {
+            try await Ledger.post([LedgerTransfer(reason: "withdrawal.release", ref: "withdrawal:\(id)", legs: [
+                LedgerLeg(merchantID: current.merchantID, coinID: current.coinID, kind: LedgerAccountKind.reserved, amount: -held),
+                LedgerLeg(merchantID: current.merchantID, coinID: current.coinID, kind: LedgerAccountKind.available, amount: held),
+            ])], on: c, logger: logger)
+            reserve = 0
         }
         let to = approve ? "approved" : "rejected"
         guard let updated = try await decode(try await c.query("""
-            UPDATE gateway.withdrawals SET state = \(to), state_reason = \(reason), version = version + 1, updated_at = now()
+            UPDATE gateway.withdrawals SET state = \(to), state_reason = \(reason), reserved = \(approve ? reserve.description : "0")::numeric,
+                   version = version + 1, updated_at = now()
             WHERE id = \(id) RETURNING \(unescaped: columns)
             """, logger: logger)).first
         else { throw ServiceError.notFound("withdrawal \(id)") }
@@ -321,6 +335,14 @@ public enum Withdrawals {
             """, logger: logger)
     }
 
+    /// What a withdrawal holds in its merchant's reserved account.
+    static func reservedAmount(_ id: Int64, on c: PostgresConnection, logger: Logger) async throws -> BigInt {
+        for try await r in try await c.query("SELECT reserved::text FROM gateway.withdrawals WHERE id = \(id)", logger: logger).decode(String.self) {
+            return BigInt(r) ?? 0
+        }
+        return 0
+    }
+
     /// The merchant's available balance of a coin, its account row locked until the transaction ends
     /// (so two approvals cannot both spend the same balance).
     static func lockedAvailable(merchantID: Int64, coinID: Int32, on c: PostgresConnection, logger: Logger) async throws -> BigInt {
@@ -335,7 +357,9 @@ public enum Withdrawals {
     }
 
     /// The withdrawal callback of `status` (0 review, 1 approved, 2 rejected, 3/4 on chain), with its exact bytes.
-    static func sendCallback(_ w: Withdrawal, status: Int, on c: PostgresConnection, logger: Logger) async throws {
+    /// `blockHeight` and `charged` (the fee the merchant paid) are those of status 3 and 4.
+    static func sendCallback(_ w: Withdrawal, status: Int, blockHeight: Int64? = nil, charged: BigUInt = 0, on c: PostgresConnection,
+                             logger: Logger) async throws {
         var coin: (String, String, Int32)?
         var callURL = ""
         for try await r in try await c.query("""
@@ -348,8 +372,8 @@ public enum Withdrawals {
         guard let (main, coinType, decimals) = coin else { throw ServiceError.notFound("withdrawal \(w.id)") }
         let onChain = status >= 3
         try await CallbackPayloads.create(merchantID: w.merchantID, url: callURL, fields: CallbackFields(
-            address: w.address, amount: w.amount, blockHeight: nil, businessID: w.businessID, coinType: coinType, decimals: Int(decimals),
-            fee: onChain ? w.fee : 0, mainCoinType: main, memo: w.memo, status: status, tradeID: w.id, tradeType: callbackTradeType,
+            address: w.address, amount: w.amount, blockHeight: onChain ? blockHeight : nil, businessID: w.businessID, coinType: coinType, decimals: Int(decimals),
+            fee: onChain ? charged : 0, mainCoinType: main, memo: w.memo, status: status, tradeID: w.id, tradeType: callbackTradeType,
             txID: onChain ? (w.txHash ?? "") : ""), on: c, logger: logger)
     }
 }

@@ -1,3 +1,4 @@
+import BigInt
 import ChainKit
 import Foundation
 
@@ -50,6 +51,8 @@ public struct ChainConfig: Sendable, Equatable {
     public var scanBatch: Int
     /// How often the scanner asks the node for its tip when it is caught up.
     public var pollInterval: Duration
+    /// How automatic payments are signed and followed on this chain (`payments:`).
+    public var payments: PaymentConfig = PaymentConfig()
 
     /// A chain with defaults for everything but its identity.
     public init(
@@ -190,8 +193,52 @@ public struct ChainConfig: Sendable, Equatable {
             try t.finish()
         }
         try tokens.finish()
+        chain.payments = try PaymentConfig.read(try r.section("payments"), kind: kind, blockTime: chain.blockTime)
         try r.finish()
         return chain
+    }
+}
+
+/// How payments are signed and followed on one chain (`chains.<name>.payments`).
+public struct PaymentConfig: Sendable, Equatable {
+    /// EVM: the most `maxFeePerGas` (wei) any transaction is signed with, replacements included.
+    public var maxFeePerGas: BigUInt = BigUInt(500) * BigUInt(1_000_000_000)
+    /// EVM: a transaction still unmined this long after it was first broadcast is replaced on the same
+    /// nonce with fees raised by `replace_bump_percent` (at least geth's 10 %), under the cap.
+    public var replaceAfter: Duration = .seconds(180)
+    /// EVM: how much each replacement raises both fee caps, in percent (10 to 100).
+    public var replaceBumpPercent: Int = 15
+    /// TRON: `fee_limit` of a TRC20 transfer, sun (the most energy it may burn).
+    public var feeLimit: Int64 = 30_000_000
+    /// TRON: a transaction's expiration after its reference block's time.
+    public var expiration: Duration = .seconds(60)
+    /// A broadcast transaction not seen in a block is sent again (same bytes) this often.
+    public var rebroadcastEvery: Duration = .seconds(30)
+    /// How often a payment waiting for its confirmations looks at the node.
+    public var pollInterval: Duration = .seconds(1)
+
+    public init() {}
+
+    static func read(_ r: ConfigReader, kind: ChainKind, blockTime: Duration) throws -> PaymentConfig {
+        var p = PaymentConfig()
+        p.pollInterval = try r.duration("poll_interval", default: ChainConfig.defaultPollInterval(blockTime: blockTime), minimum: .milliseconds(10))
+        p.rebroadcastEvery = try r.duration("rebroadcast_every", default: p.rebroadcastEvery, minimum: .milliseconds(100))
+        if kind == .evm {
+            if let cap = try r.optionalString("max_fee_per_gas") {
+                guard let v = BigUInt(cap.replacingOccurrences(of: "_", with: "")), v > 0 else {
+                    throw ConfigError(key: r.keyPath("max_fee_per_gas"), "expected a positive whole number of wei, found '\(cap)'")
+                }
+                p.maxFeePerGas = v
+            }
+            p.replaceAfter = try r.duration("replace_after", default: p.replaceAfter, minimum: .milliseconds(100))
+            p.replaceBumpPercent = try r.int("replace_bump_percent", default: p.replaceBumpPercent, in: 10...100)
+        } else {
+            p.feeLimit = Int64(try r.int("fee_limit", default: Int(p.feeLimit), in: 1...15_000_000_000))
+            p.expiration = try r.duration("expiration", default: p.expiration, minimum: .seconds(1))
+            guard p.expiration <= .seconds(86_400) else { throw ConfigError(key: r.keyPath("expiration"), "at most 24 h (java-tron refuses more)") }
+        }
+        try r.finish()
+        return p
     }
 }
 

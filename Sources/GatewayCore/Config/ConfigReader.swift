@@ -238,3 +238,10 @@ public enum DurationText {
         return "\(ms)ms"
     }
 }
+
+extension Duration {
+    /// The duration in seconds, fractional.
+    public var inSeconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
+    /// The duration in whole milliseconds.
+    public var inMilliseconds: Int64 { components.seconds * 1000 + components.attoseconds / 1_000_000_000_000_000 }
+}

@@ -331,6 +331,20 @@ public struct ReviewRulesConfig: Sendable, Equatable {
     }
 }
 
+/// Automatic payment settings (`autopay:`); per-chain fee settings are under `chains.<name>.payments`.
+public struct AutopaySettings: Sendable, Equatable {
+    /// A withdrawal sent back to review because the hot wallet was short is released again after this
+    /// long (nil: only an operator releases it, with `gatewayctl review approve`).
+    public var hotWalletRetry: Duration?
+    /// Most payments one signing run takes (one transaction, one nonce allocation per hot address).
+    public var maxBatch: Int = 200
+
+    public init(hotWalletRetry: Duration? = nil, maxBatch: Int = 200) {
+        self.hotWalletRetry = hotWalletRetry
+        self.maxBatch = maxBatch
+    }
+}
+
 /// The whole configuration, loaded once at start-up from `workers.yml` and the environment.
 public struct GatewayConfig: Sendable {
     public var database: DatabaseConfig
@@ -347,6 +361,8 @@ public struct GatewayConfig: Sendable {
     public var chains: [ChainConfig] = []
     /// Where the seed is (`wallet:`).
     public var wallet = WalletConfig()
+    /// Automatic payment (`autopay:`).
+    public var autopay = AutopaySettings()
     /// Where the file was read from (for messages).
     public var source: String
 
@@ -448,6 +464,13 @@ public struct GatewayConfig: Sendable {
         try stages.finish()
         config.chains = try ChainConfig.readAll(try root.section("chains"), environment: environment)
         config.wallet = try WalletConfig.read(try root.section("wallet"))
+        let autopay = try root.section("autopay")
+        if let retry = try autopay.optionalString("hot_wallet_retry"), !retry.isEmpty {
+            config.autopay.hotWalletRetry = try autopay.duration("hot_wallet_retry", minimum: .seconds(1))
+            _ = retry
+        }
+        config.autopay.maxBatch = try autopay.int("max_batch", default: config.autopay.maxBatch, in: 1...10_000)
+        try autopay.finish()
         try root.finish()
 
         try config.applyEnvironment(environment)

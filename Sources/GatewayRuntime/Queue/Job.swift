@@ -103,6 +103,7 @@ public struct PermanentJobError: Error, CustomStringConvertible {
 /// The worker lost the job's lease (it expired and another worker took the job).
 public struct LeaseLost: Error, CustomStringConvertible {
     public var jobID: Int64
+    public init(jobID: Int64) { self.jobID = jobID }
     public var description: String { "lease on job \(jobID) was lost: another worker owns it now" }
 }
 

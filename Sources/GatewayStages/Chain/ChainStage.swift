@@ -1,15 +1,15 @@
 import ChainKit
 import GatewayCore
 import GatewayRuntime
+import GatewayServices
 import Logging
 
 /// The chain stage: a deposit scanner per configured chain (one active per chain across every
 /// `chain-worker`), and the worker for chain jobs.
 public enum ChainStage {
-    /// Handlers by job kind. Chain jobs (withdrawal confirmation) land with their issue; until then
-    /// the worker claims chain jobs and records any of an unknown kind as dead with a clear reason.
+    /// Handlers by job kind: `confirm` follows a payment to its confirmations (PaymentTracker).
     public static func handlers(_ env: StageRunner.Environment) throws -> [String: any JobHandler] {
-        [:]
+        [Payments.confirmJobKind: PaymentTracker(chains: env.config.chains, logger: env.logger)]
     }
 
     /// The stage's handlers and one scanner per chain of the configuration.
