@@ -282,6 +282,17 @@ public enum Withdrawals {
                 LedgerLeg(merchantID: current.merchantID, coinID: current.coinID, kind: LedgerAccountKind.reserved, amount: reserve),
             ])], on: c, logger: logger)
         }
+        if !approve {
+            // A withdrawal that comes back to review after it was approved (autopay could not pay) still
+            // holds its reservation: a rejection gives it back.
+            let held = try await reservedFor(id, merchantID: current.merchantID, coinID: current.coinID, on: c, logger: logger)
+            if held > 0 {
+                try await Ledger.post([LedgerTransfer(reason: "withdrawal.release", ref: "withdrawal:\(id)", legs: [
+                    LedgerLeg(merchantID: current.merchantID, coinID: current.coinID, kind: LedgerAccountKind.reserved, amount: -held),
+                    LedgerLeg(merchantID: current.merchantID, coinID: current.coinID, kind: LedgerAccountKind.available, amount: held),
+                ])], on: c, logger: logger)
+            }
+        }
         let to = approve ? "approved" : "rejected"
         guard let updated = try await decode(try await c.query("""
             UPDATE gateway.withdrawals SET state = \(to), state_reason = \(reason), version = version + 1, updated_at = now()
@@ -299,9 +310,13 @@ public enum Withdrawals {
         return updated
     }
 
-    /// A new withdrawal goes to people: `pending_review` with the reason, callback 0. A withdrawal
-    /// already past `received` is left as it is (returns nil).
-    public static func sendToReview(_ id: Int64, reason: String, rule: String = "review", on c: PostgresConnection, logger: Logger) async throws -> Withdrawal? {
+    /// A new withdrawal goes to people: `pending_review` with the reason, callback 0, and its review
+    /// opened at the first of the configured `levels` (deadline = now + its SLA, escalation scheduled
+    /// then; `Reviews.open`). `approvalsNeeded` is 2 for four eyes. A withdrawal already past
+    /// `received` is left as it is (returns nil).
+    public static func sendToReview(_ id: Int64, reason: String, rule: String = "review",
+                                    levels: [ReviewLevel] = ReviewRulesConfig.defaultLevels, approvalsNeeded: Int = 1,
+                                    on c: PostgresConnection, logger: Logger) async throws -> Withdrawal? {
         guard let updated = try await decode(try await c.query("""
             UPDATE gateway.withdrawals SET state = 'pending_review', state_reason = \(reason), version = version + 1, updated_at = now()
             WHERE id = \(id) AND state = 'received' RETURNING \(unescaped: columns)
@@ -309,7 +324,18 @@ public enum Withdrawals {
         else { return nil }
         try await sendCallback(updated, status: 0, on: c, logger: logger)
         try await recordDecision(id, "review", rule: rule, actor: "review-worker", detail: reason, on: c, logger: logger)
+        try await Reviews.open(id, level: levels.first ?? ReviewRulesConfig.defaultLevels[0], approvalsNeeded: approvalsNeeded, on: c, logger: logger)
         return updated
+    }
+
+    /// What the merchant's reserved account holds for this withdrawal (reservations less releases).
+    static func reservedFor(_ id: Int64, merchantID: Int64, coinID: Int32, on c: PostgresConnection, logger: Logger) async throws -> BigInt {
+        var held: BigInt = 0
+        for try await t in try await c.query("""
+            SELECT coalesce(sum(e.amount), 0)::text FROM gateway.ledger_entries e JOIN gateway.ledger_accounts a ON a.id = e.account_id
+            WHERE e.ref = \("withdrawal:\(id)") AND a.merchant_id = \(merchantID) AND a.coin_id = \(coinID) AND a.kind = 'reserved'
+            """, logger: logger).decode(String.self) { held = BigInt(t) ?? 0 }
+        return held
     }
 
     /// Records a decision and what made it (a rule, or people).
