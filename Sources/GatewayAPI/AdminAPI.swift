@@ -48,9 +48,14 @@ struct AdminAPI: Sendable {
                     let input = body.flatMap { try? JSONValue.parse(Array($0.readableBytesView)) } ?? .object([])
                     let version: Int? = { if case .number(let n)? = input["version"] { return Int(n) } else { return nil } }()
                     let reason: String? = { if case .string(let s)? = input["reason"] { return s } else { return nil } }()
-                    let w = try await Withdrawals.decide(try Self.id(ctx), approve: approve, reason: reason, expectedVersion: version,
-                                                         actor: actor, on: c, logger: self.logger)
-                    return Self.json(w)
+                    // The token's name is the reviewer; its level bounds what it may decide (403 above it).
+                    let name = String(actor.dropFirst("admin:".count))
+                    guard let reviewer = try await Reviews.reviewer(named: name, on: c, logger: self.logger) else {
+                        throw ReviewNotAllowed("admin token \(name) is not an enabled reviewer")
+                    }
+                    let outcome = try await Reviews.decide(try Self.id(ctx), approve: approve, reason: reason, expectedVersion: version,
+                                                           reviewer: reviewer, channel: "admin", on: c, logger: self.logger)
+                    return Self.json(outcome.withdrawal)
                 }
             }
         }
@@ -96,6 +101,8 @@ struct AdminAPI: Sendable {
             case .conflict: return Self.error(.conflict, e.description)
             case .invalid: return Self.error(.unprocessableContent, e.description)
             }
+        } catch let e as ReviewNotAllowed {
+            return Self.error(.forbidden, e.description)
         } catch let e as BadRequest {
             return Self.error(.badRequest, e.message)
         } catch {

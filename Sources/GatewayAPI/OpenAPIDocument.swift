@@ -553,6 +553,7 @@ enum OpenAPIDocument {
           "admin"
         ],
         "summary": "Approve a withdrawal waiting in review",
+        "description": "The token names the reviewer; it may decide reviews up to its review level (gatewayctl admin token add NAME --level N). Above review.four_eyes_above two different reviewers must approve: the first approval is recorded and the withdrawal stays pending_review (its version moves on); the same reviewer approving twice is a 409 that changes nothing.",
         "security": [
           {
             "bearer": []
@@ -569,6 +570,16 @@ enum OpenAPIDocument {
           },
           "401": {
             "description": "error",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "403": {
+            "description": "the token's reviewer may not decide a review at this level",
             "content": {
               "application/json": {
                 "schema": {
@@ -668,6 +679,16 @@ enum OpenAPIDocument {
           },
           "401": {
             "description": "error",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "403": {
+            "description": "the token's reviewer may not decide a review at this level",
             "content": {
               "application/json": {
                 "schema": {

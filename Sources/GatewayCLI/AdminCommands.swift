@@ -23,6 +23,8 @@ func write<R: Sendable>(_ options: ProcessOptions, _ body: @escaping @Sendable (
         return try await CLIContext.with(options) { ctx in try await ctx.database.transaction { c in try await body(c, ctx.logger) } }
     } catch let e as ServiceError {
         throw CLIError(e.description)
+    } catch let e as ReviewNotAllowed {
+        throw CLIError(e.description)
     } catch let e as PSQLError {
         throw CLIError("database: \(DatabaseErrors.describe(e))")
     }
@@ -376,16 +378,44 @@ struct AdminCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "admin", abstract: "Admin API access.", subcommands: [Token.self])
 
     struct Token: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Bearer tokens for /admin/*.", subcommands: [Add.self, Disable.self])
+        static let configuration = CommandConfiguration(
+            abstract: "Bearer tokens for /admin/*; a token's name is also a reviewer's name.",
+            discussion: """
+                A token names a reviewer and the highest review level they may decide (review.levels in workers.yml: 1 is \
+                the first level; 0 decides none). The same name decides through the admin API (with the token) and through \
+                gatewayctl review approve|reject --as NAME.
+                """,
+            subcommands: [Add.self, Level.self, Disable.self])
 
         struct Add: AsyncParsableCommand {
             static let configuration = CommandConfiguration(abstract: "Create a token; prints it once.")
             @OptionGroup var options: ProcessOptions
-            @Argument(help: "A name for the token (who or what uses it).") var name: String
+            @Argument(help: "A name for the token (who or what uses it); the reviewer's name in review decisions.") var name: String
+            @Option(help: "The highest review level this reviewer may decide (1 = the first of review.levels; 0: none).") var level = 1
+
+            func validate() throws {
+                guard (0...1000).contains(level) else { throw ValidationError("--level must be between 0 and 1000") }
+            }
+
             func run() async throws {
-                let name = self.name
-                let token = try await write(options) { c, l in try await AdminTokens.create(name: name, actor: cliActor, on: c, logger: l) }
-                print("admin token \(name): \(token)\nUse it as `Authorization: Bearer <token>`. It is not shown again.")
+                let (name, level) = (self.name, self.level)
+                let token = try await write(options) { c, l in
+                    try await AdminTokens.create(name: name, reviewLevel: level, actor: cliActor, on: c, logger: l)
+                }
+                print("admin token \(name) (reviews up to level \(level)): \(token)\nUse it as `Authorization: Bearer <token>`. It is not shown again.")
+            }
+        }
+
+        struct Level: AsyncParsableCommand {
+            static let configuration = CommandConfiguration(abstract: "Set the highest review level a token's reviewer may decide.")
+            @OptionGroup var options: ProcessOptions
+            @Argument(help: "The token's name.") var name: String
+            @Argument(help: "The level (0: decides no reviews).") var level: Int
+
+            func run() async throws {
+                let (name, level) = (self.name, self.level)
+                try await write(options) { c, l in try await AdminTokens.setReviewLevel(name: name, level: level, actor: cliActor, on: c, logger: l) }
+                print("admin token \(name) may now decide reviews up to level \(level)")
             }
         }
 

@@ -95,7 +95,7 @@ struct Migrate: AsyncParsableCommand {
 }
 
 struct Status: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Show the queue per stage, callbacks per merchant, chain scanners, deposits and deep-reorg alerts.")
+    static let configuration = CommandConfiguration(abstract: "Show the queue per stage, callbacks per merchant, chain scanners, deposits, withdrawals, reviews per level and deep-reorg alerts.")
 
     @OptionGroup var options: ProcessOptions
 
@@ -177,6 +177,21 @@ public enum StatusReport {
             withdrawals.add([chain, symbol, state, "\(n)", amount, Self.age(age)])
         }
         text += "\nwithdrawals\n" + (anyWithdrawal ? withdrawals.render() : "none open or finished in the last day\n")
+
+        var reviews = TextTable(header: ["level", "name", "SLA", "waiting", "overdue", "most overdue by", "oldest at level", "oldest waiting",
+                                         "four eyes", "1 of 2 approved"])
+        var anyReview = false
+        for try await (level, name, sla, waiting, overdue, overdueBy, atLevel, oldest, fourEyes, half) in try await database.query("""
+            SELECT level, level_name, coalesce(extract(epoch FROM sla)::float8, -1), waiting, overdue,
+                   coalesce(extract(epoch FROM most_overdue_by)::float8, -1), coalesce(extract(epoch FROM oldest_at_level_age)::float8, -1),
+                   coalesce(extract(epoch FROM oldest_waiting_age)::float8, -1), four_eyes, awaiting_second_approval
+            FROM monitor.reviews ORDER BY level
+            """).decode((Int32, String, Double, Int64, Int64, Double, Double, Double, Int64, Int64).self) {
+            anyReview = true
+            reviews.add(["\(level)", name, Self.age(sla), "\(waiting)", overdue > 0 ? "\(overdue) OVERDUE" : "0", Self.age(overdueBy), Self.age(atLevel),
+                         Self.age(oldest), "\(fourEyes)", "\(half)"])
+        }
+        text += "\nreviews\n" + (anyReview ? reviews.render() : "none waiting\n")
 
         var alerts = TextTable(header: ["alert", "chain", "fork at", "depth", "confirmations", "detected", "detail"])
         var anyAlert = false

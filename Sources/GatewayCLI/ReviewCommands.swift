@@ -14,12 +14,22 @@ struct ReviewCommand: AsyncParsableCommand {
         discussion: """
             Approval reserves the amount from the merchant's available balance (refused, changing nothing, when that \
             would overdraw it), sends callback 1 and queues the payment; rejection needs a reason and sends callback 2. \
-            Every decision is written to the audit log under --as.
+            A review waits at a level (review.levels in workers.yml) until its SLA passes, then moves up a level and \
+            operators are notified. Reviewers are admin tokens (gatewayctl admin token add NAME --level N): --as NAME \
+            decides as that reviewer, who may decide reviews up to their level. Above review.four_eyes_above two \
+            different reviewers must approve. Every decision is written to the audit log as cli:NAME.
             """,
         subcommands: [List.self, Show.self, Approve.self, Reject.self])
 
+    /// "12m left", "overdue 3m".
+    static func timeLeft(_ deadline: Date, now: Date = Date()) -> String {
+        let s = Int64(deadline.timeIntervalSince(now).rounded())
+        let text = DurationText.format(.seconds(abs(s) >= 120 ? abs(s) / 60 * 60 : abs(s)))
+        return s >= 0 ? "\(text) left" : "overdue \(text)"
+    }
+
     struct List: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "List withdrawals waiting for review, oldest first.")
+        static let configuration = CommandConfiguration(abstract: "List withdrawals waiting for review, oldest first, with level, deadline and approvals.")
         @OptionGroup var options: ProcessOptions
         @Option(help: "Only this merchant.") var merchant: Int64?
         @Option(help: "At most this many.") var limit = 100
@@ -30,14 +40,20 @@ struct ReviewCommand: AsyncParsableCommand {
 
         func run() async throws {
             let (m, lim) = (merchant, limit)
-            let waiting = try await read(options) { c, l in
-                try await Withdrawals.list(merchantID: m, state: "pending_review", limit: lim, on: c, logger: l)
-            }.sorted { $0.createdAt < $1.createdAt }
+            let (all, reviews) = try await read(options) { c, l in
+                let waiting = try await Withdrawals.list(merchantID: m, state: "pending_review", limit: lim, on: c, logger: l)
+                return (waiting, try await Reviews.status(waiting.map(\.id), on: c, logger: l))
+            }
+            let waiting = all.sorted { $0.createdAt < $1.createdAt }
             guard !waiting.isEmpty else { return print("no withdrawals waiting for review") }
-            var t = TextTable(header: ["id", "merchant", "businessId", "chain", "address", "amount (base units)", "waiting", "version", "reason"])
+            var t = TextTable(header: ["id", "merchant", "businessId", "chain", "address", "amount (base units)", "waiting", "level", "deadline",
+                                       "approvals", "version", "reason"])
             for w in waiting {
                 let age = DurationText.format(.seconds(Int64(max(0, Date().timeIntervalSince(w.createdAt)))))
-                t.add(["\(w.id)", "\(w.merchantID)", w.businessID, w.chain, w.address, w.amount.description, age, "\(w.version)",
+                let r = reviews[w.id]
+                let approvals = r.map { "\($0.approvals)/\($0.approvalsNeeded)" + ($0.firstApprover.map { " (\($0))" } ?? "") } ?? "0/1"
+                t.add(["\(w.id)", "\(w.merchantID)", w.businessID, w.chain, w.address, w.amount.description, age,
+                       r.map { "\($0.level) \($0.levelName)" } ?? "1", r.map { ReviewCommand.timeLeft($0.deadline) } ?? "-", approvals, "\(w.version)",
                        String((w.stateReason ?? "").prefix(60))])
             }
             print(t.render(), terminator: "")
@@ -45,13 +61,14 @@ struct ReviewCommand: AsyncParsableCommand {
     }
 
     struct Show: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Show a withdrawal with its merchant's available balance and its callbacks.")
+        static let configuration = CommandConfiguration(
+            abstract: "Show a withdrawal with its merchant's available balance, its review (level, deadline, approvals), its decisions and its callbacks.")
         @OptionGroup var options: ProcessOptions
         @Argument(help: "Withdrawal id.") var id: Int64
 
         func run() async throws {
             let id = self.id
-            let (w, balance, callbacks) = try await read(options) { c, l in
+            let (w, balance, callbacks, review, history) = try await read(options) { c, l in
                 guard let w = try await Withdrawals.find(id, on: c, logger: l) else { throw ServiceError.notFound("withdrawal \(id)") }
                 let balance = try await Ledger.available(merchantID: w.merchantID, on: c, logger: l)[w.coinID] ?? 0
                 var callbacks: [String] = []
@@ -60,43 +77,75 @@ struct ReviewCommand: AsyncParsableCommand {
                     """, logger: l).decode((Int16, String, Date).self) {
                     callbacks.append("status \(status) \(state) (\(iso(at)))")
                 }
-                return (w, balance, callbacks)
+                let review = try await Reviews.status([id], on: c, logger: l)[id]
+                return (w, balance, callbacks, review, try await Reviews.history(id, on: c, logger: l))
             }
             print("withdrawal \(w.id): \(w.state)\(w.stateReason.map { " (\($0))" } ?? "")")
             for (k, v) in [("merchant", "\(w.merchantID)"), ("businessId", w.businessID), ("destination", "\(w.address) on \(w.chain)"),
                            ("amount", "\(w.amount) base units (fee \(w.fee))"), ("available", "\(balance) base units"),
+                           ("endpoint", w.proxypay ? "/mch/withdraw/proxypay" : "/mch/withdraw"),
                            ("version", "\(w.version) (pass --version to approve or reject exactly this)"), ("created", iso(w.createdAt))] {
                 print("  \(k.padding(toLength: 12, withPad: " ", startingAt: 0)) \(v)")
             }
+            if let r = review {
+                let deadline = w.state == "pending_review" ? "\(iso(r.deadline)) (\(ReviewCommand.timeLeft(r.deadline)))" : iso(r.deadline)
+                print("  review       level \(r.level) (\(r.levelName)), SLA \(DurationText.format(r.sla)), deadline \(deadline)")
+                print("  approvals    \(r.approvals) of \(r.approvalsNeeded)\(r.firstApprover.map { " (first: \($0))" } ?? "")"
+                      + (r.approvalsNeeded == 2 ? ", four eyes: two different reviewers" : ""))
+            }
             print("  callbacks    \(callbacks.isEmpty ? "none" : callbacks.joined(separator: "; "))")
+            print("decisions")
+            if history.isEmpty { print("  none") }
+            for d in history {
+                print("  \(iso(d.at))  \(d.decision.padding(toLength: 14, withPad: " ", startingAt: 0)) \(d.rule.padding(toLength: 24, withPad: " ", startingAt: 0)) "
+                      + "\(d.actor)\(d.detail.isEmpty ? "" : ": \(d.detail)")")
+            }
+        }
+    }
+
+    /// Looks up the reviewer named by --as, then decides.
+    static func decide(_ options: ProcessOptions, id: Int64, approve: Bool, reason: String?, version: Int?, as name: String) async throws -> ReviewOutcome {
+        try await write(options) { c, l in
+            guard let reviewer = try await Reviews.reviewer(named: name, on: c, logger: l) else {
+                throw CLIError("no enabled reviewer named \(name): reviewers are admin tokens (gatewayctl admin token add \(name) --level N)")
+            }
+            return try await Reviews.decide(id, approve: approve, reason: reason, expectedVersion: version, reviewer: reviewer, channel: "cli",
+                                            on: c, logger: l)
         }
     }
 
     struct Approve: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Approve a withdrawal: reserve its amount, send callback 1, queue the payment.")
+        static let configuration = CommandConfiguration(
+            abstract: "Approve a withdrawal: reserve its amount, send callback 1, queue the payment (four eyes: the first approval is recorded and it waits for a second reviewer).")
         @OptionGroup var options: ProcessOptions
         @Argument(help: "Withdrawal id.") var id: Int64
-        @Option(name: .customLong("as"), help: "Who decides (recorded in the audit log).") var reviewer: String
+        @Option(name: .customLong("as"), help: ArgumentHelp(
+            "The reviewer: the name of an enabled admin token, whose level bounds the reviews they may decide (recorded in the audit log).",
+            valueName: "name")) var reviewer: String
         @Option(help: "The version you looked at (gatewayctl review show); a withdrawal changed since is left alone.") var version: Int?
+        @Option(help: "A comment, recorded with the decision.") var comment: String?
 
         func validate() throws {
             guard !reviewer.trimmingCharacters(in: .whitespaces).isEmpty else { throw ValidationError("--as must name the reviewer") }
         }
 
         func run() async throws {
-            let (id, who, version) = (self.id, reviewer, self.version)
-            let w = try await write(options) { c, l in
-                try await Withdrawals.decide(id, approve: true, reason: nil, expectedVersion: version, actor: "cli:\(who)", on: c, logger: l)
+            switch try await ReviewCommand.decide(options, id: id, approve: true, reason: comment, version: version, as: reviewer) {
+            case .decided(let w):
+                print("withdrawal \(w.id) approved by \(reviewer): \(w.amount) base units reserved, payment queued")
+            case .firstApproval(let w):
+                print("withdrawal \(w.id): first approval by \(reviewer) recorded (version \(w.version)); four eyes: a second, different reviewer must approve it")
             }
-            print("withdrawal \(w.id) approved by \(who): \(w.amount) base units reserved, payment queued")
         }
     }
 
     struct Reject: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Reject a withdrawal with a reason: callback 2, nothing paid.")
+        static let configuration = CommandConfiguration(abstract: "Reject a withdrawal with a reason: callback 2, nothing paid, any reservation released.")
         @OptionGroup var options: ProcessOptions
         @Argument(help: "Withdrawal id.") var id: Int64
-        @Option(name: .customLong("as"), help: "Who decides (recorded in the audit log).") var reviewer: String
+        @Option(name: .customLong("as"), help: ArgumentHelp(
+            "The reviewer: the name of an enabled admin token, whose level bounds the reviews they may decide (recorded in the audit log).",
+            valueName: "name")) var reviewer: String
         @Option(help: "Why (recorded, required).") var reason: String
         @Option(help: "The version you looked at (gatewayctl review show); a withdrawal changed since is left alone.") var version: Int?
 
@@ -106,11 +155,8 @@ struct ReviewCommand: AsyncParsableCommand {
         }
 
         func run() async throws {
-            let (id, who, reason, version) = (self.id, reviewer, self.reason, self.version)
-            let w = try await write(options) { c, l in
-                try await Withdrawals.decide(id, approve: false, reason: reason, expectedVersion: version, actor: "cli:\(who)", on: c, logger: l)
-            }
-            print("withdrawal \(w.id) rejected by \(who): \(reason)")
+            let w = try await ReviewCommand.decide(options, id: id, approve: false, reason: reason, version: version, as: reviewer).withdrawal
+            print("withdrawal \(w.id) rejected by \(reviewer): \(reason)")
         }
     }
 }

@@ -9,18 +9,34 @@ import PostgresNIO
 public enum AdminTokens {
     static func hash(_ token: String) -> String { SHA256.hash(data: Data(token.utf8)).map { String(format: "%02x", $0) }.joined() }
 
-    /// Creates a token named `name`; returns the token (shown once).
-    public static func create(name: String, actor: String, on c: PostgresConnection, logger: Logger) async throws -> String {
+    /// Creates a token named `name`; returns the token (shown once). Its holder is reviewer `name`,
+    /// who may decide withdrawal reviews up to `reviewLevel` (0: none).
+    public static func create(name: String, reviewLevel: Int = 1, actor: String, on c: PostgresConnection, logger: Logger) async throws -> String {
         guard (1...100).contains(name.count) else { throw ServiceError.invalid("token name must be 1 to 100 characters") }
+        guard (0...1000).contains(reviewLevel) else { throw ServiceError.invalid("review level must be between 0 and 1000") }
         var rng = SystemRandomNumberGenerator()
         let token = "gwa_" + (0..<32).map { _ in String(format: "%02x", UInt8.random(in: 0...255, using: &rng)) }.joined()
         do {
-            try await c.query("INSERT INTO gateway.admin_tokens (name, token_hash) VALUES (\(name), \(hash(token)))", logger: logger)
+            try await c.query("""
+                INSERT INTO gateway.admin_tokens (name, token_hash, review_level) VALUES (\(name), \(hash(token)), \(Int32(reviewLevel)))
+                """, logger: logger)
         } catch where DatabaseErrors.sqlState(error) == "23505" {
             throw ServiceError.conflict("a token named \(name) exists")
         }
-        try await Audit.record(actor: actor, action: "admin_token.create", target: "admin_token:\(name)", on: c, logger: logger)
+        try await Audit.record(actor: actor, action: "admin_token.create", target: "admin_token:\(name)", detail: ["review_level": .int(reviewLevel)],
+                               on: c, logger: logger)
         return token
+    }
+
+    /// Sets the highest review level the token's holder may decide.
+    public static func setReviewLevel(name: String, level: Int, actor: String, on c: PostgresConnection, logger: Logger) async throws {
+        guard (0...1000).contains(level) else { throw ServiceError.invalid("review level must be between 0 and 1000") }
+        var found = false
+        for try await _ in try await c.query(
+            "UPDATE gateway.admin_tokens SET review_level = \(Int32(level)) WHERE name = \(name) RETURNING id", logger: logger).decode(Int32.self) { found = true }
+        guard found else { throw ServiceError.notFound("admin token \(name)") }
+        try await Audit.record(actor: actor, action: "admin_token.review_level", target: "admin_token:\(name)", detail: ["review_level": .int(level)],
+                               on: c, logger: logger)
     }
 
     /// The name of the enabled token, or nil.

@@ -236,7 +236,8 @@ public enum Payments {
     /// Withdrawals the hot wallet cannot pay go back to review with the reason, keeping their
     /// reservation (an operator's approval, or the configured retry, pays them later); operators
     /// are told once per hot address.
-    public static func holdForHotWallet(_ orders: [PaymentOrder], detail: String, retryAfter: Duration?, on c: PostgresConnection,
+    public static func holdForHotWallet(_ orders: [PaymentOrder], detail: String, retryAfter: Duration?,
+                                        levels: [ReviewLevel] = ReviewRulesConfig.defaultLevels, on c: PostgresConnection,
                                         logger: Logger) async throws {
         guard !orders.isEmpty else { return }
         let ids = orders.map(\.withdrawalID)
@@ -252,6 +253,9 @@ public enum Payments {
             INSERT INTO gateway.withdrawal_decisions (withdrawal_id, decision, rule, actor, detail)
             SELECT id, 'review', 'hot_wallet_balance', 'autopay-worker', \(String(detail.prefix(1000))) FROM unnest(\(held)::int8[]) AS t(id)
             """, logger: logger)
+        for id in held {  // people see it at the first level, with its SLA and escalation
+            try await Reviews.open(id, level: levels.first ?? ReviewRulesConfig.defaultLevels[0], approvalsNeeded: 1, on: c, logger: logger)
+        }
         let first = orders[0]
         try await OperatorNotifications.enqueue(
             "Hot wallet \(first.hotAddress) on \(first.chain) cannot pay \(held.count) withdrawal(s) (\(held.prefix(10).map(String.init).joined(separator: ", "))\(held.count > 10 ? ", …" : "")): \(detail). They wait in review with reason \"\(hotWalletReason)\"; fund the hot wallet, then release them with gatewayctl review approve\(retryAfter.map { " (or wait for the automatic retry in \(DurationText.format($0)))" } ?? "").",

@@ -313,9 +313,13 @@ public enum Withdrawals {
         return updated
     }
 
-    /// A new withdrawal goes to people: `pending_review` with the reason, callback 0. A withdrawal
-    /// already past `received` is left as it is (returns nil).
-    public static func sendToReview(_ id: Int64, reason: String, rule: String = "review", on c: PostgresConnection, logger: Logger) async throws -> Withdrawal? {
+    /// A new withdrawal goes to people: `pending_review` with the reason, callback 0, and its review
+    /// opened at the first of the configured `levels` (deadline = now + its SLA, escalation scheduled
+    /// then; `Reviews.open`). `approvalsNeeded` is 2 for four eyes. A withdrawal already past
+    /// `received` is left as it is (returns nil).
+    public static func sendToReview(_ id: Int64, reason: String, rule: String = "review",
+                                    levels: [ReviewLevel] = ReviewRulesConfig.defaultLevels, approvalsNeeded: Int = 1,
+                                    on c: PostgresConnection, logger: Logger) async throws -> Withdrawal? {
         guard let updated = try await decode(try await c.query("""
             UPDATE gateway.withdrawals SET state = 'pending_review', state_reason = \(reason), version = version + 1, updated_at = now()
             WHERE id = \(id) AND state = 'received' RETURNING \(unescaped: columns)
@@ -323,6 +327,7 @@ public enum Withdrawals {
         else { return nil }
         try await sendCallback(updated, status: 0, on: c, logger: logger)
         try await recordDecision(id, "review", rule: rule, actor: "review-worker", detail: reason, on: c, logger: logger)
+        try await Reviews.open(id, level: levels.first ?? ReviewRulesConfig.defaultLevels[0], approvalsNeeded: approvalsNeeded, on: c, logger: logger)
         return updated
     }
 

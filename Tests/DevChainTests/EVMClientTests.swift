@@ -280,7 +280,7 @@ extension ChainSuites {
                 let wrongChain = await expectNodeError { () throws(ChainNodeError) in try await client.broadcast(otherChainRaw) }
                 #expect(wrongChain == .rejected(.validation("invalid chain id for signer: have 1 want 1337")))
                 var gap = tx
-                gap.nonce = 5
+                gap.nonce = 5_000  // beyond what the pool queues behind a gap
                 let gapRaw = try EVMTransaction.eip1559(gap).sign(with: key).rawBytes
                 let gapped = await expectNodeError { () throws(ChainNodeError) in try await client.broadcast(gapRaw) }
                 guard case .rejected(.nonceTooHigh)? = gapped else {

@@ -40,11 +40,19 @@ import Testing
                 Issue.record("list: \(String(describing: list))"); return
             }
             #expect(try await call(.get, "/admin/withdrawals/\(id)").1?["businessId"] == .string("a"))
+            #expect(try await call(.post, "/admin/withdrawals/\(id)/approve", body: "{}").0 == 409, "people decide only what waits in review")
+            // The review worker's part: both go to people (version 2).
+            try await f.db.transaction { c in
+                for w in [id, id + 1] { _ = try await Withdrawals.sendToReview(w, reason: "test", on: c, logger: log) }
+            }
+            let viewer = try await f.db.transaction { c in try await AdminTokens.create(name: "viewer", reviewLevel: 0, actor: "test", on: c, logger: log) }
+            let (forbidden, why) = try await call(.post, "/admin/withdrawals/\(id)/reject", token: viewer, body: #"{"reason": "x"}"#)
+            #expect(forbidden == 403 && "\(String(describing: why))".contains("viewer may decide up to level 0"), "a reviewer decides only up to their level")
             #expect(try await call(.get, "/admin/withdrawals/999999").0 == 404)
             #expect(try await call(.get, "/admin/withdrawals/x").0 == 400)
             #expect(try await call(.post, "/admin/withdrawals/\(id)/reject", body: "{}").0 == 422, "a rejection needs a reason")
             #expect(try await call(.post, "/admin/withdrawals/\(id)/approve", body: #"{"version": 7}"#).0 == 409, "stale version")
-            let (short, refusal) = try await call(.post, "/admin/withdrawals/\(id)/approve", body: #"{"version": 1}"#)
+            let (short, refusal) = try await call(.post, "/admin/withdrawals/\(id)/approve", body: #"{"version": 2}"#)
             #expect(short == 409 && "\(String(describing: refusal))".contains("overdraw"), "no balance: the approval says so and changes nothing")
             #expect(try await f.count("SELECT count(*) FROM gateway.ledger_entries") == 0)
             // 5 USDT arrive (as a confirmed deposit would credit them); now 3 can be reserved.
@@ -55,12 +63,12 @@ import Testing
                     LedgerLeg(merchantID: f.merchantA, coinID: usdt, kind: LedgerAccountKind.available, amount: 5_000_000),
                 ])], on: c, logger: log)
             }
-            let (ok, approved) = try await call(.post, "/admin/withdrawals/\(id)/approve", body: #"{"version": 1}"#)
+            let (ok, approved) = try await call(.post, "/admin/withdrawals/\(id)/approve", body: #"{"version": 2}"#)
             #expect(try await f.count("SELECT balance::int8 FROM gateway.ledger_accounts WHERE merchant_id = \(f.merchantA) AND kind = 'available'") == 2_000_000)
             #expect(try await f.count("SELECT balance::int8 FROM gateway.ledger_accounts WHERE merchant_id = \(f.merchantA) AND kind = 'reserved'") == 3_000_000)
             #expect(try await f.count("SELECT count(*) FROM gateway.jobs WHERE stage = 'autopay' AND ref = \("withdrawal:\(id)")") == 1, "payment enqueued with the approval")
             #expect(try await f.count("SELECT count(*) FROM gateway.callbacks WHERE trade_type = 2 AND trade_id = \(id) AND status = 1") == 1)
-            #expect(ok == 200 && approved?["state"] == .string("approved") && approved?["version"] == .number("2"))
+            #expect(ok == 200 && approved?["state"] == .string("approved") && approved?["version"] == .number("3"))
             #expect(try await call(.post, "/admin/withdrawals/\(id)/reject", body: #"{"reason": "late"}"#).0 == 409, "already decided")
             #expect(try await call(.post, "/admin/withdrawals/\(id + 1)/reject", body: #"{"reason": "destination on deny list"}"#).1?["state"] == .string("rejected"))
             #expect(try await f.count("SELECT count(*) FROM gateway.callbacks WHERE trade_type = 2 AND trade_id = \(id + 1) AND status = 2") == 1)

@@ -12,6 +12,7 @@ import Testing
         #expect(Set(c.stages.keys) == Set(Stage.allCases))
         #expect(c.worker(.callback).backoff == BackoffPolicy(base: .seconds(15), factor: 2, cap: .seconds(3600)))
         #expect(c.worker(.review).metricsListen == ListenAddress(host: "127.0.0.1", port: 9101))
+        #expect(c.review.levels.map(\.name) == ["operations", "finance"])
     }
 
     func error(_ yaml: String, env: [String: String] = [:]) -> ConfigError? {
@@ -39,6 +40,50 @@ import Testing
         #expect(c.review.limit(symbol: "ETH", merchant: 300001) == "0.5", "a symbol the merchant does not override falls back")
         #expect(c.review.limit(symbol: "TRX", merchant: 300001) == nil)
         #expect(c.review.deny == ["TLng7RobC5jcNtw1XPxoyMiiifEksYEosp"])
+    }
+
+    @Test func reviewLevelsAndRulesAreReadWithPerMerchantOverrides() throws {
+        let c = try GatewayConfig.parse(yaml: """
+            review:
+              four_eyes_above: { USDT: "10000" }
+              daily_limit_per_merchant: { USDT: "50000", ETH: "10" }
+              daily_limit_per_address: { USDT: "20000" }
+              max_per_address_per_hour: 5
+              new_destination_to_people: true
+              allow: [TUEZSdKsoDHQMeZwihtdoBiN46zxhGWYdH]
+              levels:
+                - { name: operations, sla: 30m }
+                - { name: finance, sla: 2h }
+              merchants:
+                "300001": { daily_limit_per_merchant: { USDT: "1000" }, max_per_address_per_hour: 0, new_destination_to_people: no }
+            """, environment: [:])
+        let r = c.review
+        #expect(r.levels == [ReviewLevel(name: "operations", sla: .seconds(1800)), ReviewLevel(name: "finance", sla: .seconds(7200))])
+        #expect(r.amountRule(\.fourEyesAbove, symbol: "usdt", merchant: 300001) == "10000")
+        #expect(r.amountRule(\.dailyLimitPerMerchant, symbol: "USDT", merchant: 300001) == "1000", "the merchant's own limit")
+        #expect(r.amountRule(\.dailyLimitPerMerchant, symbol: "ETH", merchant: 300001) == "10", "a coin the merchant does not list falls back")
+        #expect(r.amountRule(\.dailyLimitPerMerchant, symbol: "USDT", merchant: 300002) == "50000")
+        #expect(r.amountRule(\.dailyLimitPerAddress, symbol: "TRX", merchant: 300002) == nil)
+        #expect(r.maxPerAddressPerHour(merchant: 300002) == 5 && r.maxPerAddressPerHour(merchant: 300001) == nil, "0 turns it off")
+        #expect(r.newDestinationToPeople(merchant: 300002) && !r.newDestinationToPeople(merchant: 300001))
+        #expect(r.allow == ["TUEZSdKsoDHQMeZwihtdoBiN46zxhGWYdH"])
+        #expect(try GatewayConfig.parse(yaml: "review: {}\n").review.levels == ReviewRulesConfig.defaultLevels)
+    }
+
+    @Test func reviewConfigErrorsNameTheKey() {
+        #expect(error("review:\n  levels: []\n")?.key == "review.levels")
+        #expect(error("review:\n  levels: [{ name: ops }]\n")?.key == "review.levels[0].sla")
+        #expect(error("review:\n  levels: [{ name: ops, sla: 100ms }]\n")?.key == "review.levels[0].sla")
+        #expect(error("review:\n  levels: [{ name: ops, sla: 1m }, { name: ops, sla: 2m }]\n")?.key == "review.levels[1].name")
+        #expect(error("review:\n  levels: [{ name: ops, sla: 1m, owner: bob }]\n")?.key == "review.levels[0].owner")
+        #expect(error("review:\n  four_eyes_above: { USDT: many }\n")?.key == "review.four_eyes_above.USDT")
+        #expect(error("review:\n  daily_limit_per_address: 100\n")?.key == "review.daily_limit_per_address")
+        #expect(error("review:\n  max_per_address_per_hour: -1\n")?.key == "review.max_per_address_per_hour")
+        #expect(error("review:\n  new_destination_to_people: sometimes\n")?.key == "review.new_destination_to_people")
+        #expect(error("review:\n  allow: TUEZSdKsoDHQMeZwihtdoBiN46zxhGWYdH\n")?.key == "review.allow")
+        #expect(error("review:\n  merchants:\n    \"300001\": { daily_limit_per_merchant: { USDT: x } }\n")?.key
+                == "review.merchants.300001.daily_limit_per_merchant.USDT")
+        #expect(error("review:\n  merchants:\n    \"300001\": { levels: [] }\n")?.key == "review.merchants.300001.levels")
     }
 
     @Test func unknownKeysAreNamed() {

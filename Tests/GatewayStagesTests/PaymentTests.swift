@@ -291,13 +291,13 @@ func withPayChain<R: Sendable>(_ seed: String, automine: Bool = true, _ body: @S
             try await withPayChain("pay-expire", automine: false) { node, url in
                 let p = try await PaymentHarness.make(db, node: node, url: url)
                 node.tron.mine()
-                node.tron.injectPoolFaults(dropNext: 1)  // the node says yes, then loses it
                 let id = try await p.approve(chain: "tron", to: tronDest, amount: "4", business: "exp-1")
                 let config = p.config(confirmations: 1) {
-                    $0.expiration = .seconds(6)
+                    $0.expiration = .seconds(60)  // 20 TRON blocks
                     $0.rebroadcastEvery = .seconds(3600)
                 }
                 try await p.run(config, mineEvery: nil, timeout: .seconds(20)) { try await p.txs(id).first?.state == "broadcast" }
+                #expect(node.tron.drop(id: nil) == 1, "the node evicts it from its pool")
                 // Not expired yet by solidified time (no blocks came): it is not re-signed, whatever the wait.
                 let start = ContinuousClock.now
                 try await p.run(config, mineEvery: nil, timeout: .seconds(10)) { ContinuousClock.now - start > .milliseconds(1500) }

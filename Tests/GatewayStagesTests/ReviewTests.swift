@@ -126,6 +126,20 @@ import Testing
                 #expect(feeSet == 0, "\(feeOut)")
                 let (listed, list) = try await ctl(["review", "list"])
                 #expect(listed == 0 && list.contains("c-1") && list.contains("c-2"), "\(list)")
+                #expect(list.contains("1 operations") && list.contains("left") && list.contains("0/1"), "level, deadline and approvals: \(list)")
+                // Reviewers are admin tokens with a level; an unknown name decides nothing.
+                let (unknown, unknownOut) = try await ctl(["review", "approve", "\(ids[0])", "--as", "alice"])
+                #expect(unknown != 0 && unknownOut.contains("no enabled reviewer named alice"), "\(unknownOut)")
+                let (added, addedOut) = try await ctl(["admin", "token", "add", "alice", "--level", "2"])
+                #expect(added == 0 && addedOut.contains("reviews up to level 2"), "\(addedOut)")
+                let (_, bobOut) = try await ctl(["admin", "token", "add", "bob", "--level", "0"])
+                #expect(bobOut.contains("reviews up to level 0"), "\(bobOut)")
+                let (tooLow, tooLowOut) = try await ctl(["review", "reject", "\(ids[1])", "--as", "bob", "--reason", "unknown destination"])
+                #expect(tooLow != 0 && tooLowOut.contains("bob may decide up to level 0"), "\(tooLowOut)")
+                let (raised, _) = try await ctl(["admin", "token", "level", "bob", "1"])
+                #expect(raised == 0)
+                let (help, helpOut) = try await ctl(["review", "approve", "--help"])
+                #expect(help == 0 && helpOut.contains("admin token"), "--as is documented: \(helpOut)")
                 let (stale, staleOut) = try await ctl(["review", "approve", "\(ids[0])", "--as", "alice", "--version", "1"])
                 #expect(stale != 0 && staleOut.contains("changed since you loaded it"), "\(staleOut)")
                 let (approved, approveOut) = try await ctl(["review", "approve", "\(ids[0])", "--as", "alice", "--version", "2"])
@@ -139,6 +153,8 @@ import Testing
                 #expect(try await h.available("tron.USDT") == 500_000, "4 deposited, 3 + 0.5 fee reserved")
                 #expect(try await count(db, "SELECT balance::int8 FROM gateway.ledger_accounts WHERE kind = 'reserved'") == 3_500_000)
                 #expect(try await count(db, "SELECT count(*) FROM gateway.audit_log WHERE actor IN ('cli:alice', 'cli:bob')") == 2)
+                let (_, status) = try await ctl(["status"])
+                #expect(status.contains("reviews\nnone waiting"), "\(status)")
                 let (_, balances) = try await ctl(["ledger", "balances", "--merchant", "\(h.merchant)"])
                 #expect(balances.contains("available  500000") && balances.contains("reserved   3500000"), "\(balances)")
                 let (consistent, _) = try await ctl(["ledger", "check"])
@@ -148,6 +164,8 @@ import Testing
                 #expect(broken == 1 && brokenOut.contains("entries sum to"), "a balance that disagrees with its entries is reported")
                 let (_, shown) = try await ctl(["review", "show", "\(ids[0])"])
                 #expect(shown.contains("approved") && shown.contains("status 1"), "\(shown)")
+                #expect(shown.contains("level 1 (operations)") && shown.contains("decisions\n")
+                        && shown.contains("merchant_setting") && shown.contains(" people ") && shown.contains("cli:alice"), "the decision history: \(shown)")
             }
         }
     }

@@ -272,7 +272,60 @@ public struct NotificationSettings: Sendable, Equatable {
     public init(webhookURL: String? = nil) { self.webhookURL = webhookURL }
 }
 
-/// The review stage's rules (`review:`): what a new withdrawal must pass to be approved without people.
+/// One level of manual review: who looks at a withdrawal first (level 1), and after how long an
+/// undecided one moves up (its SLA).
+public struct ReviewLevel: Sendable, Equatable {
+    public var name: String
+    public var sla: Duration
+
+    public init(name: String, sla: Duration) {
+        self.name = name
+        self.sla = sla
+    }
+}
+
+/// Review rules that a merchant may override (`review:` and `review.merchants.<id>:`). Amounts are
+/// whole coin units (decimal text) by coin symbol, upper case; an absent symbol has no such rule.
+public struct ReviewRuleSet: Sendable, Equatable {
+    /// Above it (approved and paid withdrawals of the merchant in the last 24 h plus this one), people decide.
+    public var dailyLimitPerMerchant: [String: String]
+    /// Above it (approved and paid withdrawals to the destination in the last 24 h, any merchant, plus this one), people decide.
+    public var dailyLimitPerAddress: [String: String]
+    /// Above it, two distinct reviewers must approve (and no rule approves).
+    public var fourEyesAbove: [String: String]
+    /// More withdrawals than this to one destination within an hour (any merchant, this one included) go to people; 0: no limit.
+    public var maxPerAddressPerHour: Int?
+    /// A first payout of the merchant to a destination it never had approved or paid goes to people.
+    public var newDestinationToPeople: Bool?
+
+    public init(dailyLimitPerMerchant: [String: String] = [:], dailyLimitPerAddress: [String: String] = [:], fourEyesAbove: [String: String] = [:],
+                maxPerAddressPerHour: Int? = nil, newDestinationToPeople: Bool? = nil) {
+        self.dailyLimitPerMerchant = dailyLimitPerMerchant
+        self.dailyLimitPerAddress = dailyLimitPerAddress
+        self.fourEyesAbove = fourEyesAbove
+        self.maxPerAddressPerHour = maxPerAddressPerHour
+        self.newDestinationToPeople = newDestinationToPeople
+    }
+
+    static let keys = ["daily_limit_per_merchant", "daily_limit_per_address", "four_eyes_above", "max_per_address_per_hour", "new_destination_to_people"]
+
+    static func read(_ r: ConfigReader) throws -> ReviewRuleSet {
+        var s = ReviewRuleSet()
+        s.dailyLimitPerMerchant = try ReviewRulesConfig.readLimits(try r.section("daily_limit_per_merchant"))
+        s.dailyLimitPerAddress = try ReviewRulesConfig.readLimits(try r.section("daily_limit_per_address"))
+        s.fourEyesAbove = try ReviewRulesConfig.readLimits(try r.section("four_eyes_above"))
+        if r.value("max_per_address_per_hour") != nil {
+            s.maxPerAddressPerHour = try r.int("max_per_address_per_hour", in: 0...1_000_000)
+        }
+        if r.value("new_destination_to_people") != nil {
+            s.newDestinationToPeople = try r.bool("new_destination_to_people", default: false)
+        }
+        return s
+    }
+}
+
+/// The review stage's rules (`review:`): what a new withdrawal must pass to be approved without people,
+/// and how people review the rest (levels with SLAs).
 public struct ReviewRulesConfig: Sendable, Equatable {
     /// Whole coin units (decimal text) by coin symbol, upper case: withdrawals up to it may be approved by rule.
     public var autoApproveUpTo: [String: String]
@@ -280,16 +333,49 @@ public struct ReviewRulesConfig: Sendable, Equatable {
     public var merchantAutoApproveUpTo: [Int64: [String: String]]
     /// Destinations refused outright (rejected, callback 2).
     public var deny: [String]
+    /// When not empty, only these destinations may be paid without people.
+    public var allow: [String]
+    /// The rules every merchant gets unless it overrides them.
+    public var rules: ReviewRuleSet
+    /// Per merchant overrides of `rules`, rule by rule (and, for amounts, coin by coin).
+    public var merchantRules: [Int64: ReviewRuleSet]
+    /// Manual review levels, lowest first; a withdrawal enters at the first.
+    public var levels: [ReviewLevel]
 
-    public init(autoApproveUpTo: [String: String] = [:], merchantAutoApproveUpTo: [Int64: [String: String]] = [:], deny: [String] = []) {
+    /// One level, `operations`, with a 24 h SLA: what a configuration without `levels` gets.
+    public static let defaultLevels = [ReviewLevel(name: "operations", sla: .seconds(86_400))]
+
+    public init(autoApproveUpTo: [String: String] = [:], merchantAutoApproveUpTo: [Int64: [String: String]] = [:], deny: [String] = [],
+                allow: [String] = [], rules: ReviewRuleSet = ReviewRuleSet(), merchantRules: [Int64: ReviewRuleSet] = [:],
+                levels: [ReviewLevel] = ReviewRulesConfig.defaultLevels) {
         self.autoApproveUpTo = autoApproveUpTo
         self.merchantAutoApproveUpTo = merchantAutoApproveUpTo
         self.deny = deny
+        self.allow = allow
+        self.rules = rules
+        self.merchantRules = merchantRules
+        self.levels = levels
     }
 
     /// The automatic approval limit of `symbol` for a merchant, as decimal text; nil: none (people decide).
     public func limit(symbol: String, merchant: Int64) -> String? {
         merchantAutoApproveUpTo[merchant]?[symbol.uppercased()] ?? autoApproveUpTo[symbol.uppercased()]
+    }
+
+    /// An amount rule of `symbol` for a merchant (its override, else the global one), as decimal text; nil: no such rule.
+    public func amountRule(_ rule: KeyPath<ReviewRuleSet, [String: String]>, symbol: String, merchant: Int64) -> String? {
+        merchantRules[merchant]?[keyPath: rule][symbol.uppercased()] ?? rules[keyPath: rule][symbol.uppercased()]
+    }
+
+    /// Most withdrawals to one destination per hour for a merchant's withdrawals; nil: no limit.
+    public func maxPerAddressPerHour(merchant: Int64) -> Int? {
+        let n = merchantRules[merchant]?.maxPerAddressPerHour ?? rules.maxPerAddressPerHour ?? 0
+        return n > 0 ? n : nil
+    }
+
+    /// Whether a merchant's first payout to a destination goes to people.
+    public func newDestinationToPeople(merchant: Int64) -> Bool {
+        merchantRules[merchant]?.newDestinationToPeople ?? rules.newDestinationToPeople ?? false
     }
 
     static func readLimits(_ r: ConfigReader) throws -> [String: String] {
@@ -305,16 +391,41 @@ public struct ReviewRulesConfig: Sendable, Equatable {
         return out
     }
 
+    static func readAddresses(_ r: ConfigReader, _ key: String) throws -> [String] {
+        guard let v = r.value(key) else { return [] }
+        guard case .sequence(let items, _) = v else { throw ConfigError(key: r.keyPath(key), "expected a list of addresses") }
+        return try items.enumerated().map { i, item in
+            guard case .scalar(let a, _) = item, !a.isEmpty else { throw ConfigError(key: r.keyPath(key) + "[\(i)]", "expected an address") }
+            return a
+        }
+    }
+
+    static func readLevels(_ r: ConfigReader) throws -> [ReviewLevel] {
+        guard let v = r.value("levels") else { return defaultLevels }
+        let key = r.keyPath("levels")
+        guard case .sequence(let items, _) = v, !items.isEmpty else {
+            throw ConfigError(key: key, "expected a list of levels such as [{name: operations, sla: 30m}, {name: finance, sla: 2h}]")
+        }
+        var out: [ReviewLevel] = []
+        for (i, item) in items.enumerated() {
+            let l = try ConfigReader(item, path: "\(key)[\(i)]")
+            let name = try l.string("name").trimmingCharacters(in: .whitespaces)
+            guard !name.isEmpty, name.count <= 100 else { throw ConfigError(key: l.keyPath("name"), "expected a name of 1 to 100 characters") }
+            guard !out.contains(where: { $0.name == name }) else { throw ConfigError(key: l.keyPath("name"), "level \(name) is listed twice") }
+            let sla = try l.duration("sla", minimum: .seconds(1))
+            try l.finish()
+            out.append(ReviewLevel(name: name, sla: sla))
+        }
+        return out
+    }
+
     static func read(_ r: ConfigReader) throws -> ReviewRulesConfig {
         var c = ReviewRulesConfig()
         c.autoApproveUpTo = try readLimits(try r.section("auto_approve_up_to"))
-        if let v = r.value("deny") {
-            guard case .sequence(let items, _) = v else { throw ConfigError(key: r.keyPath("deny"), "expected a list of addresses") }
-            for (i, item) in items.enumerated() {
-                guard case .scalar(let a, _) = item, !a.isEmpty else { throw ConfigError(key: r.keyPath("deny") + "[\(i)]", "expected an address") }
-                c.deny.append(a)
-            }
-        }
+        c.deny = try readAddresses(r, "deny")
+        c.allow = try readAddresses(r, "allow")
+        c.rules = try ReviewRuleSet.read(r)
+        c.levels = try readLevels(r)
         let merchants = try r.section("merchants")
         for key in merchants.keys {
             guard let id = Int64(key), id > 0 else {
@@ -323,6 +434,7 @@ public struct ReviewRulesConfig: Sendable, Equatable {
             }
             let m = try merchants.section(key)
             c.merchantAutoApproveUpTo[id] = try readLimits(try m.section("auto_approve_up_to"))
+            c.merchantRules[id] = try ReviewRuleSet.read(m)
             try m.finish()
         }
         try merchants.finish()

@@ -85,6 +85,7 @@ final class Payer: Sendable {
     let database: Database
     let logger: Logger
     let settings: AutopaySettings
+    let reviewLevels: [ReviewLevel]
     private let runner: Mutex<GroupedRunner<JobContext, JobOutcome>?> = Mutex(nil)
 
     init(config: GatewayConfig, seed: Data, database: Database, logger: Logger) throws {
@@ -100,6 +101,7 @@ final class Payer: Sendable {
         self.database = database
         self.logger = logger
         self.settings = config.autopay
+        self.reviewLevels = config.review.levels
         let maxBatch = config.autopay.maxBatch
         let r = GroupedRunner<JobContext, JobOutcome>(maxBatch: maxBatch, maxRunners: 2) { [weak self] batch in
             guard let self else { return batch.map { _ in .failure(CancellationError()) } }
@@ -187,7 +189,8 @@ final class Payer: Sendable {
                     plan.short = plan.short.filter { still.contains($0.withdrawalID) }
                     let txs = try await self.sign(plan, on: c)
                     try await Payments.store(txs, followAfter: plan.chain.payments.pollInterval, on: c, logger: self.logger)
-                    try await Payments.holdForHotWallet(plan.short, detail: plan.shortDetail, retryAfter: self.settings.hotWalletRetry, on: c,
+                    try await Payments.holdForHotWallet(plan.short, detail: plan.shortDetail, retryAfter: self.settings.hotWalletRetry,
+                                                        levels: self.reviewLevels, on: c,
                                                         logger: self.logger)
                     out.append((plan, txs))
                 }
