@@ -47,6 +47,8 @@ public enum LedgerAccountKind {
     public static let feeIncome = "fee_income"
     /// Network fees the gateway burned (native coin of each chain; its balance runs negative).
     public static let networkFees = "network_fees"
+    /// The gateway's own funds put into hot wallets from outside (operator top-ups; one per coin).
+    public static let treasury = "treasury"
 }
 
 /// Balances from the ledger, and the one way to change them.

@@ -16,7 +16,8 @@ import ServiceLifecycle
 /// that the first one's parent is the block it stored for the cursor, and in one transaction —
 /// fenced on holding the lease at that cursor — records the blocks' hashes, the transfers to our
 /// addresses, moves the cursor, and confirms every deposit now `confirmations` blocks deep
-/// (ledger credit and callback). A parent mismatch is a reorganisation: it walks back to the last
+/// (ledger credit and callback). It also watches every wallet's hot address: funds arriving there are
+/// hot wallet receipts (`HotReceipts`), recorded and booked at the same depth, never deposits. A parent mismatch is a reorganisation: it walks back to the last
 /// block both chains share, rewinds there, orphans the deposits above, and raises an alert when
 /// the reorg was deeper than the confirmation depth.
 public actor ChainScanner: Service {
@@ -35,6 +36,12 @@ public actor ChainScanner: Service {
     struct Watched: Sendable {
         var addressID: Int64
         var merchantID: Int64
+    }
+
+    struct WatchedHot: Sendable {
+        var walletID: Int64
+        var merchantID: Int64
+        var address: String
     }
 
     /// The lease was lost (or another scanner moved the cursor) while a step ran: nothing of it was written.
@@ -60,6 +67,8 @@ public actor ChainScanner: Service {
     private var watched: [AccountID: Watched] = [:]
     private var watchedSet = WatchedAddresses([])
     private var lastAddressID: Int64 = 0
+    private var hotWallets: [AccountID: WatchedHot] = [:]
+    private var lastWalletID: Int64 = 0
     private var tokenCoins: [AccountID: Int32] = [:]
     private var nativeCoin: Int32?
 
@@ -174,21 +183,31 @@ public actor ChainScanner: Service {
         }
 
         var found: [FoundDeposit] = []
+        var hotFound: [FoundHotReceipt] = []
         for t in scan.transfers {
-            guard let w = watched[t.to] else { continue }
             let coin: Int32?
             switch t.asset {
             case .native: coin = nativeCoin
             case .token(let contract): coin = tokenCoins[contract]
             }
             guard let coin, t.amount > 0 else { continue }
-            found.append(FoundDeposit(txHash: t.txHash, logIndex: Int32(t.logIndex ?? -1), addressID: w.addressID, merchantID: w.merchantID, coinID: coin,
-                                      from: chain.kind.format(t.from), amount: t.amount, blockHeight: Int64(t.blockNumber), blockHash: t.blockHash))
+            if let w = watched[t.to] {
+                found.append(FoundDeposit(txHash: t.txHash, logIndex: Int32(t.logIndex ?? -1), addressID: w.addressID, merchantID: w.merchantID, coinID: coin,
+                                          from: chain.kind.format(t.from), amount: t.amount, blockHeight: Int64(t.blockNumber), blockHash: t.blockHash))
+            } else if let w = hotWallets[t.to] {
+                // From one of our own addresses (a sweep, from issue 8 on; today only an operator's
+                // hand) it is an internal transfer: recorded, but booked by the sweep that sends it,
+                // not here, or the same coins would enter the ledger twice (HotReceipts).
+                let isInternal = watched[t.from] != nil || hotWallets[t.from] != nil
+                hotFound.append(FoundHotReceipt(txHash: t.txHash, logIndex: Int32(t.logIndex ?? -1), walletID: w.walletID, merchantID: w.merchantID,
+                                                address: w.address, coinID: coin, from: chain.kind.format(t.from), isInternal: isInternal,
+                                                amount: t.amount, blockHeight: Int64(t.blockNumber), blockHash: t.blockHash))
+            }
         }
         let name = chain.name, identity = self.identity, lease = self.lease, kept = keptBlocks, depth = Int64(chain.confirmations)
         let logger = self.logger
         let blocks = scan.blocks
-        let (recorded, confirmation) = try await database.transaction { c in
+        let (recorded, confirmation, hot) = try await database.transaction { c in
             let moved = try await c.query("""
                 UPDATE gateway.chain_scanners
                 SET scanned_height = \(to), node_tip = \(tip), last_scan_at = now(), lease_until = now() + make_interval(secs => \(Self.seconds(lease))),
@@ -207,7 +226,9 @@ public actor ChainScanner: Service {
             try await c.query("DELETE FROM gateway.chain_blocks WHERE chain = \(name) AND height < \(to - kept)", logger: logger)
             let recorded = try await Deposits.record(chain: name, found, on: c, logger: logger)
             let confirmation = try await Deposits.confirm(chain: name, upTo: to - depth, on: c, logger: logger)
-            return (recorded, confirmation)
+            let hotRecorded = try await HotReceipts.record(chain: name, hotFound, on: c, logger: logger)
+            let hotConfirmed = try await HotReceipts.confirm(chain: name, upTo: to - depth, on: c, logger: logger)
+            return (recorded, confirmation, (recorded: hotRecorded, confirmed: hotConfirmed.count))
         }
         self.cursor = to
         self.cursorHash = blocks.last?.hash
@@ -215,7 +236,11 @@ public actor ChainScanner: Service {
         if recorded > 0 || !confirmation.confirmed.isEmpty || !confirmation.ignored.isEmpty {
             logger.info("deposits", metadata: ["blocks": "\(from)...\(to)", "new": "\(recorded)", "confirmed": "\(confirmation.confirmed.count)",
                                                "ignored_below_minimum": "\(confirmation.ignored.count)"])
-        } else {
+        }
+        if hot.recorded > 0 || hot.confirmed > 0 {
+            logger.info("hot wallet receipts", metadata: ["blocks": "\(from)...\(to)", "new": "\(hot.recorded)", "confirmed": "\(hot.confirmed)"])
+        }
+        if recorded == 0 && confirmation.confirmed.isEmpty && confirmation.ignored.isEmpty && hot.recorded == 0 && hot.confirmed == 0 {
             logger.debug("scanned", metadata: ["blocks": "\(from)...\(to)", "tip": "\(tip)"])
         }
         return .scanned(from: from, to: to, deposits: recorded, confirmed: confirmation.confirmed.count, ignored: confirmation.ignored.count,
@@ -254,7 +279,7 @@ public actor ChainScanner: Service {
         let newHash = nodeHashes[forkHeight + 1] ?? "?"
         let identity = self.identity, logger = self.logger, confirmations = chain.confirmations
         let reason = "block #\(forkHeight + 1) \(oldHash) was replaced by \(newHash) (reorg of \(depth) blocks)"
-        let rewound = try await database.transaction { c in
+        let (rewound, hotRewound) = try await database.transaction { c in
             let moved = try await c.query("""
                 UPDATE gateway.chain_scanners SET scanned_height = \(forkHeight), updated_at = now()
                 WHERE chain = \(name) AND leader = \(identity) AND scanned_height = \(cursor) RETURNING 1
@@ -264,36 +289,43 @@ public actor ChainScanner: Service {
             guard fenced else { throw LostLease() }
             try await c.query("DELETE FROM gateway.chain_blocks WHERE chain = \(name) AND height > \(forkHeight)", logger: logger)
             let result = try await Deposits.rewind(chain: name, above: forkHeight, reason: reason, on: c, logger: logger)
-            if deep || !result.creditedAffected.isEmpty {
+            let hot = try await HotReceipts.rewind(chain: name, above: forkHeight, reason: reason, on: c, logger: logger)
+            if deep || !result.creditedAffected.isEmpty || !hot.bookedAffected.isEmpty {
                 let detail = unknownDepth
                     ? "no common block within the \(stored.count) stored blocks: the reorg is at least \(depth) blocks deep; rescanning from #\(forkHeight + 1)"
                     : "\(depth) blocks replaced above #\(forkHeight), deeper than the \(confirmations) confirmations"
+                let depositDetail = result.creditedAffected.isEmpty ? "" : "; credited deposits in replaced blocks: \(result.creditedAffected.map(String.init).joined(separator: ", ")) (left credited: check them on chain)"
+                let hotDetail = hot.bookedAffected.isEmpty ? "" : "; booked hot wallet receipts in replaced blocks: \(hot.bookedAffected.map(String.init).joined(separator: ", ")) (left booked: check them on chain)"
+                let alertDetail = detail + depositDetail + hotDetail
                 try await c.query("""
-                    INSERT INTO gateway.reorg_alerts (chain, fork_height, depth, confirmations, old_hash, new_hash, affected_deposits, detail)
+                    INSERT INTO gateway.reorg_alerts (chain, fork_height, depth, confirmations, old_hash, new_hash, affected_deposits, affected_hot_receipts, detail)
                     VALUES (\(name), \(forkHeight), \(Int32(clamping: depth)), \(Int32(confirmations)), \(oldHash), \(newHash),
-                            \(result.creditedAffected)::int8[],
-                            \(detail + (result.creditedAffected.isEmpty ? "" : "; credited deposits in replaced blocks: \(result.creditedAffected.map(String.init).joined(separator: ", ")) (left credited: check them on chain)")))
+                            \(result.creditedAffected)::int8[], \(hot.bookedAffected)::int8[],
+                            \(alertDetail))
                     """, logger: logger)
                 try await OperatorNotifications.enqueue(
                     "DEEP REORG on \(name): \(detail). Credited deposits in the replaced blocks: "
                         + (result.creditedAffected.isEmpty ? "none" : result.creditedAffected.map(String.init).joined(separator: ", "))
+                        + (hot.bookedAffected.isEmpty ? "" : ". Booked hot wallet receipts in the replaced blocks: " + hot.bookedAffected.map(String.init).joined(separator: ", "))
                         + ". See gatewayctl chain alerts.", ref: "chain:\(name)", on: c, logger: logger)
             }
-            return result
+            return (result, hot)
         }
         self.cursor = forkHeight
         self.cursorHash = stored[forkHeight]
         let metadata: Logger.Metadata = [
             "fork": "\(forkHeight)", "depth": "\(depth)", "old_hash": "\(oldHash)", "new_hash": "\(newHash)",
             "orphaned": "\(rewound.orphaned.count)", "credited_affected": "\(rewound.creditedAffected.map(String.init).joined(separator: ","))",
+            "hot_receipts_orphaned": "\(hotRewound.orphaned.count)", "hot_receipts_booked_affected": "\(hotRewound.bookedAffected.map(String.init).joined(separator: ","))",
         ]
-        if deep || !rewound.creditedAffected.isEmpty {
+        let alert = deep || !rewound.creditedAffected.isEmpty || !hotRewound.bookedAffected.isEmpty
+        if alert {
             logger.error("DEEP REORG: deeper than the confirmation depth; alert raised (monitor.reorg_alerts); credited deposits left as they are",
                          metadata: metadata)
         } else {
             logger.warning("chain reorganised; rewound and orphaned the replaced blocks' deposits", metadata: metadata)
         }
-        return .rewound(fork: forkHeight, depth: depth, orphaned: rewound.orphaned.count, alert: deep || !rewound.creditedAffected.isEmpty)
+        return .rewound(fork: forkHeight, depth: depth, orphaned: rewound.orphaned.count, alert: alert)
     }
 
     /// Takes or renews the lease; returns the holder when it is someone else.
@@ -378,7 +410,21 @@ public actor ChainScanner: Service {
             watchedSet.insert(account)
             added += 1
         }
-        if added > 0 { logger.debug("watching new addresses", metadata: ["added": "\(added)", "total": "\(watched.count)"]) }
+        for try await (id, merchant, text) in try await database.query("""
+            SELECT id, merchant_id, hot_address FROM gateway.wallets WHERE chain = \(name) AND id > \(lastWalletID) ORDER BY id
+            """).decode((Int64, Int64, String).self) {
+            lastWalletID = id
+            guard let account = try? kind.parseAddress(text) else {
+                logger.error("a stored hot address is not a valid address of this chain; not watched", metadata: ["wallet.id": "\(id)"])
+                continue
+            }
+            hotWallets[account] = WatchedHot(walletID: id, merchantID: merchant, address: text)
+            watchedSet.insert(account)
+            added += 1
+        }
+        if added > 0 {
+            logger.debug("watching new addresses", metadata: ["added": "\(added)", "total": "\(watched.count)", "hot_wallets": "\(hotWallets.count)"])
+        }
         var tokens: [AccountID: Int32] = [:]
         var native: Int32?
         for try await (id, coinType, isToken) in try await database.query(
