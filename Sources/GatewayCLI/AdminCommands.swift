@@ -234,7 +234,7 @@ struct CoinCommand: AsyncParsableCommand {
 
 struct WalletCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "wallet", abstract: "Merchant wallets: one HD account per chain.",
-                                                    subcommands: [Attach.self, List.self])
+                                                    subcommands: [Attach.self, List.self, Show.self])
 
     struct Attach: AsyncParsableCommand {
         static let configuration = CommandConfiguration(

@@ -95,12 +95,12 @@ struct Migrate: AsyncParsableCommand {
 }
 
 struct Status: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Show the queue per stage, callbacks per merchant, chain scanners, deposits, withdrawals, reviews per level and deep-reorg alerts.")
+    static let configuration = CommandConfiguration(abstract: "Show the queue per stage, callbacks per merchant, chain scanners, deposits, withdrawals, reviews per level, hot wallets and deep-reorg alerts.")
 
     @OptionGroup var options: ProcessOptions
 
     func run() async throws {
-        let text = try await CLIContext.with(options) { ctx in try await StatusReport.render(ctx.database) }
+        let text = try await CLIContext.with(options) { ctx in try await StatusReport.render(ctx.database, chains: ctx.config.chains) }
         print(text, terminator: "")
     }
 }
@@ -110,7 +110,8 @@ public enum StatusReport {
     /// An age in seconds as the monitor views give it (negative: none) as text.
     static func age(_ seconds: Double) -> String { seconds < 0 ? "-" : DurationText.format(.milliseconds(Int64(seconds * 1000))) }
 
-    public static func render(_ database: Database) async throws -> String {
+    /// The dashboard; `chains` gives the hot wallets' low-water marks (none: nothing is flagged LOW).
+    public static func render(_ database: Database, chains chainConfigs: [ChainConfig] = []) async throws -> String {
         let rows = try await database.query("""
             SELECT s.stage, coalesce(q.ready, 0), coalesce(q.scheduled, 0), coalesce(q.running, 0), coalesce(q.expired_leases, 0),
                    coalesce(q.dead, 0), coalesce(extract(epoch FROM q.oldest_ready_age)::float8, -1),
@@ -192,6 +193,7 @@ public enum StatusReport {
                          Self.age(oldest), "\(fourEyes)", "\(half)"])
         }
         text += "\nreviews\n" + (anyReview ? reviews.render() : "none waiting\n")
+        text += try await HotWalletRows.statusSection(database, chains: chainConfigs)
 
         var alerts = TextTable(header: ["alert", "chain", "fork at", "depth", "confirmations", "detected", "detail"])
         var anyAlert = false

@@ -163,8 +163,8 @@ struct ReviewCommand: AsyncParsableCommand {
 
 /// `gatewayctl ledger …`: balances as the ledger holds them.
 struct LedgerCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "ledger", abstract: "The ledger: balances per merchant, coin and account.",
-                                                    subcommands: [Balances.self, Check.self])
+    static let configuration = CommandConfiguration(commandName: "ledger", abstract: "The ledger: balances per merchant, coin and account; reconciliation with the chain.",
+                                                    subcommands: [Balances.self, Check.self, Reconcile.self])
 
     struct Balances: AsyncParsableCommand {
         static let configuration = CommandConfiguration(

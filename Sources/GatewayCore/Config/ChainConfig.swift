@@ -53,6 +53,10 @@ public struct ChainConfig: Sendable, Equatable {
     public var pollInterval: Duration
     /// How automatic payments are signed and followed on this chain (`payments:`).
     public var payments: PaymentConfig = PaymentConfig()
+    /// Hot wallet low-water marks per coin symbol (upper case), in base units, from
+    /// `hot_wallet_low_water: {USDT: "1000", TRX: "500"}` (whole coins in the file). A hot wallet
+    /// holding less of a coin is shown LOW by `gatewayctl status` and `gatewayctl wallet show`.
+    public var hotWalletLowWater: [String: BigUInt] = [:]
 
     /// A chain with defaults for everything but its identity.
     public init(
@@ -96,6 +100,9 @@ public struct ChainConfig: Sendable, Equatable {
     public func token(_ symbol: String) -> TokenConfig? {
         tokens.first { $0.symbol.caseInsensitiveCompare(symbol) == .orderedSame }
     }
+
+    /// The low-water mark of a coin (by symbol, case-insensitive), in base units.
+    public func lowWater(_ symbol: String) -> BigUInt? { hotWalletLowWater[symbol.uppercased()] }
 
     /// Decimal places of the native coin (ETH 18, TRX 6).
     public var nativeDecimals: Int { kind == .evm ? 18 : 6 }
@@ -194,8 +201,44 @@ public struct ChainConfig: Sendable, Equatable {
         }
         try tokens.finish()
         chain.payments = try PaymentConfig.read(try r.section("payments"), kind: kind, blockTime: chain.blockTime)
+        chain.hotWalletLowWater = try readLowWater(try r.section("hot_wallet_low_water"), chain: chain)
         try r.finish()
         return chain
+    }
+
+    /// `hot_wallet_low_water`: per coin symbol (a token of this chain or its native coin), a whole-coin
+    /// amount with at most the coin's decimals, in base units.
+    static func readLowWater(_ r: ConfigReader, chain: ChainConfig) throws -> [String: BigUInt] {
+        var out: [String: BigUInt] = [:]
+        for symbol in r.keys {
+            let key = r.keyPath(symbol)
+            let decimals: Int
+            if let token = chain.token(symbol) {
+                decimals = token.decimals
+            } else if symbol.caseInsensitiveCompare(chain.nativeSymbol) == .orderedSame {
+                decimals = chain.nativeDecimals
+            } else {
+                _ = r.value(symbol)
+                let known = chain.tokens.map(\.symbol) + [chain.nativeSymbol]
+                throw ConfigError(key: key, "not a coin of this chain; expected one of \(known.joined(separator: ", "))")
+            }
+            let text = try r.string(symbol)
+            let units: BigUInt
+            if text.allSatisfy({ $0 == "0" || $0 == "." }) && text.contains("0") {
+                units = 0
+            } else {
+                do {
+                    units = try CoinAmount.parse(text.replacingOccurrences(of: "_", with: ""), decimals: decimals)
+                } catch .tooManyDecimals(let d) {
+                    throw ConfigError(key: key, "at most \(d) decimal places, found '\(text)'")
+                } catch {
+                    throw ConfigError(key: key, "expected a whole-coin amount such as \"1000\" or \"0.5\", found '\(text)'")
+                }
+            }
+            guard out.updateValue(units, forKey: symbol.uppercased()) == nil else { throw ConfigError(key: key, "given twice") }
+        }
+        try r.finish()
+        return out
     }
 }
 
