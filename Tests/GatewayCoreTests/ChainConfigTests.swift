@@ -75,6 +75,22 @@ import Testing
         #expect(error("wallet:\n  seed: abc\n")?.key == "wallet.seed")
     }
 
+    @Test func hotWalletLowWaterMarksAreWholeCoinsOfTheChainsCoins() throws {
+        let c = try GatewayConfig.parse(yaml: Self.tron + "    hot_wallet_low_water: { USDT: \"1000\", trx: \"0.5\" }\n", environment: [:])
+        let tron = try c.chain(named: "tron")
+        #expect(tron.lowWater("usdt")?.description == "1000000000")
+        #expect(tron.lowWater("TRX")?.description == "500000")
+        #expect(try GatewayConfig.parse(yaml: Self.tron, environment: [:]).chains[0].hotWalletLowWater.isEmpty, "optional")
+        let committed = try GatewayConfig.load(path: Self.root.appendingPathComponent("workers.yml").path, environment: [:])
+        #expect(try committed.chain(named: "ethereum").lowWater("ETH")?.description == "500000000000000000")
+        #expect(error(Self.tron + "    hot_wallet_low_water: { BTC: \"1\" }\n")?.key == "chains.tron.hot_wallet_low_water.BTC", "not a coin of the chain")
+        #expect(error(Self.tron + "    hot_wallet_low_water: { USDT: \"0.0000001\" }\n")?.key == "chains.tron.hot_wallet_low_water.USDT",
+                "more decimals than the coin has")
+        #expect(error(Self.tron + "    hot_wallet_low_water: { USDT: lots }\n")?.key == "chains.tron.hot_wallet_low_water.USDT")
+        #expect(error(Self.tron + "    hot_wallet_low_water: { USDT: \"-1\" }\n")?.key == "chains.tron.hot_wallet_low_water.USDT")
+        #expect(error(Self.tron + "    hot_wallet_low_water: 5\n")?.key == "chains.tron.hot_wallet_low_water")
+    }
+
     @Test func theSeedComesFromTheEnvironmentOrTheFile() throws {
         let mnemonic = "abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon about"
         let expected = try BIP39.seed(fromMnemonic: mnemonic)

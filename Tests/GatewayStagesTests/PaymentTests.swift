@@ -33,10 +33,12 @@ struct PaymentHarness {
         try await db.transaction { c in
             for coin in ["tron.USDT", "ethereum.USDT"] {
                 let id = h.coins[coin]!.id
-                try await Ledger.post([LedgerTransfer(reason: "test.deposit", ref: "test", legs: [
-                    LedgerLeg(merchantID: h.merchant, coinID: id, kind: LedgerAccountKind.available, amount: balance),
-                    LedgerLeg(merchantID: nil, coinID: id, kind: LedgerAccountKind.chain, amount: -balance),
-                ])], on: c, logger: log)
+                if balance != 0 {  // 0: the test funds the merchant with real deposits, so the ledger reconciles with the chain
+                    try await Ledger.post([LedgerTransfer(reason: "test.deposit", ref: "test", legs: [
+                        LedgerLeg(merchantID: h.merchant, coinID: id, kind: LedgerAccountKind.available, amount: balance),
+                        LedgerLeg(merchantID: nil, coinID: id, kind: LedgerAccountKind.chain, amount: -balance),
+                    ])], on: c, logger: log)
+                }
                 try await c.query("UPDATE gateway.coins SET withdrawal_fee = \(fee.description)::numeric WHERE id = \(id)", logger: log)
             }
             try await c.query("UPDATE gateway.merchants SET auto_payment = true WHERE id = \(h.merchant)", logger: log)
