@@ -164,6 +164,24 @@ extension DepositHarness {
                 #expect(diffs == ["\(h.eth[0]) USDT": -1_000_000, "\(h.eth[0]) ETH": -BigInt(gas)], "\(report.differences)")
                 #expect(try await h.reconcile("tron").isClean)
 
+                // Moving coins from a deposit address to the hot address is internal: recorded at the hot address
+                // (which then holds what our records say), never booked as treasury funding.
+                let ethHot = try ChainKit.ChainKind.evm.parseAddress(try await h.hotAddress("ethereum"))
+                let treasury = try await h.gatewayBalance("ethereum.USDT", LedgerAccountKind.treasury)
+                let move = try EVMTransaction.eip1559(.erc20Transfer(chainID: 1337, nonce: 1, maxPriorityFeePerGas: fee.maxPriorityFeePerGas,
+                                                                     maxFeePerGas: fee.maxFeePerGas, gasLimit: fee.gasLimit, token: usdt.evmAddress,
+                                                                     to: ethHot.evmAddress, amount: 2_000_000)).sign(with: key)
+                _ = try await client.broadcast(move.rawBytes)
+                node.evm.mine(2)
+                try await h.catchUp(eth)
+                #expect(try await count(db, "SELECT count(*) FROM gateway.hot_receipts WHERE internal AND status = 'confirmed' AND amount = 2000000") == 1)
+                #expect(try await h.gatewayBalance("ethereum.USDT", LedgerAccountKind.treasury) == treasury)
+                let gasAll = ethBefore - node.evm.balance(of: eth0)
+                let after = try await h.reconcile("ethereum")
+                #expect(after.ledgerDifferences.isEmpty)
+                let afterDiffs = Dictionary(uniqueKeysWithValues: after.differences.map { ("\($0.address) \($0.symbol)", $0.difference) })
+                #expect(afterDiffs == ["\(h.eth[0]) USDT": -3_000_000, "\(h.eth[0]) ETH": -BigInt(gasAll)], "\(after.differences)")
+
                 // The same through gatewayctl: exit 1 and the differences as JSON; exit 0 on the clean chain.
                 let config = try TestProcesses.configFile(Self.yaml(devchain: url, tronUSDT: ChainKit.ChainKind.tron.format(node.tron.usdt)))
                 defer { try? FileManager.default.removeItem(atPath: config) }
