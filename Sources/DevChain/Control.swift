@@ -56,7 +56,15 @@ extension DevChain {
             let scopeText = params["scope"]?.stringValue ?? "any"
             guard let scope = FaultScope(rawValue: scopeText) else { throw DevChainError("scope must be evm, tron or any") }
             let hang = try count(params["hang_ms"], default: 30_000)
-            faults.inject(mode, count: try count(params["count"], default: 1), scope: scope, hang: .milliseconds(hang))
+            if let rateValue = params["rate"], !rateValue.isNull {
+                // A standing fault: every request of the scope fails at this probability until /devchain/faults/clear.
+                guard let text = rateValue.stringValue ?? rateValue.int64Value.map(String.init) ?? Optional(rateValue.description),
+                    let rate = Double(text), rate >= 0, rate <= 1
+                else { throw DevChainError("rate must be a number from 0 to 1") }
+                faults.inject(mode, rate: rate, scope: scope)
+            } else {
+                faults.inject(mode, count: try count(params["count"], default: 1), scope: scope, hang: .milliseconds(hang))
+            }
             return .object(["faults_pending": .int(faults.pending)])
         case ["faults", "clear"]:
             faults.clear()
@@ -100,10 +108,20 @@ extension DevChain {
             let hash = params["hash"]?.stringValue
             return .object(["dropped": .int(isEVM ? evm.drop(hash: hash) : tron.drop(id: hash))])
         case "pool-faults":
-            // {"drop_next": n}: the next n accepted transactions vanish; {"fail_next": n}: the next n token transfers fail.
+            // {"drop_next": n}: the next n accepted transactions vanish; {"drop_rate": p}: each accepted one vanishes at
+            // probability p; {"fail_next": n}: the next n token transfers fail.
             let dropNext = try params["drop_next"].map { try count($0, default: 0) }
             let failNext = try params["fail_next"].map { try count($0, default: 0) }
-            if isEVM { evm.injectPoolFaults(dropNext: dropNext, failNext: failNext) } else { tron.injectPoolFaults(dropNext: dropNext, failNext: failNext) }
+            var dropRate: Double?
+            if let v = params["drop_rate"], !v.isNull {
+                guard let r = Double(v.stringValue ?? v.description), r >= 0, r <= 1 else { throw DevChainError("drop_rate must be a number from 0 to 1") }
+                dropRate = r
+            }
+            if isEVM {
+                evm.injectPoolFaults(dropNext: dropNext, failNext: failNext, dropRate: dropRate)
+            } else {
+                tron.injectPoolFaults(dropNext: dropNext, failNext: failNext, dropRate: dropRate)
+            }
             return .object(["pending": .int(isEVM ? evm.pendingCount : tron.pendingCount)])
         case "reorg":
             let depth = try count(params["depth"], default: 1)

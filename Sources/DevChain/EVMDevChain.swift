@@ -122,6 +122,8 @@ struct EVMState: Sendable {
     var dropNext = 0
     /// The next this many token transfers executed fail (status 0, gas spent).
     var failNext = 0
+    /// Each accepted transaction vanishes at this probability.
+    var dropRate = 0.0
 
     init(maxLogRange: UInt64?, maxLogResults: Int) {
         self.maxLogRange = maxLogRange
@@ -393,10 +395,11 @@ public final class EVMDevChain: Sendable {
     }
 
     /// Makes the next `count` accepted transactions vanish, or the next `count` token transfers fail.
-    public func injectPoolFaults(dropNext: Int? = nil, failNext: Int? = nil) {
+    public func injectPoolFaults(dropNext: Int? = nil, failNext: Int? = nil, dropRate: Double? = nil) {
         state.withLock { s in
             if let dropNext { s.dropNext = dropNext }
             if let failNext { s.failNext = failNext }
+            if let dropRate { s.dropRate = dropRate }
         }
     }
 
@@ -448,8 +451,8 @@ public final class EVMDevChain: Sendable {
         guard account.balance >= cost + committed else {
             throw .server("insufficient funds for gas * price + value: address \(address) have \(account.balance) want \(cost + committed)")
         }
-        if s.dropNext > 0 {
-            s.dropNext -= 1
+        if s.dropNext > 0 || (s.dropRate > 0 && Double.random(in: 0..<1) < s.dropRate) {
+            s.dropNext = max(0, s.dropNext - 1)
             return record.hash  // "accepted", then lost (a pool that evicted it)
         }
         if let replacing { s.pending[replacing] = record } else { s.pending.append(record) }

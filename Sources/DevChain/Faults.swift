@@ -36,6 +36,13 @@ public final class FaultInjector: Sendable {
     }
 
     private let queue = Mutex<[Fault]>([])
+    /// Standing faults: each request of the scope fails with the mode at this probability, until cleared.
+    private let rates = Mutex<[(mode: FaultMode, rate: Double, scope: FaultScope)]>([])
+
+    /// Makes every later request of `scope` fail with `mode` at probability `rate` (0…1), until cleared.
+    public func inject(_ mode: FaultMode, rate: Double, scope: FaultScope = .any) {
+        rates.withLock { $0.append((mode, min(max(rate, 0), 1), scope)) }
+    }
 
     /// Makes the next `count` requests of `scope` fail with `mode` (after faults queued earlier).
     public func inject(_ mode: FaultMode, count: Int, scope: FaultScope = .any, hang: Duration = .seconds(30)) {
@@ -46,6 +53,7 @@ public final class FaultInjector: Sendable {
     /// Drops every queued fault.
     public func clear() {
         queue.withLock { $0.removeAll() }
+        rates.withLock { $0.removeAll() }
     }
 
     /// Faults still to be served.
@@ -53,7 +61,10 @@ public final class FaultInjector: Sendable {
 
     /// Takes the fault for one request of `scope`, if any.
     func take(for scope: FaultScope) -> (mode: FaultMode, hang: Duration)? {
-        queue.withLock { faults in
+        for standing in rates.withLock({ $0 }) where standing.scope == .any || standing.scope == scope {
+            if Double.random(in: 0..<1) < standing.rate { return (standing.mode, .seconds(5)) }
+        }
+        return queue.withLock { faults in
             guard let i = faults.firstIndex(where: { $0.scope == .any || $0.scope == scope }) else { return nil }
             let fault = faults[i]
             faults[i].remaining -= 1

@@ -74,6 +74,8 @@ struct TronState: Sendable {
     var dropNext = 0
     /// The next this many TRC20 transfers executed fail (REVERT, energy spent).
     var failNext = 0
+    /// Each accepted transaction vanishes at this probability.
+    var dropRate = 0.0
 
     var head: TronBlockRecord { blocks[blocks.count - 1] }
 
@@ -403,8 +405,8 @@ public final class TronDevChain: Sendable {
         if free < bytes, account.balance - needed < bytes * options.tronBandwidthPrice {
             return TronReturn(code: "BANDWITH_ERROR", message: "Account resource insufficient error.")
         }
-        if s.dropNext > 0 {
-            s.dropNext -= 1
+        if s.dropNext > 0 || (s.dropRate > 0 && Double.random(in: 0..<1) < s.dropRate) {
+            s.dropNext = max(0, s.dropNext - 1)
             return .success  // "accepted", then lost
         }
         s.pending.append(tx)
@@ -427,10 +429,11 @@ public final class TronDevChain: Sendable {
     }
 
     /// Makes the next `count` accepted transactions vanish, or the next `count` TRC20 transfers fail.
-    public func injectPoolFaults(dropNext: Int? = nil, failNext: Int? = nil) {
+    public func injectPoolFaults(dropNext: Int? = nil, failNext: Int? = nil, dropRate: Double? = nil) {
         state.withLock { s in
             if let dropNext { s.dropNext = dropNext }
             if let failNext { s.failNext = failNext }
+            if let dropRate { s.dropRate = dropRate }
         }
     }
 

@@ -117,7 +117,9 @@ struct DemoCommand: AsyncParsableCommand {
         func say(_ s: String) { print("==> \(s)") }
 
         /// Coins for the configured tokens and native coins, the demo merchant and its wallets.
-        static func setUp(_ ctx: CLIContext, chains: [ChainConfig]) async throws -> (Int64, MerchantSecrets) {
+        /// `account` nil: the next account of the seed no wallet uses yet (a fresh hot address).
+        static func setUp(_ ctx: CLIContext, chains: [ChainConfig], merchantName: String = "Demo Shop",
+                          account: Int? = 0) async throws -> (Int64, MerchantSecrets) {
             let directory = ChainDirectory(config: ctx.config)
             var seed: Data
             do {
@@ -130,12 +132,17 @@ struct DemoCommand: AsyncParsableCommand {
                 print("==> no gateway seed yet: created \(path) for this local set-up (gatewayctl keys new makes one with a mnemonic backup)")
             }
             let master = try ExtendedPrivateKey(seed: seed)
+            let logger = ctx.logger
+            var accountIndex = account ?? 0
+            if account == nil {
+                for try await n in try await ctx.database.query("SELECT coalesce(max(account_index) + 1, 0)::int4 FROM gateway.wallets")
+                    .decode(Int32.self) { accountIndex = Int(n) }
+            }
             var xpubs: [String: String] = [:]
             for chain in chains {
                 guard let kind = directory.kind(chain.name) else { continue }
-                xpubs[chain.name] = try master.derived(path: kind.scheme.accountPath(account: 0)).extendedPublicKey.serialized()
+                xpubs[chain.name] = try master.derived(path: kind.scheme.accountPath(account: UInt32(accountIndex))).extendedPublicKey.serialized()
             }
-            let logger = ctx.logger
             return try await ctx.database.transaction { c in
                 for chain in chains {
                     let main = chain.kind == .tron ? "195" : "60"
@@ -152,15 +159,15 @@ struct DemoCommand: AsyncParsableCommand {
                     }
                 }
                 var merchant: Int64?
-                for try await id in try await c.query("SELECT id FROM gateway.merchants WHERE name = 'Demo Shop' ORDER BY id LIMIT 1",
+                for try await id in try await c.query("SELECT id FROM gateway.merchants WHERE name = \(merchantName) ORDER BY id LIMIT 1",
                                                       logger: logger).decode(Int64.self) { merchant = id }
                 if merchant == nil {
-                    merchant = try await Merchants.create(name: "Demo Shop", actor: "demo", on: c, logger: logger).0.id
+                    merchant = try await Merchants.create(name: merchantName, actor: "demo", on: c, logger: logger).0.id
                 }
                 let id = merchant!
                 let attached = try await Wallets.chains(merchantID: id, on: c, logger: logger)
                 for (chain, xpub) in xpubs where !attached.contains(chain) {
-                    _ = try await Wallets.attach(merchantID: id, chain: chain, xpub: xpub, accountIndex: 0, coldAddress: nil, directory: directory,
+                    _ = try await Wallets.attach(merchantID: id, chain: chain, xpub: xpub, accountIndex: accountIndex, coldAddress: nil, directory: directory,
                                                  actor: "demo", on: c, logger: logger)
                 }
                 guard let secrets = try await Merchants.signingSecrets(id, on: c, logger: logger) else { throw ServiceError.notFound("merchant \(id)") }

@@ -316,7 +316,7 @@ public final class QueueWorker: Service {
             metrics.wait.record(waited)
             shared.state.withLock { $0.inflight[job.id] = InFlight(job: job, claimedAt: now, lastBeat: now) }
             jobs.addTask {
-                let outcome = await self.execute(job)
+                let outcome = await self.watched(job)
                 if self.shared.finish(job.id, outcome: outcome, fullBatch: fullBatch,
                                       concurrency: self.settings.config.concurrency) {
                     ring.yield()
@@ -327,6 +327,20 @@ public final class QueueWorker: Service {
     }
 
     // MARK: Running a job
+
+    /// Runs a job so that the watchdog (in `heartbeat`) can give up on it: when its lease was lost, or
+    /// when it runs past `maxRun` (a handler stuck on a connection that died under it must not hold
+    /// its job, renewed by heartbeats, forever). The handler's task is cancelled; a handler that
+    /// ignores cancellation is left behind, but its slot and its job are free again.
+    private func watched(_ job: ClaimedJob) async -> RecordedOutcome {
+        let gate = OnceGate<RecordedOutcome>()  // the handler's outcome, or `.lost` from the watchdog: whichever comes first
+        let work = Task { gate.resume(await self.execute(job)) }
+        shared.state.withLock { $0.inflight[job.id]?.abandon = { work.cancel(); gate.resume(.lost) } }
+        return await gate.wait()
+    }
+
+    /// How long a run may take before the watchdog gives up on it.
+    var maxRun: Duration { max(settings.config.lease * 4, .seconds(30)) }
 
     private func execute(_ job: ClaimedJob) async -> RecordedOutcome {
         var logger = self.logger
@@ -400,6 +414,13 @@ public final class QueueWorker: Service {
             try? await Task.sleep(for: min(every / 2, .seconds(5)))
             if Task.isCancelled { return }
             let now = ContinuousClock.now
+            let limit = maxRun
+            let hung = shared.state.withLock { s in s.inflight.values.filter { now - $0.claimedAt > limit } }
+            for h in hung {
+                logger.error("job ran past its limit; giving up on this run (its lease expires and it runs again)",
+                             metadata: ["job.id": "\(h.job.id)", "job.kind": "\(h.job.kind)", "limit": "\(limit)"])
+                h.abandon()
+            }
             let due = shared.state.withLock { s in s.inflight.values.filter { now - $0.lastBeat >= every }.map { ($0.job.id, $0.job.leaseToken) } }
             if !due.isEmpty {
                 do {
@@ -409,7 +430,9 @@ public final class QueueWorker: Service {
                     let lost = due.map(\.0).filter { !held.contains($0) }
                     shared.state.withLock { s in for id in held { s.inflight[id]?.lastBeat = now } }
                     for id in lost {
-                        logger.warning("lease lost while the job was running; its outcome will be rejected", metadata: ["job.id": "\(id)"])
+                        logger.warning("lease lost while the job was running; giving up on this run (the new owner decides)",
+                                       metadata: ["job.id": "\(id)"])
+                        shared.state.withLock { $0.inflight[id] }?.abandon()
                     }
                 } catch {
                     logger.warning("heartbeat failed", metadata: ["error": "\(DatabaseErrors.describe(error))"])
@@ -453,6 +476,8 @@ public final class QueueWorker: Service {
         var job: ClaimedJob
         var claimedAt: ContinuousClock.Instant
         var lastBeat: ContinuousClock.Instant
+        /// Gives up on the run: cancels the handler and ends the job's slot at once (outcome `.lost`).
+        var abandon: @Sendable () -> Void = {}
     }
 
     enum RecordedOutcome: Sendable {

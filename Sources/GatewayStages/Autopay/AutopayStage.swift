@@ -103,7 +103,7 @@ final class Payer: Sendable {
         self.settings = config.autopay
         self.reviewLevels = config.review.levels
         let maxBatch = config.autopay.maxBatch
-        let r = GroupedRunner<JobContext, JobOutcome>(maxBatch: maxBatch, maxRunners: 2) { [weak self] batch in
+        let r = GroupedRunner<JobContext, JobOutcome>(maxBatch: maxBatch, maxRunners: 2, runTimeout: .seconds(60)) { [weak self] batch in
             guard let self else { return batch.map { _ in .failure(CancellationError()) } }
             return await self.pay(batch)
         }
