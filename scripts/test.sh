@@ -35,4 +35,9 @@ failed=$(grep -Eo 'with [0-9]+ issues?' "$LOCAL/test-output.log" | tail -n 1 | g
 if [ -n "$summary" ]; then
     if [ "$status" -eq 0 ]; then echo "$summary passed, 0 failed"; else echo "tests: $summary run, ${failed:-some} issue(s), exit $status"; fi
 fi
-exit "$status"
+[ "$status" -eq 0 ] || exit "$status"
+
+# Exactly once under chaos (payments): its own cluster and devchain, the debug build just made.
+say "chaos: 300 withdrawals under SIGKILLs, node faults and a database restart"
+stop_cluster "$DATA"
+bash "$ROOT/scripts/chaos-withdrawals.sh" --count "${GATEWAY_CHAOS_COUNT:-300}"

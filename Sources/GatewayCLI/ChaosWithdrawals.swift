@@ -6,6 +6,7 @@ import Foundation
 import GatewayCore
 import GatewayRuntime
 import GatewayServices
+import GatewayStages
 import Logging
 import MerchantSide
 import NIOCore
@@ -314,6 +315,20 @@ struct ChaosWithdrawals: AsyncParsableCommand {
             SELECT count(*) FROM gateway.ledger_accounts WHERE merchant_id = \(merchantID) AND kind = 'reserved' AND balance <> 0
             """)
         report.check(problems.isEmpty && reserved == 0, "ledger: \(problems.count) inconsistencies, \(reserved) non-zero reservations left")
+        // The ledger reconciles with the chain: every deposit and hot address, every coin (gatewayctl ledger reconcile).
+        // Wait for the scanners to pass the last payment's block (a transfer in an unscanned block shows as a difference).
+        for chain in [tronChain, evmChain] {
+            let client = ChainStage.nodeClient(for: chain, logger: logger)
+            var r = try await Reconciliation.run(chain: chain.name, node: client, database: db, logger: logger)
+            for _ in 0..<40 where !r.isClean {
+                try await Task.sleep(for: .milliseconds(500))
+                r = try await Reconciliation.run(chain: chain.name, node: client, database: db, logger: logger)
+            }
+            let sample = r.differences.prefix(3).map { "\($0.address) \($0.symbol) expected \($0.expected) node \($0.node)" }
+                + r.ledgerDifferences.prefix(3).map { "ledger \($0.symbol) \($0.ledger) vs records \($0.records)" }
+            report.check(r.isClean, "ledger reconcile \(chain.name): \(r.addresses) addresses, \(r.coins) coins, "
+                            + "\(r.differences.count + r.ledgerDifferences.count) differences\(sample.isEmpty ? "" : " — " + sample.joined(separator: "; "))")
+        }
         let hotTron = try await node.usdtBalance(chain: "tron", address: tronHot)
         let hotEVM = try await node.usdtBalance(chain: "evm", address: evmHot)
         let spent = planned.reduce(into: [String: BigUInt]()) { $0[$1.chain.name, default: 0] += $1.amount }

@@ -80,6 +80,23 @@ public enum Withdrawals {
         public var callURL: String, memo: String, remark: String, walletRef: String, proxypay: Bool
         /// The request's signature for the replay record ("" for none).
         public var sign: String
+
+        public init(merchantID: Int64, businessID: String, coinID: Int32, chain: String, address: String, amount: String, fee: String, callURL: String,
+                    memo: String, remark: String, walletRef: String, proxypay: Bool, sign: String) {
+            self.merchantID = merchantID
+            self.businessID = businessID
+            self.coinID = coinID
+            self.chain = chain
+            self.address = address
+            self.amount = amount
+            self.fee = fee
+            self.callURL = callURL
+            self.memo = memo
+            self.remark = remark
+            self.walletRef = walletRef
+            self.proxypay = proxypay
+            self.sign = sign
+        }
     }
 
     /// What storing one validated withdrawal did.
