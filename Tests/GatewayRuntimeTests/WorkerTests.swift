@@ -142,6 +142,34 @@ func enqueue(_ db: Database, _ jobs: [NewJob]) async throws {
         }
     }
 
+    @Test func aRunWhoseLeaseWasLostIsGivenUpAndItsSlotServesTheNextJob() async throws {
+        try await TestDatabase.withDatabase { db in
+            let ran = Recorder<String>()
+            try await enqueue(db, [NewJob(stage: "t", kind: "stuck")])
+            // A handler stuck for good, deaf to cancellation (as one waiting on a connection that died under it).
+            let stuck = ClosureJobHandler { _ in
+                ran.add("stuck")
+                await withCheckedContinuation { (_: CheckedContinuation<Void, Never>) in }
+                return .completed
+            }
+            let next = ClosureJobHandler { _ in
+                ran.add("next")
+                return .completed
+            }
+            try await runWorker(db, config: fastConfig(concurrency: 1, batch: 1, lease: .seconds(1), grace: .milliseconds(200)),
+                                handlers: ["stuck": stuck, "next": next]) {
+                if ran.all == ["stuck"] {
+                    // Another owner takes the job (its lease token changes), and another job waits behind the only slot.
+                    try await db.execute("UPDATE gateway.jobs SET lease_token = gen_random_uuid() WHERE kind = 'stuck'")
+                    try await enqueue(db, [NewJob(stage: "t", kind: "next")])
+                    ran.add("stolen")
+                }
+                return ran.all.contains("next")
+            }
+            #expect(ran.all == ["stuck", "stolen", "next"], "the lost run was given up and its slot claimed the next job")
+        }
+    }
+
     @Test func jobsStillRunningWhenGraceEndsAreReleased() async throws {
         try await TestDatabase.withDatabase { db in
             let started = Recorder<Int64>()

@@ -335,8 +335,10 @@ public final class QueueWorker: Service {
     private func watched(_ job: ClaimedJob) async -> RecordedOutcome {
         let gate = OnceGate<RecordedOutcome>()  // the handler's outcome, or `.lost` from the watchdog: whichever comes first
         let work = Task { gate.resume(await self.execute(job)) }
-        shared.state.withLock { $0.inflight[job.id]?.abandon = { work.cancel(); gate.resume(.lost) } }
-        return await gate.wait()
+        let abandon: @Sendable () -> Void = { work.cancel(); gate.resume(.lost) }
+        shared.state.withLock { $0.inflight[job.id]?.abandon = abandon }
+        // Cancelled (the grace period ended and the job was released): stop waiting for the handler.
+        return await withTaskCancellationHandler { await gate.wait() } onCancel: { abandon() }
     }
 
     /// How long a run may take before the watchdog gives up on it.
