@@ -250,6 +250,47 @@ extension ChainSuites {
             }
         }
 
+        @Test func futureNoncesWaitForTheGapAndThePoolCanLoseOrFailTransactionsOnDemand() async throws {
+            try await Node.with(DevChainOptions(automine: false, devAccounts: 1)) { (node: DevChain, url: String) async throws in
+                let client = Node.evm(url)
+                let key = node.keys.evmKey(DevChainKeys.firstDevAccountIndex)
+                let sender = AccountID(EVMAddress(publicKey: key.publicKey))
+                func transfer(_ nonce: UInt64, _ to: UInt8) throws -> SignedEVMTransaction {
+                    try EVMTransaction.eip1559(EVMEIP1559Transaction.nativeTransfer(
+                        chainID: 1337, nonce: nonce, maxPriorityFeePerGas: 1_000_000_000, maxFeePerGas: 3_000_000_000,
+                        to: account(to).evmAddress, value: 1_000)).sign(with: key)
+                }
+                // Nonce 1 arrives before nonce 0 (two signers racing): queued, mined once the gap fills, in nonce order.
+                _ = try await client.broadcast(try transfer(1, 31).rawBytes)
+                node.evm.mine()
+                #expect(try await client.nonce(of: sender).latest == 0, "nothing runs across a gap")
+                _ = try await client.broadcast(try transfer(0, 30).rawBytes)
+                node.evm.mine()
+                #expect(try await client.nonce(of: sender).latest == 2)
+                // Eviction: a pending transaction dropped from the pool is unknown to the node.
+                let dropped = try transfer(2, 32)
+                _ = try await client.broadcast(dropped.rawBytes)
+                let (status, body) = try await Node.post(url, "/devchain/evm/drop", #"{"hash": "\#(EthHex.data(dropped.hash))"}"#)
+                #expect(status == 200 && body["dropped"]?.int64Value == 1)
+                #expect(try await client.transactionStatus(EthHex.data(dropped.hash)) == .notFound)
+                // A lossy pool: the next accepted transaction vanishes; a forced failure reverts a token transfer (gas spent).
+                _ = try await Node.post(url, "/devchain/evm/pool-faults", #"{"drop_next": 1, "fail_next": 1}"#)
+                _ = try await client.broadcast(dropped.rawBytes)
+                #expect(node.evm.pendingCount == 0)
+                let token = try EVMTransaction.eip1559(EVMEIP1559Transaction.erc20Transfer(
+                    chainID: 1337, nonce: 2, maxPriorityFeePerGas: 1_000_000_000, maxFeePerGas: 3_000_000_000, gasLimit: 100_000,
+                    token: node.evm.usdt.evmAddress, to: account(33).evmAddress, amount: 5)).sign(with: key)
+                _ = try await client.broadcast(token.rawBytes)
+                node.evm.mine()
+                guard case .failed(let receipt) = try await client.transactionStatus(EthHex.data(token.hash)) else {
+                    Issue.record("expected the forced failure")
+                    return
+                }
+                #expect(receipt.fee > 0)
+                #expect(try await client.tokenBalance(of: account(33), token: node.evm.usdt) == 0)
+            }
+        }
+
         @Test func tamperedOrMisdirectedTransactionsAreRefused() async throws {
             try await Node.with { (node: DevChain, url: String) async throws in
                 let client = Node.evm(url)

@@ -91,6 +91,34 @@ import Testing
         #expect(error(Self.tron + "    hot_wallet_low_water: 5\n")?.key == "chains.tron.hot_wallet_low_water")
     }
 
+    @Test func paymentKeysAreReadPerChainKindAndNamedWhenWrong() throws {
+        let evm = """
+            chains:
+              ethereum:
+                kind: evm
+                node_url: http://127.0.0.1:8545
+                chain_id: 1337
+                confirmations: 12
+                block_time: 12s
+                payments: { max_fee_per_gas: "100000000000", replace_after: 90s, replace_bump_percent: 25 }
+            autopay: { hot_wallet_retry: 10m, max_batch: 50 }
+            """
+        let c = try GatewayConfig.parse(yaml: evm)
+        let p = try c.chain(named: "ethereum").payments
+        #expect(p.maxFeePerGas == 100_000_000_000 && p.replaceAfter == .seconds(90) && p.replaceBumpPercent == 25)
+        #expect(c.autopay.hotWalletRetry == .seconds(600) && c.autopay.maxBatch == 50)
+        #expect(error(evm.replacingOccurrences(of: "replace_bump_percent: 25", with: "replace_bump_percent: 5"))?.key
+            == "chains.ethereum.payments.replace_bump_percent")
+        #expect(error(evm.replacingOccurrences(of: "\"100000000000\"", with: "lots"))?.key == "chains.ethereum.payments.max_fee_per_gas")
+        // TRON has no nonces to replace, EVM no expiration: a key of the other kind is unknown.
+        #expect(error(evm.replacingOccurrences(of: "replace_after: 90s", with: "expiration: 60s"))?.key == "chains.ethereum.payments.expiration")
+        let tron = Self.tron + "    payments: { fee_limit: 40000000, expiration: 2m }\n"
+        let t = try GatewayConfig.parse(yaml: tron).chain(named: "tron").payments
+        #expect(t.feeLimit == 40_000_000 && t.expiration == .seconds(120))
+        #expect(error(Self.tron + "    payments: { expiration: 2d }\n")?.key == "chains.tron.payments.expiration")
+        #expect(error(Self.tron + "    payments: { max_fee_per_gas: \"1\" }\n")?.key == "chains.tron.payments.max_fee_per_gas")
+    }
+
     @Test func theSeedComesFromTheEnvironmentOrTheFile() throws {
         let mnemonic = "abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon about"
         let expected = try BIP39.seed(fromMnemonic: mnemonic)
