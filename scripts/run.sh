@@ -95,6 +95,11 @@ if ! "$BIN/gatewayctl" demo deposits; then
     echo "  the demo failed: see $LOGS/chain-worker.log and $LOGS/callback-worker.log" >&2
     [ "$SMOKE" -eq 1 ] && exit 1
 fi
+say "withdrawal demo"
+if ! "$BIN/gatewayctl" demo withdrawals; then
+    echo "  the demo failed: see $LOGS/autopay-worker.log, $LOGS/review-worker.log and $LOGS/chain-worker.log" >&2
+    [ "$SMOKE" -eq 1 ] && exit 1
+fi
 if [ "$SMOKE" -eq 1 ]; then
     say "smoke check passed"
     exit 0

@@ -18,7 +18,7 @@ struct DemoCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "demo",
         abstract: "Scripted demos against a running gateway and devchain (scripts/run.sh runs them).",
-        subcommands: [Deposits.self])
+        subcommands: [Deposits.self, Withdrawals.self])
 
     struct Deposits: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
