@@ -22,11 +22,11 @@ struct PayoutBench: AsyncParsableCommand {
             autopay workers (each with its own signer, as separate processes would have), a chain worker following the \
             payments to --confirmations, the callback worker and a merchant receiver, all in this process, against a scratch \
             database (<database>_bench). --hot-addresses merchants each get a wallet (its own hot address, funded on devchain) \
-            and a ledger balance (booked directly: the bench measures paying, not depositing). Then --count withdrawals are \
-            approved as fast as one connection approves them (100 per transaction), spread over the hot addresses, while \
-            everything runs. Prints `withdrawals_paid_per_s` (count / time from the first approval to the last status-3 \
-            callback delivered) and `approval_to_broadcast_p50_ms` / `_p99_ms` (from each approval's decision row to its \
-            transaction's broadcast).
+            and a ledger balance (booked directly: the bench measures paying, not depositing). Phase 1: --count withdrawals \
+            to fresh destinations, spread over the hot addresses, are approved (timed on its own: `approvals_per_s`), then \
+            the workers start: `withdrawals_paid_per_s` = count / time from the start to the last status-3 callback \
+            delivered. Phase 2: 200 more are approved one every 50 ms with everything running: \
+            `approval_to_broadcast_p50_ms` / `_p99_ms` from each approval's decision row to its transaction's broadcast.
             """)
 
     @OptionGroup var options: ProcessOptions
@@ -91,6 +91,8 @@ struct PayoutBench: AsyncParsableCommand {
         _ = receiver
 
         // Merchants, one wallet (hot address) each, a balance, and devchain funds on the hot address.
+        // The scratch database is kept across runs: earlier runs' jobs go, and this run's seed is its own.
+        try await db.execute("DELETE FROM gateway.jobs")
         var merchants: [(id: Int64, coin: Coin)] = []
         let perMerchant = settings.count / settings.hot + 1
         for i in 0..<settings.hot {
@@ -149,9 +151,11 @@ struct PayoutBench: AsyncParsableCommand {
 
         // Withdrawals, stored (not yet approved), to fresh destinations.
         let callURL = receiver.baseURL + "/withdrawals"
+        let latencyRounds = 200
+        let total = settings.count + latencyRounds
         var ids: [Int64] = []
-        for start in stride(from: 0, to: settings.count, by: 500) {
-            let n = min(500, settings.count - start)
+        for start in stride(from: 0, to: total, by: 500) {
+            let n = min(500, total - start)
             ids += try await db.transaction { c -> [Int64] in
                 var items: [Withdrawals.Validated] = []
                 for j in 0..<n {
@@ -171,7 +175,31 @@ struct PayoutBench: AsyncParsableCommand {
         try await db.execute("ANALYZE gateway.withdrawals, gateway.jobs, gateway.ledger_accounts")
         try await db.execute("UPDATE gateway.callbacks SET state = 'delivered' WHERE state <> 'delivered'")  // none of this bench's yet
 
+        // Phase 1 (throughput): --count withdrawals approved before the workers start (approving is the review
+        // stage's and people's work, measured on its own), then paid: approval backlog → confirmed callbacks.
+        let backlog = Array(ids.prefix(settings.count))
+        let probes = Array(ids.suffix(latencyRounds))
+        let a0 = ContinuousClock.now
+        for start in stride(from: 0, to: backlog.count, by: 100) {
+            let slice = Array(backlog[start..<min(start + 100, backlog.count)])
+            try await db.transaction { c in
+                for id in slice {
+                    _ = try await Withdrawals.decide(id, approve: true, reason: nil, expectedVersion: nil, actor: "bench", rule: "bench", on: c, logger: logger)
+                }
+            }
+        }
+        let approvedIn = ContinuousClock.now - a0
+        try await db.execute("ANALYZE gateway.withdrawals, gateway.jobs, gateway.callbacks")
+
+        func confirmedCallbacks(_ set: [Int64]) async throws -> Int64 {
+            var n: Int64 = 0
+            for try await v in try await db.query("""
+                SELECT count(*) FROM gateway.callbacks WHERE trade_type = 2 AND status = 3 AND state = 'delivered' AND trade_id = ANY(\(set))
+                """).decode(Int64.self) { n = v }
+            return n
+        }
         return try await withThrowingTaskGroup(of: Void.self) { tasks in
+            let t0 = ContinuousClock.now
             tasks.addTask { try await group.run() }
             tasks.addTask {
                 while !Task.isCancelled {
@@ -179,32 +207,31 @@ struct PayoutBench: AsyncParsableCommand {
                     node.evm.mine()
                 }
             }
-            let t0 = ContinuousClock.now
-            for start in stride(from: 0, to: ids.count, by: 100) {
-                let slice = Array(ids[start..<min(start + 100, ids.count)])
-                try await db.transaction { c in
-                    for id in slice {
-                        _ = try await Withdrawals.decide(id, approve: true, reason: nil, expectedVersion: nil, actor: "bench", rule: "bench", on: c, logger: logger)
-                    }
-                }
-            }
-            let approvedIn = ContinuousClock.now - t0
             var delivered: Int64 = 0
             let deadline = ContinuousClock.now + .seconds(600)
-            while delivered < Int64(ids.count), ContinuousClock.now < deadline {
+            while delivered < Int64(backlog.count), ContinuousClock.now < deadline {
                 try await Task.sleep(for: .milliseconds(50))
-                for try await n in try await db.query("""
-                    SELECT count(*) FROM gateway.callbacks WHERE trade_type = 2 AND status = 3 AND state = 'delivered' AND trade_id = ANY(\(ids))
-                    """).decode(Int64.self) { delivered = n }
+                delivered = try await confirmedCallbacks(backlog)
             }
             let elapsed = ContinuousClock.now - t0
-            guard delivered == Int64(ids.count) else { throw ValidationError("bench: only \(delivered) of \(ids.count) payments confirmed within 600 s") }
+            guard delivered == Int64(backlog.count) else {
+                throw ValidationError("bench: only \(delivered) of \(backlog.count) payments confirmed within 600 s")
+            }
+            // Phase 2 (latency): one approval every 50 ms with everything running; approval → broadcast of each.
+            for id in probes {
+                try await db.transaction { c in
+                    _ = try await Withdrawals.decide(id, approve: true, reason: nil, expectedVersion: nil, actor: "bench", rule: "bench", on: c, logger: logger)
+                }
+                try await Task.sleep(for: .milliseconds(50))
+            }
+            let d2 = ContinuousClock.now + .seconds(300)
+            while try await confirmedCallbacks(probes) < Int64(probes.count), ContinuousClock.now < d2 { try await Task.sleep(for: .milliseconds(50)) }
             var p50 = 0.0, p99 = 0.0
             for try await (a, b) in try await db.query("""
                 SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY ms), percentile_cont(0.99) WITHIN GROUP (ORDER BY ms) FROM (
                     SELECT extract(epoch FROM o.broadcast_at - d.at) * 1000 AS ms
                     FROM gateway.outgoing_txs o JOIN gateway.withdrawal_decisions d ON d.withdrawal_id = o.ref_id AND d.decision = 'approve'
-                    WHERE o.purpose = 'withdrawal' AND o.ref_id = ANY(\(ids)) AND o.state = 'confirmed') t
+                    WHERE o.purpose = 'withdrawal' AND o.ref_id = ANY(\(probes)) AND o.state = 'confirmed') t
                 """).decode((Double, Double).self) { (p50, p99) = (a, b) }
             var onChain: Int64 = 0
             for try await n in try await db.query("""
@@ -215,10 +242,10 @@ struct PayoutBench: AsyncParsableCommand {
             func f(_ x: Double) -> String { String(format: "%.1f", x) }
             let secs = elapsed.inSeconds
             return [
-                ("withdrawals", "\(ids.count)"), ("hot_addresses", "\(settings.hot)"), ("autopay_workers", "\(settings.workers)"),
+                ("withdrawals", "\(backlog.count)"), ("hot_addresses", "\(settings.hot)"), ("autopay_workers", "\(settings.workers)"),
                 ("confirmations", "\(settings.confirmations)"), ("block_ms", "\(settings.blockMs)"),
-                ("approvals_per_s", f(Double(ids.count) / approvedIn.inSeconds)),
-                ("withdrawals_paid_per_s", f(Double(ids.count) / secs)),
+                ("approvals_per_s", f(Double(backlog.count) / approvedIn.inSeconds)),
+                ("withdrawals_paid_per_s", f(Double(backlog.count) / secs)),
                 ("approval_to_broadcast_p50_ms", f(p50)), ("approval_to_broadcast_p99_ms", f(p99)),
                 ("transactions_confirmed", "\(onChain)"), ("seconds", f(secs)),
             ]

@@ -135,6 +135,11 @@ final class Payer: Sendable {
         var timestamp: Int64 = 0
     }
 
+    struct PlanOutcome: Sendable {
+        var key: String
+        var result: Result<Plan, any Error>
+    }
+
     /// One signing run.
     func pay(_ batch: [JobContext]) async -> [Result<JobOutcome, any Error>] {
         var results = [Result<JobOutcome, any Error>?](repeating: nil, count: batch.count)
@@ -157,19 +162,23 @@ final class Payer: Sendable {
             }
             // Plan each hot address concurrently (node reads only).
             let groups = Dictionary(grouping: orders) { "\($0.chain)\u{0}\($0.hotAddress)" }
-            let planned: [(String, Result<Plan, any Error>)] = await withTaskGroup(of: (String, Result<Plan, any Error>).self) { group in
+            // (A struct, not a tuple, as the group's element: a release build crashed copying a tuple result.)
+            let planned: [PlanOutcome] = await withTaskGroup(of: PlanOutcome.self) { group in
                 for (key, members) in groups {
                     group.addTask {
-                        do { return (key, .success(try await self.plan(members))) } catch { return (key, .failure(error)) }
+                        do { return PlanOutcome(key: key, result: .success(try await self.plan(members))) } catch {
+                            return PlanOutcome(key: key, result: .failure(error))
+                        }
                     }
                 }
-                var out: [(String, Result<Plan, any Error>)] = []
+                var out: [PlanOutcome] = []
                 for await r in group { out.append(r) }
-                return out.sorted { $0.0 < $1.0 }
+                return out.sorted { $0.key < $1.key }
             }
             var plans: [Plan] = []
-            for (key, result) in planned {
-                switch result {
+            for outcome in planned {
+                let key = outcome.key
+                switch outcome.result {
                 case .success(let p): plans.append(p)
                 case .failure(let error):
                     let outcome: Result<JobOutcome, any Error> =
@@ -395,6 +404,11 @@ final class Payer: Sendable {
             _ = try await node.client.broadcast(raw)  // the client checks the hash; "already known" counts as sent
             return true
         } catch {
+            // "nonce too low" for our own transaction: the confirmation job sent it first and it is mined (or a
+            // replacement on its nonce is): the node has it, which is all a broadcast is for.
+            if case .rejected(.nonceTooLow) = error, let status = try? await node.client.transactionStatus(hash), status != .notFound {
+                return true
+            }
             logger.warning("broadcast refused; the confirmation job will send it again", metadata: ["tx": "\(hash)", "error": "\(error)"])
             try? await database.withConnection { c in try await Payments.markBroadcastError(hash, "\(error)", on: c, logger: self.logger) }
             return false
