@@ -607,28 +607,51 @@ public final class EVMNodeClient: ChainNodeClient {
             return BroadcastResult(txHash: hash, alreadyKnown: false)
         } catch {
             guard case .nodeError(_, let code, let message) = error else { throw error }
-            let text = message.lowercased()
-            if text.contains("already known") || text.contains("known transaction") || text.contains("alreadyknown")
-                || text.contains("already imported")
-                || text.contains("already exists")
-            {
-                return BroadcastResult(txHash: expected, alreadyKnown: true)
-            }
-            if text.contains("nonce too low") || text.contains("oldnonce") { throw .rejected(.nonceTooLow(message)) }
-            if text.contains("nonce too high") { throw .rejected(.nonceTooHigh(message)) }
-            if text.contains("replacement transaction underpriced") || text.contains("replacement") {
-                throw .rejected(.replacementUnderpriced(message))
-            }
-            if text.contains("insufficient funds") { throw .rejected(.insufficientFunds(message)) }
-            if text.contains("underpriced") || text.contains("less than block base fee") || text.contains("fee cap") || text.contains("feetoolow") {
-                throw .rejected(.underpriced(message))
-            }
-            if text.contains("invalid sender") || text.contains("invalid signature") { throw .rejected(.invalidSignature(message)) }
-            if text.contains("intrinsic gas") || text.contains("chain id") || text.contains("gas limit") || text.contains("eip-155") {
-                throw .rejected(.validation(message))
-            }
-            throw .rejected(.other(code: String(code), message: message))
+            return try Self.classifyBroadcastRefusal(code: code, message: message, expected: expected).get()
         }
+    }
+
+    /// Many `eth_sendRawTransaction` in JSON-RPC batches (one round trip per `maxBatchSize`); per transaction, what
+    /// `broadcast` would have answered. The batches may reach the node in any order: nodes queue future nonces.
+    public func broadcast(all signed: [Data]) async throws(ChainNodeError) -> [Result<BroadcastResult, ChainNodeError>] {
+        let outcomes = try await batch(signed.map { Call("eth_sendRawTransaction", [.string(EthHex.data($0))]) })
+        return zip(signed, outcomes).map { raw, outcome in
+            let expected = EthHex.data(Keccak256.hash(raw))
+            switch outcome {
+            case .result(let v):
+                guard (try? ResponseReader(method: "eth_sendRawTransaction").hash(v, "result")) == expected else {
+                    return .failure(.malformedResponse(method: "eth_sendRawTransaction", field: "result", reason: "not the transaction's hash \(expected)"))
+                }
+                return .success(BroadcastResult(txHash: expected, alreadyKnown: false))
+            case .error(let code, let message, _):
+                return Self.classifyBroadcastRefusal(code: code, message: message, expected: expected)
+            }
+        }
+    }
+
+    /// What a node's refusal of `eth_sendRawTransaction` means: "already known" is success, the usual refusals typed.
+    static func classifyBroadcastRefusal(code: Int, message: String, expected: String) -> Result<BroadcastResult, ChainNodeError> {
+        let text = message.lowercased()
+        if text.contains("already known") || text.contains("known transaction") || text.contains("alreadyknown")
+            || text.contains("already imported")
+            || text.contains("already exists")
+        {
+            return .success(BroadcastResult(txHash: expected, alreadyKnown: true))
+        }
+        if text.contains("nonce too low") || text.contains("oldnonce") { return .failure(.rejected(.nonceTooLow(message))) }
+        if text.contains("nonce too high") { return .failure(.rejected(.nonceTooHigh(message))) }
+        if text.contains("replacement transaction underpriced") || text.contains("replacement") {
+            return .failure(.rejected(.replacementUnderpriced(message)))
+        }
+        if text.contains("insufficient funds") { return .failure(.rejected(.insufficientFunds(message))) }
+        if text.contains("underpriced") || text.contains("less than block base fee") || text.contains("fee cap") || text.contains("feetoolow") {
+            return .failure(.rejected(.underpriced(message)))
+        }
+        if text.contains("invalid sender") || text.contains("invalid signature") { return .failure(.rejected(.invalidSignature(message))) }
+        if text.contains("intrinsic gas") || text.contains("chain id") || text.contains("gas limit") || text.contains("eip-155") {
+            return .failure(.rejected(.validation(message)))
+        }
+        return .failure(.rejected(.other(code: String(code), message: message)))
     }
 }
 

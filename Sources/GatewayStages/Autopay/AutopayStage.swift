@@ -197,7 +197,8 @@ final class Payer: Sendable {
                     plan.pay = plan.pay.filter { still.contains($0.withdrawalID) }
                     plan.short = plan.short.filter { still.contains($0.withdrawalID) }
                     let txs = try await self.sign(plan, on: c)
-                    try await Payments.store(txs, followAfter: plan.chain.payments.pollInterval, on: c, logger: self.logger)
+                    // The first look comes after this run's own broadcasts (a look at a still-`signed` one re-sends it).
+                    try await Payments.store(txs, followAfter: max(plan.chain.payments.pollInterval, .seconds(1)), on: c, logger: self.logger)
                     try await Payments.holdForHotWallet(plan.short, detail: plan.shortDetail, retryAfter: self.settings.hotWalletRetry,
                                                         levels: self.reviewLevels, on: c,
                                                         logger: self.logger)
@@ -371,9 +372,24 @@ final class Payer: Sendable {
                 group.addTask {
                     var accepted: [String] = []
                     switch plan.node {
-                    case .evm:
-                        for tx in txs.sorted(by: { ($0.nonce ?? 0) < ($1.nonce ?? 0) }) {
-                            if await self.send(tx.raw, hash: tx.txHash, node: plan.node) { accepted.append(tx.txHash) }
+                    case .evm(let evm):
+                        // In nonce order, as JSON-RPC batches: one round trip per batch, not per payment.
+                        let ordered = txs.sorted { ($0.nonce ?? 0) < ($1.nonce ?? 0) }
+                        do {
+                            let results = try await evm.broadcast(all: ordered.map(\.raw))
+                            for (tx, result) in zip(ordered, results) {
+                                switch result {
+                                case .success: accepted.append(tx.txHash)
+                                case .failure(.rejected(.nonceTooLow)):
+                                    if await self.send(tx.raw, hash: tx.txHash, node: plan.node) { accepted.append(tx.txHash) }
+                                case .failure(let error):
+                                    self.logger.warning("broadcast refused; the confirmation job will send it again",
+                                                        metadata: ["tx": "\(tx.txHash)", "error": "\(error)"])
+                                }
+                            }
+                        } catch {
+                            self.logger.warning("broadcast batch failed; the confirmation jobs will send them again",
+                                                metadata: ["transactions": "\(ordered.count)", "error": "\(error)"])
                         }
                     case .tron:
                         accepted = await withTaskGroup(of: String?.self) { inner in

@@ -77,7 +77,9 @@ struct PaymentTracker: JobHandler {
             if tx.blockHeight != Int64(receipt.blockNumber) {
                 try await ctx.database.withConnection { c in try await Payments.markSeen(tx.id, blockHeight: Int64(receipt.blockNumber), on: c, logger: logger) }
             }
-            return .snooze(poll)
+            // No sooner than the blocks still missing can come.
+            let missing = Int64(max(1, chain.confirmations)) - Int64(depth)
+            return .snooze(max(poll, chain.blockTime * Int(max(1, missing))))
         }
 
         // None is in a block.
