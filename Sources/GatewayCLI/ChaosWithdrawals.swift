@@ -41,7 +41,8 @@ struct ChaosWithdrawals: AsyncParsableCommand {
             transactions; --pg-restart-command runs once a third of the way. At the end it prints the counts and exits 1 \
             unless: every withdrawal is confirmed; every destination holds exactly its amount on chain; each withdrawal has one \
             confirmed transaction (and the Ethereum hot address's nonce equals the number of Ethereum payments); callbacks 1 \
-            and 3 were delivered once per withdrawal; the ledger is consistent and the merchant's reservations are empty.
+            and 3 were delivered once per withdrawal; the ledger is consistent, reconciles with the chain (ledger reconcile, \
+            every address and coin of both chains), and the merchant's reservations are empty.
             """)
 
     @OptionGroup var options: ProcessOptions
