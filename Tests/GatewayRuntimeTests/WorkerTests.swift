@@ -159,8 +159,9 @@ func enqueue(_ db: Database, _ jobs: [NewJob]) async throws {
             try await runWorker(db, config: fastConfig(concurrency: 1, batch: 1, lease: .seconds(1), grace: .milliseconds(200)),
                                 handlers: ["stuck": stuck, "next": next]) {
                 if ran.all == ["stuck"] {
-                    // Another owner takes the job (its lease token changes), and another job waits behind the only slot.
-                    try await db.execute("UPDATE gateway.jobs SET lease_token = gen_random_uuid() WHERE kind = 'stuck'")
+                    // Another owner takes the job (a new lease token, its lease running an hour), and another job waits
+                    // behind the only slot.
+                    try await db.execute("UPDATE gateway.jobs SET lease_token = gen_random_uuid(), run_at = now() + interval '1 hour' WHERE kind = 'stuck'")
                     try await enqueue(db, [NewJob(stage: "t", kind: "next")])
                     ran.add("stolen")
                 }
