@@ -227,7 +227,7 @@ struct ChaosWithdrawals: AsyncParsableCommand {
             if !restartedDatabase, confirmed >= Int64(count / 3) {
                 restartedDatabase = true
                 say("restarting PostgreSQL (\(confirmed)/\(count) confirmed)")
-                let status = await shell(pgRestartCommand)
+                let status = await Children.run(["/bin/bash", "-c", pgRestartCommand], quiet: true, timeout: .seconds(120))
                 if status != 0 { say("the restart command exited \(status)") }
             }
             if ContinuousClock.now - lastReport >= .seconds(5) {
@@ -356,16 +356,6 @@ struct ChaosWithdrawals: AsyncParsableCommand {
             return n
         }
     }
-
-    /// Runs a shell command and waits for it by polling `waitpid` (Foundation's Process did not
-    /// notice this child's exit here: it stayed a zombie and `isRunning` true).
-    func shell(_ command: String) async -> Int32 {
-        var pid: pid_t = 0
-        let argv: [UnsafeMutablePointer<CChar>?] = ["/bin/bash", "-c", command].map { (s: String) in strdup(s) } + [nil]
-        defer { for a in argv { free(a) } }
-        guard posix_spawn(&pid, "/bin/bash", nil, nil, argv, environ) == 0 else { return -1 }
-        return await Children.reap(pid, timeout: .seconds(120))
-    }
 }
 
 /// The parsed options are read-only once `run` starts.
@@ -407,6 +397,23 @@ final class Children: Sendable {
         guard let p = running.withLock({ $0.removeValue(forKey: n) }) else { return }
         Glibc.kill(p.processIdentifier, SIGKILL)
         _ = await Self.reap(p.processIdentifier, timeout: .seconds(10))
+    }
+
+    /// Runs a command (posix_spawn) and waits for it, polling `waitpid` (Foundation's Process did not notice a child's
+    /// exit here: it stayed a zombie and `isRunning` true); its exit status, or -1. `quiet` sends its output to /dev/null.
+    static func run(_ args: [String], quiet: Bool, timeout: Duration) async -> Int32 {
+        var pid: pid_t = 0
+        let argv: [UnsafeMutablePointer<CChar>?] = args.map { (s: String) in strdup(s) } + [nil]
+        defer { for a in argv { free(a) } }
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        if quiet {
+            posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0)
+            posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0)
+        }
+        guard posix_spawn(&pid, args[0], &actions, nil, argv, environ) == 0 else { return -1 }
+        return await reap(pid, timeout: timeout)
     }
 
     /// Waits for a child to exit (polling `waitpid`); its exit status, or -1 (already reaped elsewhere, or timed out).

@@ -181,35 +181,41 @@ struct DemoCommand: AsyncParsableCommand {
                 ("merchantId", .string(String(merchantID))), ("mainCoinType", .string(mainCoinType)), ("callUrl", .string(callURL)),
                 ("alias", .string("demo")),
             ])]).serialized
+            let reply = try await udunPost(http, url: api + "/mch/address/create", body: body, key: key)
+            guard case .string(let address)? = reply["data"]?["address"] else { throw ValidationError("demo: /mch/address/create answered \(reply)") }
+            return address
+        }
+
+        /// POSTs a Udun request envelope (`body` signed with the merchant's key, second timestamp, 6-digit nonce) and
+        /// returns the reply; a reply whose code is not 200 is an error naming it.
+        static func udunPost(_ http: HTTPClient, url: String, body: String, key: String) async throws -> JSONValue {
             let ts = String(Int64(Date().timeIntervalSince1970))
             let nonce = String(Int.random(in: 100_000...999_999))
             let envelope = JSONValue.object([
                 ("timestamp", .number(ts)), ("nonce", .number(nonce)),
                 ("sign", .string(UdunSignature.sign(body: body, key: key, nonce: nonce, timestamp: ts))), ("body", .string(body)),
             ]).serialized
-            var request = HTTPClientRequest(url: api + "/mch/address/create")
+            var request = HTTPClientRequest(url: url)
             request.method = .POST
             request.headers.add(name: "Content-Type", value: "application/json")
             request.body = .bytes(ByteBuffer(string: envelope))
             let response = try await http.execute(request, timeout: .seconds(30))
             let text = String(buffer: try await response.body.collect(upTo: 1 << 16))
-            guard let reply = try? JSONValue.parse(text), reply["code"] == .number("200"), case .string(let address)? = reply["data"]?["address"] else {
-                throw ValidationError("demo: /mch/address/create answered \(text.prefix(200))")
+            guard let reply = try? JSONValue.parse(text), reply["code"] == .number("200") else {
+                throw ValidationError("demo: \(url) answered \(text.prefix(300))")
             }
-            return address
+            return reply
         }
 
         /// Asks devchain's control API to send USDT from its treasury.
         static func devchainSend(_ http: HTTPClient, nodeURL: String, chain: String, to: String, amount: BigUInt) async throws -> String {
-            var request = HTTPClientRequest(url: nodeURL.trimmingCharacters(in: CharacterSet(charactersIn: "/")) + "/devchain/\(chain)/usdt")
-            request.method = .POST
-            request.headers.add(name: "Content-Type", value: "application/json")
-            request.body = .bytes(ByteBuffer(string: JSONValue.object([("to", .string(to)), ("amount", .string(amount.description))]).serialized))
-            let response = try await http.execute(request, timeout: .seconds(30))
-            let text = String(buffer: try await response.body.collect(upTo: 1 << 16))
-            guard response.status == .ok, let reply = try? JSONValue.parse(text), case .array(let txs)? = reply["txs"], case .string(let tx)? = txs.first else {
-                throw ValidationError("demo: devchain refused the transfer (is devchain at \(nodeURL)?): \(text.prefix(200))")
+            let reply: ChainKit.JSONValue
+            do {
+                reply = try await DevchainControl(http: http, url: nodeURL).post("/devchain/\(chain)/usdt", ["to": .string(to), "amount": .string(amount.description)])
+            } catch {
+                throw ValidationError("demo: devchain refused the transfer (is devchain at \(nodeURL)?): \(error)")
             }
+            guard let tx = reply["txs"]?.arrayValue?.first?.stringValue else { throw ValidationError("demo: devchain answered \(reply)") }
             return tx
         }
 

@@ -37,23 +37,27 @@ extension DemoCommand {
         @Option(help: "Seconds to wait for each step's callbacks.") var timeout = 180
 
         func run() async throws {
-            let config = try options.loadConfig()
+            let this = self
+            // One database handle for the whole demo (its polls included).
+            try await CLIContext.with(options) { ctx in try await this.demo(ctx) }
+        }
+
+        func demo(_ ctx: CLIContext) async throws {
+            let config = ctx.config
             guard let chain = config.chains.first(where: { $0.kind == .tron && $0.token("USDT") != nil }), let usdt = chain.token("USDT") else {
                 throw ValidationError("no tron chain with a USDT token in \(config.source)")
             }
             guard let smallUnits = Deposits.baseUnits(small, decimals: usdt.decimals), let largeUnits = Deposits.baseUnits(large, decimals: usdt.decimals)
             else { throw ValidationError("--small and --large are USDT amounts with at most \(usdt.decimals) decimals") }
             let configPath = options.configPath
-            let (merchantID, secrets, hot, depositAddress) = try await CLIContext.with(options) { ctx in
-                let (id, secrets) = try await Deposits.setUp(ctx, chains: [chain])
-                return try await ctx.database.transaction { c in
+            let (id, secrets) = try await Deposits.setUp(ctx, chains: [chain])
+            let (merchantID, hot, depositAddress) = try await ctx.database.transaction { c in
                     try await c.query("UPDATE gateway.merchants SET auto_payment = true, updated_at = now() WHERE id = \(id)", logger: ctx.logger)
                     try await Audit.record(actor: "demo", action: "merchant.auto_payment", target: "merchant:\(id)", detail: ["on": .bool(true)],
                                            on: c, logger: ctx.logger)
                     let hot = try await Wallets.list(merchantID: id, on: c, logger: ctx.logger).first { $0.chain == chain.name }?.hotAddress
                     let address = try await Addresses.list(merchantID: id, chain: chain.name, limit: 1, on: c, logger: ctx.logger).first?.address
-                    return (id, secrets, hot, address)
-                }
+                    return (id, hot, address)
             }
             guard let hot, let depositAddress else { throw ValidationError("demo: run `gatewayctl demo deposits` first (no TRON wallet or address)") }
             say("merchant \(merchantID) \"Demo Shop\": automatic payment on; hot wallet \(hot)")
@@ -82,7 +86,7 @@ extension DemoCommand {
             let deadline = ContinuousClock.now + .seconds(timeout)
             let coinType = Coins.canonicalCoinType(chain.kind.format(usdt.contract))
             say("waiting for the deposit to be credited")
-            while try await balance(coinType: coinType, merchantID: merchantID) < BigInt(largeUnits + smallUnits) {
+            while try await balance(ctx, coinType: coinType, merchantID: merchantID) < BigInt(largeUnits + smallUnits) {
                 guard ContinuousClock.now < deadline else { throw ValidationError("demo: the deposit was not credited within \(timeout) s") }
                 try await Task.sleep(for: .milliseconds(300))
             }
@@ -91,10 +95,10 @@ extension DemoCommand {
             let run = String(Int(Date().timeIntervalSince1970))
             let destination = TronAddress(publicKey: try Secp256k1.PrivateKey(Data((0..<32).map { _ in UInt8.random(in: 0...255) })).publicKey).base58
             let callURL = receiver.baseURL + "/withdrawals"
-            let smallID = try await withdraw(http, api: api, path: "/mch/withdraw/proxypay", merchantID: merchantID, key: secrets.apiKey, coinType: coinType,
+            let smallID = try await withdraw(ctx, http, api: api, path: "/mch/withdraw/proxypay", merchantID: merchantID, key: secrets.apiKey, coinType: coinType,
                                              to: destination, amount: small, callURL: callURL, businessID: "demo-proxypay-\(run)")
             print("  proxypay  \(small) USDT to \(destination): withdrawal \(smallID) (POST \(api)/mch/withdraw/proxypay)")
-            let largeID = try await withdraw(http, api: api, path: "/mch/withdraw", merchantID: merchantID, key: secrets.apiKey, coinType: coinType,
+            let largeID = try await withdraw(ctx, http, api: api, path: "/mch/withdraw", merchantID: merchantID, key: secrets.apiKey, coinType: coinType,
                                              to: destination, amount: large, callURL: callURL, businessID: "demo-withdraw-\(run)")
             print("  withdraw  \(large) USDT to \(destination): withdrawal \(largeID) (POST \(api)/mch/withdraw)")
             say("the proxypay is approved by rule and paid; the larger one waits for people")
@@ -102,23 +106,23 @@ extension DemoCommand {
 
             let me = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().path
             say("a reviewer approves it: gatewayctl admin token add demo-reviewer --level 2; gatewayctl review approve \(largeID) --as demo-reviewer")
-            _ = await spawn([me, "admin", "token", "add", "demo-reviewer", "--level", "2", "--config", configPath], quiet: true)  // exists already on a re-run
-            let status = await spawn([me, "review", "approve", String(largeID), "--as", "demo-reviewer", "--comment", "demo", "--config", configPath], quiet: false)
+            _ = await Children.run([me, "admin", "token", "add", "demo-reviewer", "--level", "2", "--config", configPath], quiet: true,
+                                   timeout: .seconds(60))  // exists already on a re-run
+            let status = await Children.run([me, "review", "approve", String(largeID), "--as", "demo-reviewer", "--comment", "demo", "--config", configPath],
+                                            quiet: false, timeout: .seconds(60))
             guard status == 0 else { throw ValidationError("demo: gatewayctl review approve exited \(status)") }
             try await waitFor(arrived, [(largeID, "3")], deadline: ContinuousClock.now + .seconds(timeout))
             say("both withdrawals paid and confirmed; signatures verified")
-            let report = try await CLIContext.with(options) { ctx in try await StatusReport.render(ctx.database) }
+            let report = try await StatusReport.render(ctx.database)
             print(report, terminator: "")
         }
 
         func say(_ s: String) { print("==> \(s)") }
 
-        func balance(coinType: String, merchantID: Int64) async throws -> BigInt {
-            try await CLIContext.with(options) { ctx in
-                try await ctx.database.withConnection { c in
-                    guard let coin = try await Coins.find(mainCoinType: "195", coinType: coinType, on: c, logger: ctx.logger) else { return 0 }
-                    return try await Ledger.available(merchantID: merchantID, on: c, logger: ctx.logger)[coin.id] ?? 0
-                }
+        func balance(_ ctx: CLIContext, coinType: String, merchantID: Int64) async throws -> BigInt {
+            try await ctx.database.withConnection { c in
+                guard let coin = try await Coins.find(mainCoinType: "195", coinType: coinType, on: c, logger: ctx.logger) else { return 0 }
+                return try await Ledger.available(merchantID: merchantID, on: c, logger: ctx.logger)[coin.id] ?? 0
             }
         }
 
@@ -142,52 +146,23 @@ extension DemoCommand {
         }
 
         /// A withdrawal through the Udun API, signed as a merchant's SDK signs it; returns its id.
-        func withdraw(_ http: HTTPClient, api: String, path: String, merchantID: Int64, key: String, coinType: String, to: String, amount: String,
+        func withdraw(_ ctx: CLIContext, _ http: HTTPClient, api: String, path: String, merchantID: Int64, key: String, coinType: String, to: String, amount: String,
                       callURL: String, businessID: String) async throws -> Int64 {
             let body = JSONValue.array([.object([
                 ("merchantId", .string(String(merchantID))), ("mainCoinType", .string("195")), ("coinType", .string(coinType)),
                 ("address", .string(to)), ("amount", .string(amount)), ("callUrl", .string(callURL)), ("businessId", .string(businessID)),
             ])]).serialized
-            let ts = String(Int64(Date().timeIntervalSince1970))
-            let nonce = String(Int.random(in: 100_000...999_999))
-            let envelope = JSONValue.object([
-                ("timestamp", .number(ts)), ("nonce", .number(nonce)),
-                ("sign", .string(UdunSignature.sign(body: body, key: key, nonce: nonce, timestamp: ts))), ("body", .string(body)),
-            ]).serialized
-            var request = HTTPClientRequest(url: api + path)
-            request.method = .POST
-            request.headers.add(name: "Content-Type", value: "application/json")
-            request.body = .bytes(ByteBuffer(string: envelope))
-            let response = try await http.execute(request, timeout: .seconds(30))
-            let text = String(buffer: try await response.body.collect(upTo: 1 << 16))
-            guard let reply = try? JSONValue.parse(text), reply["code"] == .number("200") else {
-                throw ValidationError("demo: \(path) answered \(text.prefix(300))")
-            }
+            _ = try await Deposits.udunPost(http, url: api + path, body: body, key: key)
             // The API answers the withdrawal's businessId; its id is the callbacks' tradeId.
-            return try await CLIContext.with(options) { ctx in
-                var id: Int64?
-                for try await v in try await ctx.database.query("""
-                    SELECT id FROM gateway.withdrawals WHERE merchant_id = \(merchantID) AND business_id = \(businessID)
-                    """).decode(Int64.self) { id = v }
-                guard let id else { throw ValidationError("demo: withdrawal \(businessID) not found") }
-                return id
-            }
-        }
-
-        /// Runs a gatewayctl command (posix_spawn; polled waitpid), returning its exit status.
-        func spawn(_ args: [String], quiet: Bool) async -> Int32 {
-            var pid: pid_t = 0
-            let argv: [UnsafeMutablePointer<CChar>?] = args.map { (s: String) in strdup(s) } + [nil]
-            defer { for a in argv { free(a) } }
-            var actions = posix_spawn_file_actions_t()
-            posix_spawn_file_actions_init(&actions)
-            defer { posix_spawn_file_actions_destroy(&actions) }
-            if quiet {
-                posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0)
-                posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0)
-            }
-            guard posix_spawn(&pid, args[0], &actions, nil, argv, environ) == 0 else { return -1 }
-            return await Children.reap(pid, timeout: .seconds(60))
+            var id: Int64?
+            for try await v in try await ctx.database.query("""
+                SELECT id FROM gateway.withdrawals WHERE merchant_id = \(merchantID) AND business_id = \(businessID)
+                """).decode(Int64.self) { id = v }
+            guard let id else { throw ValidationError("demo: withdrawal \(businessID) not found") }
+            return id
         }
     }
 }
+
+/// The parsed options are read-only once `run` starts.
+extension DemoCommand.Withdrawals: @unchecked Sendable {}

@@ -64,20 +64,11 @@ public final class GroupedRunner<Input: Sendable, Output: Sendable>: Sendable {
 }
 
 extension GroupedRunner {
-    /// Runs one group, giving up after `runTimeout`.
+    /// Runs one group, giving up after `runTimeout` (every caller of the group gets `timedOut`).
     fileprivate func timed(_ inputs: [Input]) async -> [Result<Output, any Error>] {
         guard let runTimeout else { return await run(inputs) }
-        let gate = OnceGate<[Result<Output, any Error>]>()
         let run = self.run
-        let work = Task { gate.resume(await run(inputs)) }
-        let timer = Task {
-            try await Task.sleep(for: runTimeout)
-            work.cancel()
-            gate.resume(inputs.map { _ in .failure(GroupedRunnerError.timedOut) })
-        }
-        let results = await gate.wait()
-        timer.cancel()
-        return results
+        return (try? await withDeadline(runTimeout) { await run(inputs) }) ?? inputs.map { _ in .failure(GroupedRunnerError.timedOut) }
     }
 }
 
