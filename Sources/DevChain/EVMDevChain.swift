@@ -66,11 +66,62 @@ struct EVMTxRecord: Sendable {
         }
     }
 
+    /// The most it can spend: gas limit × fee cap + value.
+    var maxCost: BigUInt { BigUInt(transaction.gasLimit) * feeCap + transaction.value }
+
     func effectiveGasPrice(baseFee: BigUInt) -> BigUInt {
         switch transaction {
         case .legacy(let tx): return tx.gasPrice
         case .eip1559(let tx): return min(tx.maxFeePerGas, baseFee + tx.maxPriorityFeePerGas)
         }
+    }
+}
+
+/// The transaction pool, indexed so that admitting a transaction costs the same with 10 or 10,000 pending
+/// (by hash; by sender and nonce; each sender's committed cost), in arrival order.
+struct EVMPool: Sendable {
+    private(set) var records: [EVMTxRecord] = []
+    private var byHash: [Data: Int] = [:]
+    private var bySender: [AccountID: [UInt64: Int]] = [:]
+    private var committed: [AccountID: BigUInt] = [:]
+
+    init(_ records: [EVMTxRecord] = []) {
+        for r in records { append(r) }
+    }
+
+    var count: Int { records.count }
+    var isEmpty: Bool { records.isEmpty }
+
+    func record(hash: Data) -> EVMTxRecord? { byHash[hash].map { records[$0] } }
+    func index(sender: AccountID, nonce: UInt64) -> Int? { bySender[sender]?[nonce] }
+    func count(from sender: AccountID) -> Int { bySender[sender]?.count ?? 0 }
+    /// What the sender's pending transactions may spend (gas limit × fee cap + value), less the one at `nonce`.
+    func committed(by sender: AccountID, except nonce: UInt64) -> BigUInt {
+        let total = committed[sender] ?? 0
+        guard let i = index(sender: sender, nonce: nonce) else { return total }
+        return total - records[i].maxCost
+    }
+
+    mutating func append(_ r: EVMTxRecord) {
+        if let i = index(sender: r.from, nonce: r.transaction.nonce) { return replace(at: i, with: r) }
+        byHash[r.hash] = records.count
+        bySender[r.from, default: [:]][r.transaction.nonce] = records.count
+        committed[r.from, default: 0] += r.maxCost
+        records.append(r)
+    }
+
+    /// Puts `r` in place of the record at `i` (same sender and nonce).
+    mutating func replace(at i: Int, with r: EVMTxRecord) {
+        let old = records[i]
+        precondition(old.from == r.from && old.transaction.nonce == r.transaction.nonce, "a replacement keeps sender and nonce")
+        byHash[old.hash] = nil
+        byHash[r.hash] = i
+        committed[r.from] = (committed[r.from] ?? 0) - old.maxCost + r.maxCost
+        records[i] = r
+    }
+
+    mutating func removeAll(where drop: (EVMTxRecord) -> Bool = { _ in true }) {
+        self = EVMPool(records.filter { !drop($0) })
     }
 }
 
@@ -111,7 +162,7 @@ struct EVMState: Sendable {
     var token: [AccountID: BigUInt] = [:]
     var tokenSupply: BigUInt = 0
     var blocks: [EVMBlockRecord] = []
-    var pending: [EVMTxRecord] = []
+    var pending = EVMPool()
     /// Mined transactions: hash → (block number, index).
     var located: [Data: (block: Int, index: Int)] = [:]
     var forks: UInt64 = 0
@@ -275,7 +326,7 @@ public final class EVMDevChain: Sendable {
         calls: [(to: AccountID, value: BigUInt, data: Data)]
     ) throws(DevChainError) -> [String] {
         let result: Result<[String], DevChainError> = state.withLock { s in
-            var nonce = (s.accounts[from]?.nonce ?? 0) + UInt64(s.pending.filter { $0.from == from }.count)
+            var nonce = (s.accounts[from]?.nonce ?? 0) + UInt64(s.pending.count(from: from))
             var hashes: [String] = []
             for call in calls {
                 let gas: UInt64 = call.data.isEmpty ? 21_000 : 100_000
@@ -338,7 +389,7 @@ public final class EVMDevChain: Sendable {
             let pending = s.pending
             var replaced: [(UInt64, String, String)] = []
             for old in removed {
-                s.pending = dropTransactions ? [] : old.transactions
+                s.pending = EVMPool(dropTransactions ? [] : old.transactions)
                 mineLocked(&s, timestamp: old.timestamp)
                 replaced.append((old.number, EthHex.data(old.hash), EthHex.data(s.head.hash)))
             }
@@ -414,11 +465,10 @@ public final class EVMDevChain: Sendable {
         let record = EVMTxRecord(signed: signed, hash: signed.hash, from: sender)
         let address = ChainKind.evm.format(sender)
         // Like geth's pool: "already known" only while pending; a mined transaction fails the nonce check below.
-        if s.pending.contains(where: { $0.hash == record.hash }) { throw .server("already known") }
+        if s.pending.record(hash: record.hash) != nil { throw .server("already known") }
         let account = s.accounts[sender] ?? EVMAccount()
         let nonce = signed.transaction.nonce
         if nonce < account.nonce { throw .server("nonce too low: address \(address), tx: \(nonce) state: \(account.nonce)") }
-        let senderPending = s.pending.filter { $0.from == sender }
         let intrinsic = Self.intrinsicGas(signed.transaction.data)
         guard signed.transaction.gasLimit >= intrinsic else {
             throw .server("intrinsic gas too low: gas \(signed.transaction.gasLimit), minimum needed \(intrinsic)")
@@ -434,8 +484,8 @@ public final class EVMDevChain: Sendable {
             throw .server("max fee per gas less than block base fee: address \(address), maxFeePerGas: \(record.feeCap), baseFee: \(baseFee)")
         }
         var replacing: Int?
-        if let i = s.pending.firstIndex(where: { $0.from == sender && $0.transaction.nonce == nonce }) {
-            let old = s.pending[i]
+        if let i = s.pending.index(sender: sender, nonce: nonce) {
+            let old = s.pending.records[i]
             // geth's pool: a replacement must raise both caps by at least 10 %.
             guard record.feeCap * 10 >= old.feeCap * 11, record.tipCap * 10 >= old.tipCap * 11 else {
                 throw .server("replacement transaction underpriced")
@@ -445,9 +495,8 @@ public final class EVMDevChain: Sendable {
             // geth queues future nonces (up to its account slots) until the gap fills.
             throw .server("nonce too high: address \(address), tx: \(nonce) state: \(account.nonce)")
         }
-        let cost = BigUInt(signed.transaction.gasLimit) * record.feeCap + signed.transaction.value
-        let committed = senderPending.filter { $0.transaction.nonce != nonce }
-            .reduce(BigUInt(0)) { $0 + BigUInt($1.transaction.gasLimit) * $1.feeCap + $1.transaction.value }
+        let cost = record.maxCost
+        let committed = s.pending.committed(by: sender, except: nonce)
         guard account.balance >= cost + committed else {
             throw .server("insufficient funds for gas * price + value: address \(address) have \(account.balance) want \(cost + committed)")
         }
@@ -455,7 +504,7 @@ public final class EVMDevChain: Sendable {
             s.dropNext = max(0, s.dropNext - 1)
             return record.hash  // "accepted", then lost (a pool that evicted it)
         }
-        if let replacing { s.pending[replacing] = record } else { s.pending.append(record) }
+        if let replacing { s.pending.replace(at: replacing, with: record) } else { s.pending.append(record) }
         return record.hash
     }
 
@@ -472,11 +521,11 @@ public final class EVMDevChain: Sendable {
         var bloom = [UInt8](repeating: 0, count: 256)
         // Per sender in nonce order (senders in order of arrival); a future nonce waits for its gap to fill.
         var order: [AccountID: Int] = [:]
-        for tx in s.pending where order[tx.from] == nil { order[tx.from] = order.count }
-        let pool = s.pending.enumerated().sorted {
+        for tx in s.pending.records where order[tx.from] == nil { order[tx.from] = order.count }
+        let pool = s.pending.records.enumerated().sorted {
             (order[$0.element.from]!, $0.element.transaction.nonce, $0.offset) < (order[$1.element.from]!, $1.element.transaction.nonce, $1.offset)
         }.map(\.element)
-        s.pending = []
+        s.pending = EVMPool()
         for tx in pool {
             guard var sender = s.accounts[tx.from] else { continue }
             guard sender.nonce == tx.transaction.nonce else {

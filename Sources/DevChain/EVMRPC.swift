@@ -179,7 +179,7 @@ extension EVMDevChain {
             try requireHeadState(tag, 1, head: height)
             let count = state.withLock { s in
                 let mined = s.accounts[account]?.nonce ?? 0
-                return tag.stringValue == "pending" ? mined + UInt64(s.pending.filter { $0.from == account }.count) : mined
+                return tag.stringValue == "pending" ? mined + UInt64(s.pending.count(from: account)) : mined
             }
             return .string(EthHex.quantity(count))
         case "eth_getCode":
@@ -194,7 +194,7 @@ extension EVMDevChain {
             let hash = try Self.hashParam(try Self.param(params, 0), 0)
             return state.withLock { s -> JSONValue in
                 if let (b, i) = s.located[hash] { return Self.txJSON(s.blocks[b].transactions[i], block: s.blocks[b], index: i) }
-                if let tx = s.pending.first(where: { $0.hash == hash }) { return Self.txJSON(tx, block: nil, index: 0) }
+                if let tx = s.pending.record(hash: hash) { return Self.txJSON(tx, block: nil, index: 0) }
                 return .null
             }
         case "eth_getTransactionReceipt":

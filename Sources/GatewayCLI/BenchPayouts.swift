@@ -11,6 +11,7 @@ import Logging
 import MerchantSide
 import PostgresNIO
 import ServiceLifecycle
+import Synchronization
 
 /// `gatewayctl bench payouts`: approved withdrawals paid per second, approval to confirmed callback.
 struct PayoutBench: AsyncParsableCommand {
@@ -86,9 +87,13 @@ struct PayoutBench: AsyncParsableCommand {
             }
             return try await Merchants.create(name: "payout bench receiver \(Date())", actor: "bench", on: c, logger: logger).1
         }
-        let receiver = try await MerchantReceiver(apiKey: receiverSecrets.apiKey, webhookSecret: receiverSecrets.webhookSecret)
+        // The merchant's side counts the status-3 callbacks it received (the bench's clock stops at the last one).
+        let paidCallbacks = PaidCallbacks()
+        let receiver = try await MerchantReceiver(apiKey: receiverSecrets.apiKey, webhookSecret: receiverSecrets.webhookSecret) { r in
+            guard r.body?["status"] == .number("3") || r.body?["status"] == .string("3") else { return }
+            if case .string(let id)? = r.body?["tradeId"], let tradeID = Int64(id) { paidCallbacks.add(tradeID) }
+        }
         defer { Task { await receiver.stop() } }
-        _ = receiver
 
         // Merchants, one wallet (hot address) each, a balance, and devchain funds on the hot address.
         // The scratch database is kept across runs: earlier runs' jobs go, and this run's seed is its own.
@@ -127,13 +132,13 @@ struct PayoutBench: AsyncParsableCommand {
         config.wallet = WalletConfig(seedFile: seedFile)
         config.autopay = AutopaySettings(hotWalletRetry: nil, maxBatch: 1_000)
         config.api.callbackURLs.allowLoopback = true
-        config.callbacks = CallbackSettings(requestTimeout: .seconds(10), perEndpointConcurrency: 64, deadAfter: .seconds(86_400))
+        config.callbacks = CallbackSettings(requestTimeout: .seconds(10), perEndpointConcurrency: 256, deadAfter: .seconds(86_400))
         let backoff = BackoffPolicy(base: .milliseconds(100), factor: 2, cap: .seconds(2))
         config.stages[.autopay] = WorkerConfig(concurrency: 512, batchSize: 256, pollInterval: .milliseconds(100), lease: .seconds(60), maxAttempts: 100,
                                                backoff: backoff, shutdownGrace: .seconds(5))
         config.stages[.chain] = WorkerConfig(concurrency: 1_024, batchSize: 512, pollInterval: .milliseconds(100), lease: .seconds(60), maxAttempts: 1_000,
                                              backoff: backoff, shutdownGrace: .seconds(5))
-        config.stages[.callback] = WorkerConfig(concurrency: 64, batchSize: 64, pollInterval: .milliseconds(100), lease: .seconds(60), maxAttempts: 100,
+        config.stages[.callback] = WorkerConfig(concurrency: 256, batchSize: 256, pollInterval: .milliseconds(100), lease: .seconds(60), maxAttempts: 100,
                                                 backoff: backoff, shutdownGrace: .seconds(5))
         let env = StageRunner.Environment(config: config, database: db, logger: logger)
         var services: [any Service] = []
@@ -191,13 +196,7 @@ struct PayoutBench: AsyncParsableCommand {
         let approvedIn = ContinuousClock.now - a0
         try await db.execute("ANALYZE gateway.withdrawals, gateway.jobs, gateway.callbacks")
 
-        func confirmedCallbacks(_ set: [Int64]) async throws -> Int64 {
-            var n: Int64 = 0
-            for try await v in try await db.query("""
-                SELECT count(*) FROM gateway.callbacks WHERE trade_type = 2 AND status = 3 AND state = 'delivered' AND trade_id = ANY(\(set))
-                """).decode(Int64.self) { n = v }
-            return n
-        }
+        func confirmedCallbacks(_ set: [Int64]) async throws -> Int64 { Int64(paidCallbacks.count(of: set)) }
         return try await withThrowingTaskGroup(of: Void.self) { tasks in
             let t0 = ContinuousClock.now
             tasks.addTask { try await group.run() }
@@ -251,4 +250,13 @@ struct PayoutBench: AsyncParsableCommand {
             ]
         }
     }
+}
+
+/// Status-3 withdrawal callbacks a merchant received, by trade id.
+final class PaidCallbacks: Sendable {
+    private let ids = Mutex<Set<Int64>>([])
+
+    func add(_ id: Int64) { ids.withLock { _ = $0.insert(id) } }
+
+    func count(of set: [Int64]) -> Int { ids.withLock { got in set.reduce(0) { $0 + (got.contains($1) ? 1 : 0) } } }
 }

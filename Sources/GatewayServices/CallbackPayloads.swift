@@ -73,19 +73,7 @@ public enum CallbackPayloads {
     }
 
     /// Form encoding (WHATWG): unreserved characters as is, space as `+`, the rest percent-encoded.
-    public static func formEncode(_ s: String) -> String {
-        var out = ""
-        for b in s.utf8 {
-            switch b {
-            case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "0")...UInt8(ascii: "9"),
-                 UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "_"), UInt8(ascii: "*"):
-                out.unicodeScalars.append(Unicode.Scalar(b))
-            case UInt8(ascii: " "): out += "+"
-            default: out += String(format: "%%%02X", b)
-            }
-        }
-        return out
-    }
+    public static func formEncode(_ s: String) -> String { FormEncoding.encode(s) }
 
     /// Six random letters and digits.
     public static func nonce() -> String {

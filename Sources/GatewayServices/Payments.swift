@@ -291,10 +291,17 @@ public enum Payments {
 
     /// A withdrawal's transactions that may still land (signed, broadcast or seen in a block), oldest first.
     public static func openTransactions(withdrawalID: Int64, on c: PostgresConnection, logger: Logger) async throws -> [OutgoingTx] {
-        try await decodeTxs(try await c.query("""
+        try await openTransactions(withdrawalIDs: [withdrawalID], on: c, logger: logger)[withdrawalID] ?? []
+    }
+
+    /// `openTransactions` of many withdrawals in one query (those with none are absent).
+    public static func openTransactions(withdrawalIDs: [Int64], on c: PostgresConnection, logger: Logger) async throws -> [Int64: [OutgoingTx]] {
+        guard !withdrawalIDs.isEmpty else { return [:] }
+        let txs = try await decodeTxs(try await c.query("""
             SELECT \(unescaped: txColumns) FROM gateway.outgoing_txs
-            WHERE purpose = 'withdrawal' AND ref_id = \(withdrawalID) AND state IN ('signed', 'broadcast', 'mined') ORDER BY id
+            WHERE purpose = 'withdrawal' AND ref_id = ANY(\(withdrawalIDs)::int8[]) AND state IN ('signed', 'broadcast', 'mined') ORDER BY id
             """, logger: logger))
+        return Dictionary(grouping: txs, by: \.withdrawalID)
     }
 
     /// Every transaction of a withdrawal, oldest first.
@@ -304,13 +311,14 @@ public enum Payments {
             """, logger: logger))
     }
 
-    /// Notes that a transaction was seen in a block (not yet deep enough), or no longer is (reorg).
-    public static func markSeen(_ txID: Int64, blockHeight: Int64?, on c: PostgresConnection, logger: Logger) async throws {
-        let height = blockHeight ?? -1
+    /// Notes that transactions were seen in a block (not yet deep enough), or no longer are (reorg: nil).
+    public static func markSeen(_ seen: [(txID: Int64, blockHeight: Int64?)], on c: PostgresConnection, logger: Logger) async throws {
+        guard !seen.isEmpty else { return }
+        let ids = seen.map(\.txID), heights = seen.map { $0.blockHeight ?? -1 }
         try await c.query("""
-            UPDATE gateway.outgoing_txs SET state = CASE WHEN \(height)::int8 < 0 THEN 'broadcast' ELSE 'mined' END,
-                   block_height = nullif(\(height)::int8, -1), updated_at = now()
-            WHERE id = \(txID) AND state IN ('signed', 'broadcast', 'mined')
+            UPDATE gateway.outgoing_txs o SET state = CASE WHEN u.h < 0 THEN 'broadcast' ELSE 'mined' END, block_height = nullif(u.h, -1), updated_at = now()
+            FROM unnest(\(ids)::int8[], \(heights)::int8[]) AS u(i, h)
+            WHERE o.id = u.i AND o.state IN ('signed', 'broadcast', 'mined')
             """, logger: logger)
     }
 
@@ -320,80 +328,124 @@ public enum Payments {
         case failed(reason: String)
     }
 
-    /// Settles a withdrawal whose transaction `txID` is `confirmations` deep, in the caller's
-    /// transaction: the transaction confirmed or failed, its siblings replaced, the withdrawal
-    /// `confirmed` (ledger: reservation debited, the amount sent to the chain, the fee to the
-    /// gateway; callback 3) or `failed` (reservation released; callback 4); the network fee booked
-    /// either way. Returns false (changing nothing) when the withdrawal was already settled.
+    /// A payment whose transaction `txID` is `confirmations` deep, and how it ended.
+    public struct Settlement: Sendable, Equatable {
+        public var withdrawalID: Int64
+        public var txID: Int64
+        public var outcome: Outcome
+        public var blockHeight: Int64
+        public var networkFee: BigUInt
+
+        public init(withdrawalID: Int64, txID: Int64, outcome: Outcome, blockHeight: Int64, networkFee: BigUInt) {
+            self.withdrawalID = withdrawalID
+            self.txID = txID
+            self.outcome = outcome
+            self.blockHeight = blockHeight
+            self.networkFee = networkFee
+        }
+    }
+
+    /// Settles one payment; see `settle(_:on:logger:)`. Returns false when it was already settled.
     public static func settle(withdrawalID: Int64, txID: Int64, outcome: Outcome, blockHeight: Int64, networkFee: BigUInt,
                               on c: PostgresConnection, logger: Logger) async throws -> Bool {
-        var row: (merchant: Int64, coin: Int32, chain: String, reserved: String, fee: String, sent: String, state: String)?
+        let item = Settlement(withdrawalID: withdrawalID, txID: txID, outcome: outcome, blockHeight: blockHeight, networkFee: networkFee)
+        return try await !settle([item], on: c, logger: logger).isEmpty
+    }
+
+    /// Settles payments whose transactions are `confirmations` deep, in the caller's transaction and
+    /// in a few statements however many there are: each transaction confirmed or failed, its
+    /// siblings replaced, the withdrawal `confirmed` (ledger: reservation debited, the amount sent to
+    /// the chain, the fee to the gateway; callback 3) or `failed` (reservation released; callback 4);
+    /// the network fee booked either way. A withdrawal already settled (or whose transaction is no
+    /// longer open) is left as it is. Returns the withdrawal ids settled.
+    public static func settle(_ items: [Settlement], on c: PostgresConnection, logger: Logger) async throws -> Set<Int64> {
+        guard !items.isEmpty else { return [] }
+        var byWithdrawal: [Int64: Settlement] = [:]
+        for item in items where byWithdrawal[item.withdrawalID] == nil { byWithdrawal[item.withdrawalID] = item }
+        let ids = byWithdrawal.keys.sorted()
+        struct Locked { var merchant: Int64, coin: Int32, chain: String, reserved: BigInt, fee: BigInt }
+        var locked: [Int64: Locked] = [:]
         for try await r in try await c.query("""
-            SELECT merchant_id, coin_id, chain, reserved::text, fee::text, coalesce(sent_amount, 0)::text, state FROM gateway.withdrawals
-            WHERE id = \(withdrawalID) FOR UPDATE
-            """, logger: logger).decode((Int64, Int32, String, String, String, String, String).self) {
-            row = (r.0, r.1, r.2, r.3, r.4, r.5, r.6)
+            SELECT id, merchant_id, coin_id, chain, reserved::text, fee::text FROM gateway.withdrawals
+            WHERE id = ANY(\(ids)::int8[]) AND state IN ('signed', 'broadcast') ORDER BY id FOR UPDATE
+            """, logger: logger).decode((Int64, Int64, Int32, String, String, String).self) {
+            locked[r.0] = Locked(merchant: r.1, coin: r.2, chain: r.3, reserved: BigInt(r.4) ?? 0, fee: BigInt(r.5) ?? 0)
         }
-        guard let w = row, w.state == "signed" || w.state == "broadcast" else { return false }
-        var txOK = false
-        for try await _ in try await c.query("""
-            UPDATE gateway.outgoing_txs SET state = \(outcome == .confirmed ? "confirmed" : "failed"), block_height = \(blockHeight),
-                   network_fee = \(networkFee.description)::numeric, updated_at = now()
-            WHERE id = \(txID) AND purpose = 'withdrawal' AND ref_id = \(withdrawalID) AND state IN ('signed', 'broadcast', 'mined') RETURNING id
-            """, logger: logger) {
-            txOK = true
+        let candidates = ids.filter { locked[$0] != nil }.map { byWithdrawal[$0]! }
+        guard !candidates.isEmpty else { return [] }
+        // The settling transactions, still open, become confirmed or failed.
+        var hashes: [Int64: String] = [:]
+        let txIDs = candidates.map(\.txID), refs = candidates.map(\.withdrawalID), blocks = candidates.map(\.blockHeight)
+        let outcomes = candidates.map { $0.outcome == .confirmed ? "confirmed" : "failed" }, paid = candidates.map(\.networkFee.description)
+        for try await (w, hash) in try await c.query("""
+            UPDATE gateway.outgoing_txs o SET state = u.ustate, block_height = u.uheight, network_fee = u.ufee::numeric, updated_at = now()
+            FROM unnest(\(txIDs)::int8[], \(refs)::int8[], \(outcomes)::text[], \(blocks)::int8[], \(paid)::text[]) AS u(uid, uref, ustate, uheight, ufee)
+            WHERE o.id = u.uid AND o.purpose = 'withdrawal' AND o.ref_id = u.uref AND o.state IN ('signed', 'broadcast', 'mined')
+            RETURNING o.ref_id, o.tx_hash
+            """, logger: logger).decode((Int64, String).self) {
+            hashes[w] = hash
         }
-        guard txOK else { return false }
+        let settled = candidates.filter { hashes[$0.withdrawalID] != nil }
+        guard !settled.isEmpty else { return [] }
+        let settledRefs = settled.map(\.withdrawalID), settledTxs = settled.map(\.txID)
         try await c.query("""
             UPDATE gateway.outgoing_txs SET state = 'replaced', updated_at = now()
-            WHERE purpose = 'withdrawal' AND ref_id = \(withdrawalID) AND id <> \(txID) AND state IN ('signed', 'broadcast', 'mined')
+            WHERE purpose = 'withdrawal' AND ref_id = ANY(\(settledRefs)::int8[]) AND NOT id = ANY(\(settledTxs)::int8[])
+              AND state IN ('signed', 'broadcast', 'mined')
             """, logger: logger)
-        let reserved = BigInt(w.reserved) ?? 0
-        let fee = BigInt(w.fee) ?? 0
-        var legs: [LedgerLeg] = []
-        let ref = "withdrawal:\(withdrawalID)"
+        var natives: [String: Int32?] = [:]
         var transfers: [LedgerTransfer] = []
-        if reserved > 0 {
-            legs.append(LedgerLeg(merchantID: w.merchant, coinID: w.coin, kind: LedgerAccountKind.reserved, amount: -reserved))
-            switch outcome {
-            case .confirmed:
-                let sent = reserved - fee
-                if sent != 0 { legs.append(LedgerLeg(merchantID: nil, coinID: w.coin, kind: LedgerAccountKind.chain, amount: sent)) }
-                if fee != 0 { legs.append(LedgerLeg(merchantID: nil, coinID: w.coin, kind: LedgerAccountKind.feeIncome, amount: fee)) }
-            case .failed:
-                legs.append(LedgerLeg(merchantID: w.merchant, coinID: w.coin, kind: LedgerAccountKind.available, amount: reserved))
+        for item in settled {
+            let w = locked[item.withdrawalID]!
+            let ref = "withdrawal:\(item.withdrawalID)"
+            if w.reserved > 0 {
+                var legs = [LedgerLeg(merchantID: w.merchant, coinID: w.coin, kind: LedgerAccountKind.reserved, amount: -w.reserved)]
+                switch item.outcome {
+                case .confirmed:
+                    let sent = w.reserved - w.fee
+                    if sent != 0 { legs.append(LedgerLeg(merchantID: nil, coinID: w.coin, kind: LedgerAccountKind.chain, amount: sent)) }
+                    if w.fee != 0 { legs.append(LedgerLeg(merchantID: nil, coinID: w.coin, kind: LedgerAccountKind.feeIncome, amount: w.fee)) }
+                case .failed:
+                    legs.append(LedgerLeg(merchantID: w.merchant, coinID: w.coin, kind: LedgerAccountKind.available, amount: w.reserved))
+                }
+                transfers.append(LedgerTransfer(reason: item.outcome == .confirmed ? "withdrawal.paid" : "withdrawal.failed", ref: ref, legs: legs))
             }
-            transfers.append(LedgerTransfer(reason: outcome == .confirmed ? "withdrawal.paid" : "withdrawal.failed", ref: ref, legs: legs))
-        }
-        if networkFee > 0 {
-            if let native = try await nativeCoinID(chain: w.chain, on: c, logger: logger) {
+            guard item.networkFee > 0 else { continue }
+            if natives[w.chain] == nil { natives[w.chain] = .some(try await nativeCoinID(chain: w.chain, on: c, logger: logger)) }
+            if let native = natives[w.chain] ?? nil {
                 transfers.append(LedgerTransfer(reason: "withdrawal.network_fee", ref: ref, legs: [
-                    LedgerLeg(merchantID: nil, coinID: native, kind: LedgerAccountKind.chain, amount: BigInt(networkFee)),
-                    LedgerLeg(merchantID: nil, coinID: native, kind: LedgerAccountKind.networkFees, amount: -BigInt(networkFee)),
+                    LedgerLeg(merchantID: nil, coinID: native, kind: LedgerAccountKind.chain, amount: BigInt(item.networkFee)),
+                    LedgerLeg(merchantID: nil, coinID: native, kind: LedgerAccountKind.networkFees, amount: -BigInt(item.networkFee)),
                 ]))
             } else {
                 logger.error("no native coin is configured for the chain: the network fee is not booked",
-                             metadata: ["chain": "\(w.chain)", "withdrawal": "\(withdrawalID)", "network_fee": "\(networkFee)"])
+                             metadata: ["chain": "\(w.chain)", "withdrawal": "\(item.withdrawalID)", "network_fee": "\(item.networkFee)"])
             }
         }
         try await Ledger.post(transfers, on: c, logger: logger)
-        let (state, reason): (String, String?) = switch outcome {
-        case .confirmed: ("confirmed", nil)
-        case .failed(let r): ("failed", "failed on chain: \(r)")
+        let settledIDs = settled.map(\.withdrawalID)
+        let states = settled.map { $0.outcome == .confirmed ? "confirmed" : "failed" }
+        let reasons = settled.map { item -> String in
+            if case .failed(let r) = item.outcome { return "failed on chain: \(r)" }
+            return ""
         }
-        var txHash = ""
-        for try await h in try await c.query("SELECT tx_hash FROM gateway.outgoing_txs WHERE id = \(txID)", logger: logger).decode(String.self) {
-            txHash = h
-        }
-        guard let updated = try await Withdrawals.decode(try await c.query("""
-            UPDATE gateway.withdrawals SET state = \(state), state_reason = \(reason), tx_hash = \(txHash), block_height = \(blockHeight),
-                   network_fee = \(networkFee.description)::numeric, reserved = 0, version = version + 1, updated_at = now()
-            WHERE id = \(withdrawalID) RETURNING \(unescaped: Withdrawals.columns)
-            """, logger: logger)).first
-        else { return false }
-        try await Withdrawals.sendCallback(updated, status: outcome == .confirmed ? 3 : 4, blockHeight: blockHeight,
-                                           charged: outcome == .confirmed ? BigUInt(fee) : 0, on: c, logger: logger)
-        return true
+        let settledHashes = settled.map { hashes[$0.withdrawalID] ?? "" }
+        let heights = settled.map(\.blockHeight)
+        let fees = settled.map(\.networkFee.description)
+        let updated = try await Withdrawals.decode(try await c.query("""
+            UPDATE gateway.withdrawals SET state = u.ustate, state_reason = nullif(u.ureason, ''), tx_hash = u.uhash, block_height = u.uheight,
+                   network_fee = u.ufee::numeric, reserved = 0, version = version + 1, updated_at = now()
+            FROM unnest(\(settledIDs)::int8[], \(states)::text[], \(reasons)::text[], \(settledHashes)::text[], \(heights)::int8[],
+                        \(fees)::text[]) AS u(uid, ustate, ureason, uhash, uheight, ufee)
+            WHERE id = u.uid RETURNING \(unescaped: Withdrawals.columns)
+            """, logger: logger))
+        try await Withdrawals.sendCallbacks(updated.map { w in
+            let item = byWithdrawal[w.id]!
+            let confirmed = item.outcome == .confirmed
+            return Withdrawals.CallbackRequest(w, status: confirmed ? 3 : 4, blockHeight: item.blockHeight,
+                                               charged: confirmed ? BigUInt(locked[w.id]!.fee) : 0)
+        }, on: c, logger: logger)
+        return Set(updated.map(\.id))
     }
 
     /// A TRON transaction that expired unseen (checked against solidified state by the caller): it is

@@ -382,20 +382,44 @@ public enum Withdrawals {
     /// `blockHeight` and `charged` (the fee the merchant paid) are those of status 3 and 4.
     static func sendCallback(_ w: Withdrawal, status: Int, blockHeight: Int64? = nil, charged: BigUInt = 0, on c: PostgresConnection,
                              logger: Logger) async throws {
-        var coin: (String, String, Int32)?
-        var callURL = ""
-        for try await r in try await c.query("""
-            SELECT k.main_coin_type, k.coin_type, k.decimals, w.call_url FROM gateway.withdrawals w JOIN gateway.coins k ON k.id = w.coin_id
-            WHERE w.id = \(w.id)
-            """, logger: logger).decode((String, String, Int32, String).self) {
-            coin = (r.0, r.1, r.2)
-            callURL = r.3
+        try await sendCallbacks([CallbackRequest(w, status: status, blockHeight: blockHeight, charged: charged)], on: c, logger: logger)
+    }
+
+    /// A withdrawal callback to send.
+    struct CallbackRequest: Sendable {
+        var withdrawal: Withdrawal
+        var status: Int
+        var blockHeight: Int64?
+        var charged: BigUInt
+
+        init(_ withdrawal: Withdrawal, status: Int, blockHeight: Int64? = nil, charged: BigUInt = 0) {
+            self.withdrawal = withdrawal
+            self.status = status
+            self.blockHeight = blockHeight
+            self.charged = charged
         }
-        guard let (main, coinType, decimals) = coin else { throw ServiceError.notFound("withdrawal \(w.id)") }
-        let onChain = status >= 3
-        try await CallbackPayloads.create(merchantID: w.merchantID, url: callURL, fields: CallbackFields(
-            address: w.address, amount: w.amount, blockHeight: onChain ? blockHeight : nil, businessID: w.businessID, coinType: coinType, decimals: Int(decimals),
-            fee: onChain ? charged : 0, mainCoinType: main, memo: w.memo, status: status, tradeID: w.id, tradeType: callbackTradeType,
-            txID: onChain ? (w.txHash ?? "") : ""), on: c, logger: logger)
+    }
+
+    /// Many withdrawal callbacks in a few statements (settling a block's payments at once).
+    static func sendCallbacks(_ requests: [CallbackRequest], on c: PostgresConnection, logger: Logger) async throws {
+        guard !requests.isEmpty else { return }
+        var coins: [Int64: (main: String, coinType: String, decimals: Int32, callURL: String)] = [:]
+        for try await r in try await c.query("""
+            SELECT w.id, k.main_coin_type, k.coin_type, k.decimals, w.call_url FROM gateway.withdrawals w JOIN gateway.coins k ON k.id = w.coin_id
+            WHERE w.id = ANY(\(requests.map(\.withdrawal.id))::int8[])
+            """, logger: logger).decode((Int64, String, String, Int32, String).self) {
+            coins[r.0] = (r.1, r.2, r.3, r.4)
+        }
+        var pending: [CallbackPayloads.Pending] = []
+        for request in requests {
+            let w = request.withdrawal
+            guard let coin = coins[w.id] else { throw ServiceError.notFound("withdrawal \(w.id)") }
+            let onChain = request.status >= 3
+            pending.append(CallbackPayloads.Pending(merchantID: w.merchantID, url: coin.callURL, fields: CallbackFields(
+                address: w.address, amount: w.amount, blockHeight: onChain ? request.blockHeight : nil, businessID: w.businessID,
+                coinType: coin.coinType, decimals: Int(coin.decimals), fee: onChain ? request.charged : 0, mainCoinType: coin.main, memo: w.memo,
+                status: request.status, tradeID: w.id, tradeType: callbackTradeType, txID: onChain ? (w.txHash ?? "") : "")))
+        }
+        try await CallbackPayloads.create(pending, on: c, logger: logger)
     }
 }

@@ -133,15 +133,7 @@ public final class MerchantReceiver: Sendable {
         return Response(status: .init(code: status), body: .init(byteBuffer: ByteBuffer(string: status == 200 ? "success" : "no")))
     }
 
-    static func parseForm(_ raw: String) -> [String: String] {
-        var out: [String: String] = [:]
-        for pair in raw.split(separator: "&") {
-            let kv = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
-            func decode(_ s: Substring) -> String { (String(s).replacingOccurrences(of: "+", with: " ")).removingPercentEncoding ?? String(s) }
-            out[decode(kv[0])] = kv.count > 1 ? decode(kv[1]) : ""
-        }
-        return out
-    }
+    static func parseForm(_ raw: String) -> [String: String] { FormEncoding.parse(raw) }
 }
 
 final class PortBox: Sendable {

@@ -22,6 +22,19 @@ import Testing
         }
     }
 
+    @Test func formEncodingBothWays() {
+        let body = #"{"address":"TX a&b=c/d","amount":"1.5","memo":"é€ 😀","tag":"%41+*-._~"}"#
+        let encoded = FormEncoding.encode(body)
+        #expect(encoded == "%7B%22address%22%3A%22TX+a%26b%3Dc%2Fd%22%2C%22amount%22%3A%221.5%22%2C%22memo%22%3A%22%C3%A9%E2%82%AC+%F0%9F%98%80%22%2C"
+                + "%22tag%22%3A%22%2541%2B*-._%7E%22%7D")
+        #expect(FormEncoding.decode(encoded) == body)
+        let form = FormEncoding.parse("body=\(encoded)&nonce=ab+c&sign=%zz%4&empty=&flag")
+        #expect(form["body"] == body)
+        #expect(form["nonce"] == "ab c")
+        #expect(form["sign"] == "%zz%4")  // not a percent escape: kept as sent
+        #expect(form["empty"] == "" && form["flag"] == "")
+    }
+
     @Test func envelopeKeepsLiteralNumbersAndExactBody() throws {
         let text = #"{"timestamp":1700000000123,"nonce":"a1B2c3","sign":"ABCDEF0123456789abcdef0123456789","body":"[{\"callUrl\":\"http:\\\/\\\/x\\\/y\",\"merchantId\":300001}]"}"#
         let env = try UdunEnvelope.parse(Array(text.utf8))

@@ -303,6 +303,9 @@ public protocol ChainNodeClient: Sendable {
     /// Whether a transaction is unknown, pending, confirmed or failed.
     func transactionStatus(_ txHash: String) async throws(ChainNodeError) -> TransactionStatus
 
+    /// `transactionStatus` of many transactions, in order (EVM: JSON-RPC batches; otherwise concurrent calls).
+    func transactionStatuses(_ txHashes: [String]) async throws(ChainNodeError) -> [TransactionStatus]
+
     /// The account's nonces (EVM); TRON has none and throws `.unsupported`.
     func nonce(of account: AccountID) async throws(ChainNodeError) -> AccountNonce
 
@@ -318,4 +321,10 @@ public protocol ChainNodeClient: Sendable {
     /// Sends a signed transaction (EVM raw RLP bytes; TRON serialised `Transaction` protobuf). Re-sending the same
     /// bytes is safe: a node that already has them answers `alreadyKnown`.
     func broadcast(_ signed: Data) async throws(ChainNodeError) -> BroadcastResult
+}
+
+extension ChainNodeClient {
+    public func transactionStatuses(_ txHashes: [String]) async throws(ChainNodeError) -> [TransactionStatus] {
+        try await concurrentMap(txHashes, limit: 16) { hash throws(ChainNodeError) in try await self.transactionStatus(hash) }
+    }
 }

@@ -485,9 +485,24 @@ public final class EVMNodeClient: ChainNodeClient {
 
     /// Receipt (status 0x1 confirmed, 0x0 failed); without one, the transaction itself tells pending from unknown.
     public func transactionStatus(_ txHash: String) async throws(ChainNodeError) -> TransactionStatus {
-        guard let hash = EthHex.parseHash(txHash) else { throw .invalidArgument("transaction hash must be 0x + 64 hex digits") }
-        let outcomes = try await batch([Call("eth_getTransactionReceipt", [.string(hash)]), Call("eth_getTransactionByHash", [.string(hash)])])
-        if let receipt = try Self.parseReceiptOutcome(outcomes[0], hash: hash) {
+        try await transactionStatuses([txHash])[0]
+    }
+
+    /// `transactionStatus` of many transactions: their receipts and transactions in JSON-RPC batches.
+    public func transactionStatuses(_ txHashes: [String]) async throws(ChainNodeError) -> [TransactionStatus] {
+        var hashes: [String] = []
+        for txHash in txHashes {
+            guard let hash = EthHex.parseHash(txHash) else { throw .invalidArgument("transaction hash must be 0x + 64 hex digits") }
+            hashes.append(hash)
+        }
+        let outcomes = try await batch(hashes.flatMap { [Call("eth_getTransactionReceipt", [.string($0)]), Call("eth_getTransactionByHash", [.string($0)])] })
+        return try hashes.enumerated().map { (i, hash) throws(ChainNodeError) -> TransactionStatus in
+            try Self.status(receipt: outcomes[2 * i], transaction: outcomes[2 * i + 1], hash: hash)
+        }
+    }
+
+    static func status(receipt: Outcome, transaction: Outcome, hash: String) throws(ChainNodeError) -> TransactionStatus {
+        if let receipt = try parseReceiptOutcome(receipt, hash: hash) {
             let r = TransactionReceipt(
                 blockNumber: receipt.blockNumber,
                 blockHash: receipt.blockHash,
@@ -496,7 +511,7 @@ public final class EVMNodeClient: ChainNodeClient {
             )
             return receipt.success ? .confirmed(r) : .failed(r)
         }
-        switch outcomes[1] {
+        switch transaction {
         case .result(let tx) where tx.isNull: return .notFound
         case .result(let tx):
             let r = ResponseReader(method: "eth_getTransactionByHash")
@@ -504,7 +519,7 @@ public final class EVMNodeClient: ChainNodeClient {
             guard try r.hash(tx["hash"], "hash") == hash else { throw r.fail("hash", "not the hash asked for") }
             return .pending
         case .error(let code, let message, let data):
-            throw Self.mapError(method: "eth_getTransactionByHash", code: code, message: message, data: data)
+            throw mapError(method: "eth_getTransactionByHash", code: code, message: message, data: data)
         }
     }
 

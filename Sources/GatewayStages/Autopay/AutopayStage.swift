@@ -190,22 +190,27 @@ final class Payer: Sendable {
             let inRun = plans.flatMap { $0.pay.map(\.withdrawalID) + $0.short.map(\.withdrawalID) }
             guard !inRun.isEmpty else { return results.map { $0 ?? .success(.completed) } }
             let jobs = inRun.map { batch[byWithdrawal[$0]!].job }
+            let plansToSign = plans
             let signed = try await database.transaction { c -> [(Plan, [SignedPayment])] in
+                var plans = plansToSign
+                // Everything that needs no nonce first: a nonce row stays locked from allocation to commit,
+                // and other runs paying from the same address wait for it.
+                let done = try await JobQueue.complete(jobs.map { ($0.id, $0.leaseToken) }, on: c, logger: self.logger)
+                if let lost = jobs.first(where: { !done.contains($0.id) }) { throw LeaseLost(jobID: lost.id) }
                 let still = Set(try await Payments.approvedOrders(inRun, lock: true, on: c, logger: self.logger).map(\.withdrawalID))
+                for i in plans.indices {
+                    plans[i].pay = plans[i].pay.filter { still.contains($0.withdrawalID) }
+                    plans[i].short = plans[i].short.filter { still.contains($0.withdrawalID) }
+                    try await Payments.holdForHotWallet(plans[i].short, detail: plans[i].shortDetail, retryAfter: self.settings.hotWalletRetry,
+                                                        levels: self.reviewLevels, on: c, logger: self.logger)
+                }
                 var out: [(Plan, [SignedPayment])] = []
-                for var plan in plans {
-                    plan.pay = plan.pay.filter { still.contains($0.withdrawalID) }
-                    plan.short = plan.short.filter { still.contains($0.withdrawalID) }
+                for plan in plans {
                     let txs = try await self.sign(plan, on: c)
                     // The first look comes after this run's own broadcasts (a look at a still-`signed` one re-sends it).
                     try await Payments.store(txs, followAfter: max(plan.chain.payments.pollInterval, .seconds(1)), on: c, logger: self.logger)
-                    try await Payments.holdForHotWallet(plan.short, detail: plan.shortDetail, retryAfter: self.settings.hotWalletRetry,
-                                                        levels: self.reviewLevels, on: c,
-                                                        logger: self.logger)
                     out.append((plan, txs))
                 }
-                let done = try await JobQueue.complete(jobs.map { ($0.id, $0.leaseToken) }, on: c, logger: self.logger)
-                if let lost = jobs.first(where: { !done.contains($0.id) }) { throw LeaseLost(jobID: lost.id) }
                 return out
             }
             for id in inRun { results[byWithdrawal[id]!] = .success(.completedInTransaction) }
