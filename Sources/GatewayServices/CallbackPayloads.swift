@@ -93,20 +93,7 @@ public enum CallbackPayloads {
     /// A second callback for the same trade and status is a no-op (returns nil).
     @discardableResult
     public static func create(merchantID: Int64, url: String, fields: CallbackFields, on c: PostgresConnection, logger: Logger) async throws -> Int64? {
-        guard let secrets = try await Merchants.signingSecrets(merchantID, on: c, logger: logger) else { throw ServiceError.notFound("merchant \(merchantID)") }
-        let payload = formBody(body: fields.bodyJSON, key: secrets.apiKey, nonce: nonce(), timestampMillis: Int64(Date().timeIntervalSince1970 * 1000))
-        let webhookID = "msg_\(UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: ""))"
-        var id: Int64?
-        for try await i in try await c.query("""
-            INSERT INTO gateway.callbacks (merchant_id, trade_type, trade_id, status, url, payload, webhook_id)
-            VALUES (\(merchantID), \(Int16(fields.tradeType)), \(fields.tradeID), \(Int16(fields.status)), \(url), \(payload), \(webhookID))
-            ON CONFLICT (trade_type, trade_id, status) DO NOTHING RETURNING id
-            """, logger: logger).decode(Int64.self) { id = i }
-        guard let id else { return nil }
-        try await JobQueue.enqueue(NewJob(stage: .callback, kind: Callbacks.deliverJobKind, ref: "callback:\(id)", maxAttempts: 1_000_000,
-                                          uniqueKey: "callback:\(id)"),
-                                   on: c, logger: logger)
-        return id
+        try await create([Pending(merchantID: merchantID, url: url, fields: fields)], on: c, logger: logger).first
     }
 
     /// One callback to create.
@@ -121,6 +108,9 @@ public enum CallbackPayloads {
             self.fields = fields
         }
     }
+
+    /// How long a callback waiting behind an earlier one of its trade is parked at most.
+    static let parkedFor: Duration = .seconds(5)
 
     /// Creates many callbacks and their delivery jobs in the caller's transaction, in a few
     /// statements whatever their number (the chain scanner credits a block's deposits at once).
@@ -156,8 +146,19 @@ public enum CallbackPayloads {
             ON CONFLICT (trade_type, trade_id, status) DO NOTHING RETURNING id
             """, logger: logger).decode(Int64.self) { ids.append(id) }
         guard !ids.isEmpty else { return [] }
+        // A callback whose trade still has an earlier one pending goes after it: its job is parked until
+        // the earlier one is delivered (the recorder makes the next one due then), instead of being
+        // claimed and put back again and again. `parkedFor` bounds the wait should that wake be missed.
+        var waiting: Set<Int64> = []
+        for try await id in try await c.query("""
+            SELECT c.id FROM gateway.callbacks c WHERE c.id = ANY(\(ids)::int8[]) AND EXISTS (
+                SELECT 1 FROM gateway.callbacks e WHERE e.trade_type = c.trade_type AND e.trade_id = c.trade_id AND e.id < c.id AND e.state = 'pending')
+            """, logger: logger).decode(Int64.self) { waiting.insert(id) }
         _ = try await JobQueue.enqueue(
-            ids.map { NewJob(stage: .callback, kind: Callbacks.deliverJobKind, ref: "callback:\($0)", maxAttempts: 1_000_000, uniqueKey: "callback:\($0)") },
+            ids.map {
+                NewJob(stage: .callback, kind: Callbacks.deliverJobKind, ref: "callback:\($0)", runAt: waiting.contains($0) ? .after(parkedFor) : .now,
+                       maxAttempts: 1_000_000, uniqueKey: "callback:\($0)")
+            },
             on: c, logger: logger)
         return ids
     }

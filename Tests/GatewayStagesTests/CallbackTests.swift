@@ -119,6 +119,15 @@ struct CallbackHarness {
                     _ = try await db.transaction { c in try await CallbackPayloads.create(merchantID: h.merchant, url: h.receiver.baseURL + "/cb", fields: fields, on: c, logger: log) }
                 }
             }
+            // A callback made while an earlier one of its trade is pending is parked (not claimed to be put back).
+            #expect(try await count(db, """
+                SELECT count(*) FROM gateway.jobs j JOIN gateway.callbacks c ON j.unique_key = 'callback:' || c.id
+                WHERE j.stage = 'callback' AND j.run_at > now() + interval '2 seconds'
+                """) == 3)
+            #expect(try await count(db, """
+                SELECT count(*) FROM gateway.jobs j JOIN gateway.callbacks c ON j.unique_key = 'callback:' || c.id
+                WHERE j.stage = 'callback' AND j.run_at <= now() AND c.status IN (0, 1) AND c.trade_id IN (100, 101)
+                """) == 2)
             try await h.runWorker { try await count(db, "SELECT count(*) FROM gateway.callbacks WHERE state = 'delivered'") == 5 }
             let delivered = h.receiver.received.filter { $0.answered == 200 }
             func statuses(_ trade: String) -> [String] {
