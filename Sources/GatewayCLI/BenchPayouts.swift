@@ -25,8 +25,8 @@ struct PayoutBench: AsyncParsableCommand {
             database (<database>_bench). --hot-addresses merchants each get a wallet (its own hot address, funded on devchain) \
             and a ledger balance (booked directly: the bench measures paying, not depositing). Phase 1: --count withdrawals \
             to fresh destinations, spread over the hot addresses, are approved (timed on its own: `approvals_per_s`), then \
-            the workers start: `withdrawals_paid_per_s` = count / time from the start to the last status-3 callback \
-            delivered. Phase 2: 200 more are approved one every 50 ms with everything running: \
+            the workers start: `withdrawals_paid_per_s` = count / time from the start to the last status-3 callback the \
+            merchant's receiver got. Phase 2: 200 more are approved one every 50 ms with everything running: \
             `approval_to_broadcast_p50_ms` / `_p99_ms` from each approval's decision row to its transaction's broadcast.
             """)
 
