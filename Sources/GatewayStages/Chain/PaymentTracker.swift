@@ -54,7 +54,9 @@ final class PaymentFollower: Sendable {
         self.chains = byName
         self.nodes = nodes
         self.logger = logger
-        let r = GroupedRunner<JobContext, JobOutcome>(maxBatch: 2_000, maxRunners: 2, runTimeout: .seconds(120)) { [weak self] batch in
+        // A look takes well under a second; one stuck on a connection that died under it (a database
+        // restart) is given up soon, so that the payments it held are looked at again by the next run.
+        let r = GroupedRunner<JobContext, JobOutcome>(maxBatch: 2_000, maxRunners: 2, runTimeout: .seconds(20)) { [weak self] batch in
             guard let self else { return batch.map { _ in .failure(CancellationError()) } }
             return await self.follow(batch)
         }
