@@ -1,0 +1,245 @@
+import BigInt
+import ChainKit
+import DevChain
+import Foundation
+import GatewayCore
+import GatewayRuntime
+import GatewayServices
+import GatewayStages
+import GatewayTesting
+import Logging
+import PostgresNIO
+import ServiceLifecycle
+import ServiceLifecycleTestKit
+import Synchronization
+import Testing
+
+/// The payment harness with sweeping configured: USDT deposits on the harness's deposit addresses,
+/// sweep-workers and a chain-worker (confirmations of top-ups and sweeps) against the devchain.
+struct SweepHarness {
+    let p: PaymentHarness
+    var db: Database { p.db }
+    var node: DevChain { p.node }
+    var h: DepositHarness { p.h }
+
+    static func make(_ db: Database, node: DevChain, url: String) async throws -> SweepHarness {
+        SweepHarness(p: try await PaymentHarness.make(db, node: node, url: url, balance: 0))
+    }
+
+    func config(confirmations: Int = 2, usdt: SweepCoinConfig = SweepCoinConfig(symbol: "USDT", threshold: 1_000_000)) -> GatewayConfig {
+        var config = p.config(confirmations: confirmations)
+        for i in config.chains.indices {
+            config.chains[i].sweep = SweepConfig(interval: .milliseconds(200), coins: [usdt])
+        }
+        config.stages[.sweep] = config.worker(.chain)
+        return config
+    }
+
+    /// Sends USDT from outside to deposit addresses, mines past the depth and lets the scanners credit them.
+    func deposit(tron: [(String, BigUInt)] = [], eth: [(String, BigUInt)] = [], confirmations: Int = 2) async throws {
+        if !tron.isEmpty { _ = try node.tron.transferUSDT(try tron.map { (to: try ChainKit.ChainKind.tron.parseAddress($0.0), amount: $0.1) }) }
+        if !eth.isEmpty { _ = try node.evm.transferUSDT(try eth.map { (to: try ChainKit.ChainKind.evm.parseAddress($0.0), amount: $0.1) }) }
+        node.tron.mine(confirmations + 1)
+        node.evm.mine(confirmations + 1)
+        try await scan(confirmations: confirmations)
+    }
+
+    func scan(confirmations: Int = 2) async throws {
+        try await h.catchUp(h.scanner("tron", confirmations: confirmations))
+        try await h.catchUp(h.scanner("ethereum", confirmations: confirmations))
+    }
+
+    func planner(_ chain: String, _ config: GatewayConfig) throws -> SweepPlanner {
+        try SweepPlanner(chain: try config.chain(named: chain), database: db, logger: log)
+    }
+
+    /// Runs `sweepWorkers` sweep-workers and a chain-worker, mining a block on both chains every
+    /// `mineEvery` (nil: the test mines), until `until` holds.
+    func run(_ config: GatewayConfig, sweepWorkers: Int = 2, mineEvery: Duration? = .milliseconds(100), timeout: Duration = .seconds(60),
+             until: @escaping @Sendable () async throws -> Bool) async throws {
+        let env = StageRunner.Environment(config: config, database: db, logger: log)
+        let sweepers = try (0..<sweepWorkers).map { _ in
+            QueueWorker(database: db, settings: .init(stage: "sweep", config: config.worker(.sweep), handlers: try SweepStage.handlers(env)), logger: log)
+        }
+        let chain = QueueWorker(database: db, settings: .init(stage: "chain", config: config.worker(.chain), handlers: try ChainStage.handlers(env)),
+                                logger: log)
+        let node = self.node
+        try await testGracefulShutdown { trigger in
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for s in sweepers { group.addTask { try await s.run() } }
+                group.addTask { try await chain.run() }
+                let stop = Mutex(false)
+                if let mineEvery {
+                    group.addTask {
+                        while !stop.withLock({ $0 }) {
+                            try? await Task.sleep(for: mineEvery)
+                            node.evm.mine()
+                            node.tron.mine()
+                        }
+                    }
+                }
+                let ok = try await eventually(timeout: timeout, until)
+                stop.withLock { $0 = true }
+                trigger.triggerGracefulShutdown()
+                try await group.waitForAll()
+                #expect(ok, "condition not reached in time")
+            }
+        }
+    }
+
+    func sweeps() async throws -> [Sweep] {
+        try await db.withConnection { c in try await Sweeps.list(chain: nil, state: nil, limit: 1000, on: c, logger: log) }.sorted { $0.id < $1.id }
+    }
+
+    func swept(_ n: Int) async throws -> Bool {
+        try await sweeps().filter { $0.state == "swept" }.count == n
+    }
+
+    /// (purpose, state, block height, broadcasts, id) of a sweep's transactions, oldest first.
+    func txs(_ sweepID: Int64) async throws -> [(purpose: String, state: String, block: Int64?, broadcasts: Int32, id: Int64)] {
+        var out: [(purpose: String, state: String, block: Int64?, broadcasts: Int32, id: Int64)] = []
+        for try await r in try await db.query("""
+            SELECT purpose, state, block_height, broadcasts, id FROM gateway.outgoing_txs WHERE purpose IN ('sweep', 'topup') AND ref_id = \(sweepID) ORDER BY id
+            """).decode((String, String, Int64?, Int32, Int64).self) {
+            out.append((r.0, r.1, r.2, r.3, r.4))
+        }
+        return out
+    }
+
+    func reconcile(_ chain: String, _ config: GatewayConfig) async throws -> ReconciliationReport {
+        let c = try config.chain(named: chain)
+        return try await Reconciliation.run(chain: chain, node: ChainStage.nodeClient(for: c, logger: log), database: db, logger: log)
+    }
+}
+
+@Suite(.serialized) struct SweepTests {
+    @Test func depositAddressesAreSweptOnceEachAfterOneConfirmedTopUpWithTheLedgerAndChainReconciled() async throws {
+        try await TestDatabase.withDatabase { db in
+            try await withPayChain("sweep-basic") { node, url in
+                let s = try await SweepHarness.make(db, node: node, url: url)
+                let config = s.config()
+                let tronAmounts: [BigUInt] = [5_000_000, 7_000_000, 9_000_000], ethAmounts: [BigUInt] = [11_000_000, 13_000_000]
+                try await s.deposit(tron: Array(zip(s.h.tron, tronAmounts)), eth: Array(zip(s.h.eth, ethAmounts)))
+                let tronHot = try ChainKit.ChainKind.tron.parseAddress(try await s.p.hot("tron"))
+                let ethHot = try ChainKit.ChainKind.evm.parseAddress(try await s.p.hot("ethereum"))
+                let hotBefore = (node.tron.usdtBalance(of: tronHot), node.evm.usdtBalance(of: ethHot))
+                let available = (try await s.p.balance("tron.USDT", "available"), try await s.p.balance("ethereum.USDT", "available"))
+                #expect(available == (21_000_000, 24_000_000))
+
+                // Two planners at once (as two sweep-workers would be without the unique job): one sweep per address.
+                async let a = s.planner("ethereum", config).plan(dryRun: false)
+                async let b = s.planner("ethereum", config).plan(dryRun: false)
+                let (ra, rb) = try await (a, b)
+                #expect(Set(ra.stored).isDisjoint(with: Set(rb.stored)))
+                #expect(ra.stored.count + rb.stored.count == 2)
+                // The dry run shows the TRON plan with its gas, and stores nothing.
+                let dry = try await s.planner("tron", config).plan(dryRun: true)
+                #expect(dry.planned.count == 3 && dry.stored.isEmpty)
+                #expect(dry.planned.allSatisfy { $0.topupAmount > 0 && $0.gasEstimate > 0 && $0.destinationRole == "hot" })
+                #expect(try await s.sweeps().count == 2)
+                // The TRON chain through its scheduled planner job, enqueued twice (two workers starting): one job.
+                try await db.transaction { c in
+                    _ = try await JobQueue.enqueue([Sweeps.planJob(chain: "tron"), Sweeps.planJob(chain: "tron")], on: c, logger: log)
+                }
+                try await s.run(config) { try await s.swept(5) }
+
+                let sweeps = try await s.sweeps()
+                #expect(sweeps.count == 5, "one sweep per address")
+                #expect(Set(sweeps.map(\.address)).count == 5)
+                for sweep in sweeps {
+                    let txs = try await s.txs(sweep.id)
+                    let topups = txs.filter { $0.purpose == "topup" }, outs = txs.filter { $0.purpose == "sweep" }
+                    #expect(topups.count == 1 && topups[0].state == "confirmed", "exactly one top-up, confirmed")
+                    #expect(outs.count == 1 && outs[0].state == "confirmed")
+                    // Signed only once the top-up was `confirmations` deep: its block comes later than that.
+                    if let tb = topups.first?.block, let sb = outs.first?.block { #expect(sb >= tb + 2, "sweep mined at \(sb), top-up at \(tb)") }
+                    #expect(outs[0].id > topups[0].id)
+                }
+                #expect(node.tron.usdtBalance(of: tronHot) == hotBefore.0 + 21_000_000)
+                #expect(node.evm.usdtBalance(of: ethHot) == hotBefore.1 + 24_000_000)
+                for a in s.h.tron { #expect(node.tron.usdtBalance(of: try ChainKit.ChainKind.tron.parseAddress(a)) == 0) }
+                for a in s.h.eth { #expect(node.evm.usdtBalance(of: try ChainKit.ChainKind.evm.parseAddress(a)) == 0) }
+
+                // A sweep never changes a merchant's balance; its network fees (top-up and sweep) are booked.
+                #expect(try await s.p.balance("tron.USDT", "available") == available.0)
+                #expect(try await s.p.balance("ethereum.USDT", "available") == available.1)
+                #expect(try await s.p.balance("ethereum.ETH", "network_fees", merchant: false) < 0)
+                #expect(try await s.p.balance("tron.TRX", "network_fees", merchant: false) < 0)
+                #expect(try await s.h.ledgerProblems().isEmpty)
+                // Top-ups are not deposits; the scanner files the sweeps into the hot wallets as internal receipts.
+                try await s.scan()
+                #expect(try await s.h.statuses() == ["confirmed": 5])
+                for chain in ["tron", "ethereum"] {
+                    let r = try await s.reconcile(chain, config)
+                    #expect(r.isClean, "\(chain): \(r.differences) \(r.ledgerDifferences)")
+                }
+                // Nothing left to plan.
+                #expect(try await s.planner("ethereum", config).plan(dryRun: false).stored.isEmpty)
+            }
+        }
+    }
+
+    @Test func aboveTheHotCapSweepsGoToTheColdAddress() async throws {
+        try await TestDatabase.withDatabase { db in
+            try await withPayChain("sweep-cold") { node, url in
+                let s = try await SweepHarness.make(db, node: node, url: url)
+                let cold = "TXYZopYRdj2D9XRtbG411XZZ3kM5VkAeBf"
+                try await db.transaction { c in try await c.query("UPDATE gateway.wallets SET cold_address = \(cold) WHERE chain = 'tron'", logger: log) }
+                // The hot address holds 10 000 USDT (funded by the harness); the cap is 15 000.
+                let config = s.config(usdt: SweepCoinConfig(symbol: "USDT", threshold: 1_000_000, hotCap: 15_000_000_000))
+                try await s.deposit(tron: s.h.tron.map { ($0, 6_000_000_000) })
+                let report = try await s.planner("tron", config).plan(dryRun: false)
+                #expect(report.planned.map(\.destinationRole) == ["hot", "cold", "cold"])
+                #expect(report.planned.filter { $0.destinationRole == "cold" }.allSatisfy { $0.destination == cold })
+                try await s.run(config) { try await s.swept(3) }
+                #expect(node.tron.usdtBalance(of: try ChainKit.ChainKind.tron.parseAddress(cold)) == 12_000_000_000)
+                try await s.scan()
+                let r = try await s.reconcile("tron", config)
+                #expect(r.balances.contains { $0.role == "cold" && $0.expected == 12_000_000_000 }, "reconcile covers the cold address")
+                #expect(r.isClean, "\(r.differences) \(r.ledgerDifferences)")
+            }
+        }
+    }
+
+    @Test func aSweepWhoseGasIsWorthTooMuchOfItsAmountWaits() async throws {
+        try await TestDatabase.withDatabase { db in
+            try await withPayChain("sweep-dust") { node, url in
+                let s = try await SweepHarness.make(db, node: node, url: url)
+                try await s.deposit(eth: [(s.h.eth[0], 2_000_000), (s.h.eth[1], 2_000_000_000)])
+                // 1 ETH is worth 1 000 000 USDT here: the gas of a token transfer is worth far more than 2 USDT, less than 5 % of 2 000.
+                let dear = SweepCoinConfig(symbol: "USDT", threshold: 1_000_000, dustFractionPPM: 50_000, nativePrice: 1_000_000_000_000)
+                let report = try await s.planner("ethereum", s.config(usdt: dear)).plan(dryRun: false)
+                #expect(report.planned.map(\.address) == [s.h.eth[1]])
+                #expect(report.waiting.count == 1 && report.waiting[0].address == s.h.eth[0] && report.waiting[0].reason.hasPrefix("dust"))
+                #expect(try await s.sweeps().map(\.address) == [s.h.eth[1]])
+                // Without a price the rule does not apply to the token: the small one is planned too.
+                let cheap = SweepCoinConfig(symbol: "USDT", threshold: 1_000_000, dustFractionPPM: 50_000)
+                #expect(try await s.planner("ethereum", s.config(usdt: cheap)).plan(dryRun: false).planned.map(\.address) == [s.h.eth[0]])
+            }
+        }
+    }
+
+    @Test func aTopUpThatLeavesItsBlockInAReorgIsSentAgainAndTheSweepWaitsForIt() async throws {
+        try await TestDatabase.withDatabase { db in
+            try await withPayChain("sweep-reorg", automine: false) { node, url in
+                let s = try await SweepHarness.make(db, node: node, url: url)
+                let config = s.config(confirmations: 4)
+                try await s.deposit(eth: [(s.h.eth[0], 3_000_000)], confirmations: 4)
+                let id = try #require(try await s.planner("ethereum", config).plan(dryRun: false).stored.first)
+                try await s.run(config, mineEvery: nil, timeout: .seconds(20)) { try await s.txs(id).first?.state == "broadcast" }
+                node.evm.mine()
+                try await s.run(config, mineEvery: nil, timeout: .seconds(20)) { try await s.txs(id).first?.state == "mined" }
+                #expect(try await s.sweeps().first?.state == "gas_topup_sent")
+                _ = try node.evm.reorg(depth: 2, dropTransactions: true)
+                try await s.run(config, mineEvery: nil, timeout: .seconds(20)) { try await s.txs(id).first?.state == "broadcast" }
+                #expect(try await s.txs(id).count == 1, "no sweep is signed while its top-up is not confirmed")
+                try await s.run(config, timeout: .seconds(40)) { try await s.swept(1) }
+                let txs = try await s.txs(id)
+                #expect(txs.map(\.purpose) == ["topup", "sweep"], "the same top-up, sent again: one per sweep")
+                #expect(txs[0].broadcasts >= 2)
+                if let tb = txs[0].block, let sb = txs[1].block { #expect(sb >= tb + 4) }
+                #expect(node.evm.usdtBalance(of: try ChainKit.ChainKind.evm.parseAddress(s.h.eth[0])) == 0)
+            }
+        }
+    }
+}
