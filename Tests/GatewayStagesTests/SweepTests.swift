@@ -243,4 +243,124 @@ struct SweepHarness {
             }
         }
     }
+
+    static func processYAML(devchain url: String, seedFile: String, tronUSDT: String, ethUSDT: String) -> String {
+        """
+        log_level: info
+        stages:
+          chain: { concurrency: 16, batch_size: 16, poll_interval: 50ms, lease: 2s, backoff: { base: 50ms, factor: 2, cap: 400ms } }
+          sweep: { concurrency: 8, batch_size: 8, poll_interval: 50ms, lease: 2s, backoff: { base: 50ms, factor: 2, cap: 400ms } }
+        wallet:
+          seed_file: \(seedFile)
+        chains:
+          tron:
+            kind: tron
+            node_url: \(url)
+            confirmations: 2
+            block_time: 100ms
+            poll_interval: 20ms
+            request_timeout: 2s
+            retry_attempts: 2
+            scan_from: 1
+            tokens:
+              USDT: { contract: \(tronUSDT), decimals: 6 }
+            payments: { poll_interval: 50ms, rebroadcast_every: 500ms }
+            sweep: { interval: 200ms, coins: { USDT: { threshold: "1" } } }
+          ethereum:
+            kind: evm
+            node_url: \(url)
+            chain_id: 1337
+            confirmations: 2
+            block_time: 100ms
+            poll_interval: 20ms
+            request_timeout: 2s
+            retry_attempts: 2
+            scan_from: 1
+            tokens:
+              USDT: { contract: "\(ethUSDT)", decimals: 6 }
+            payments: { poll_interval: 50ms, rebroadcast_every: 500ms }
+            sweep: { interval: 200ms, coins: { USDT: { threshold: "1" } } }
+
+        """
+    }
+
+    /// sweep-worker processes SIGKILLed in each state of the sweeps (while signing top-ups, with top-ups in
+    /// flight, with sweeps in flight) and the next one started with sweeps waiting in `gas_confirmed`: every
+    /// sweep completes once, with one top-up, and the chain and the ledger agree.
+    @Test func sweepWorkersKilledInEveryStateCompleteEachSweepExactlyOnce() async throws {
+        try await TestDatabase.withDatabase { db in
+            try await withPayChain("sweep-kill") { node, url in
+                let s = try await SweepHarness.make(db, node: node, url: url)
+                let config = s.config()
+                let amounts: [BigUInt] = [3_000_000, 4_000_000, 5_000_000]
+                try await s.deposit(tron: Array(zip(s.h.tron, amounts)), eth: Array(zip(s.h.eth, amounts)))
+                let tronHot = try ChainKit.ChainKind.tron.parseAddress(try await s.p.hot("tron"))
+                let ethHot = try ChainKit.ChainKind.evm.parseAddress(try await s.p.hot("ethereum"))
+                let hotBefore = (node.tron.usdtBalance(of: tronHot), node.evm.usdtBalance(of: ethHot))
+                let file = try TestProcesses.configFile(Self.processYAML(
+                    devchain: url, seedFile: s.p.seedFile, tronUSDT: ChainKit.ChainKind.tron.format(node.tron.usdt),
+                    ethUSDT: ChainKit.ChainKind.evm.format(node.evm.usdt)))
+                defer { try? FileManager.default.removeItem(atPath: file) }
+                let env = TestProcesses.environment(for: db.config)
+                let chain = try TestProcesses.start("chain-worker", ["--config", file], environment: env)
+                #expect(await chain.waitForOutput("ready", timeout: .seconds(30)))
+                let mining = Task {
+                    while !Task.isCancelled {
+                        try? await Task.sleep(for: .milliseconds(100))
+                        node.evm.mine()
+                        node.tron.mine()
+                    }
+                }
+                defer { mining.cancel() }
+                @Sendable func states() async throws -> [String] { try await s.sweeps().map(\.state) }
+                func worker() async throws -> RunningProcess {
+                    let w = try TestProcesses.start("sweep-worker", ["--config", file], environment: env)
+                    #expect(await w.waitForOutput("ready", timeout: .seconds(30)))
+                    return w
+                }
+                func kill(_ w: RunningProcess) async {
+                    w.signal(SIGKILL)
+                    _ = await w.wait(timeout: .seconds(10))
+                }
+                // 1. Killed as soon as it runs: the planner plans, top-ups are being signed.
+                let first = try await worker()
+                #expect(try await eventually(timeout: .seconds(30)) { try await s.sweeps().count == 5 })
+                await kill(first)
+                // 2. Killed once every top-up is signed (some may be in flight still).
+                let second = try await worker()
+                #expect(try await eventually(timeout: .seconds(30)) { try await !states().contains("planned") })
+                await kill(second)
+                // 3. With no sweep-worker alive, chain-worker confirms the top-ups: those sweeps wait in gas_confirmed.
+                #expect(try await eventually(timeout: .seconds(30)) { try await !states().contains("gas_topup_sent") })
+                // 4. Killed once every sweep is signed (some in flight still, or mined).
+                let third = try await worker()
+                #expect(try await eventually(timeout: .seconds(30)) { try await !states().contains("gas_confirmed") })
+                await kill(third)
+                // 5. A last one finishes (and two at once, as in production).
+                let fourth = try await worker(), fifth = try await worker()
+                let done = try await eventually(timeout: .seconds(60)) { try await s.swept(5) }
+                let finalStates = try await states()
+                #expect(done, "\(finalStates)")
+                for w in [fourth, fifth, chain] {
+                    w.signal(SIGTERM)
+                    #expect(await w.wait(timeout: .seconds(20)) == 0)
+                }
+                mining.cancel()
+
+                for sweep in try await s.sweeps() {
+                    let txs = try await s.txs(sweep.id)
+                    #expect(txs.filter { $0.purpose == "topup" && $0.state == "confirmed" }.count == 1, "one top-up landed for sweep \(sweep.id)")
+                    #expect(txs.filter { $0.purpose == "sweep" && $0.state == "confirmed" }.count == 1, "one sweep landed for sweep \(sweep.id)")
+                }
+                #expect(node.tron.usdtBalance(of: tronHot) == hotBefore.0 + 12_000_000)
+                #expect(node.evm.usdtBalance(of: ethHot) == hotBefore.1 + 7_000_000)
+                #expect(try await s.h.ledgerProblems().isEmpty)
+                try await s.scan()
+                for name in ["tron", "ethereum"] {
+                    let r = try await s.reconcile(name, config)
+                    #expect(r.isClean, "\(name): \(r.differences) \(r.ledgerDifferences)")
+                }
+            }
+        }
+    }
 }
