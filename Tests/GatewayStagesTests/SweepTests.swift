@@ -179,6 +179,44 @@ struct SweepHarness {
         }
     }
 
+    @Test func nativeDepositsAreSweptLeavingOnlyTheFeeWithoutATopUp() async throws {
+        try await TestDatabase.withDatabase { db in
+            try await withPayChain("sweep-native") { node, url in
+                let s = try await SweepHarness.make(db, node: node, url: url)
+                var config = s.config()
+                for i in config.chains.indices {
+                    let native = config.chains[i].kind == .evm
+                        ? SweepCoinConfig(symbol: "ETH", threshold: BigUInt(10).power(17)) : SweepCoinConfig(symbol: "TRX", threshold: 10_000_000)
+                    config.chains[i].sweep = SweepConfig(interval: .milliseconds(200), coins: [native])
+                }
+                let ethDeposit = BigUInt(10).power(18), trxDeposit: Int64 = 50_000_000
+                _ = try node.evm.fund(try ChainKit.ChainKind.evm.parseAddress(s.h.eth[0]), amount: ethDeposit)
+                _ = try node.tron.fund(try ChainKit.ChainKind.tron.parseAddress(s.h.tron[0]), amount: trxDeposit)
+                try await s.deposit()
+                #expect(try await s.p.balance("ethereum.ETH", "available") == BigInt(ethDeposit))
+                let ethHot = try ChainKit.ChainKind.evm.parseAddress(try await s.p.hot("ethereum"))
+                let tronHot = try ChainKit.ChainKind.tron.parseAddress(try await s.p.hot("tron"))
+                let before = (node.evm.balance(of: ethHot), node.tron.balance(of: tronHot) ?? 0)
+                let e = try await s.planner("ethereum", config).plan(dryRun: false), t = try await s.planner("tron", config).plan(dryRun: false)
+                #expect(e.planned.count == 1 && e.planned[0].topupAmount == 0 && e.planned[0].amount == ethDeposit - e.planned[0].gasEstimate)
+                #expect(t.planned.count == 1 && t.planned[0].topupAmount == 0 && t.planned[0].amount == BigUInt(trxDeposit) - t.planned[0].gasEstimate)
+                try await s.run(config) { try await s.swept(2) }
+                for sweep in try await s.sweeps() { #expect(try await s.txs(sweep.id).map(\.purpose) == ["sweep"], "no top-up for a native sweep") }
+                #expect(node.evm.balance(of: ethHot) == before.0 + e.planned[0].amount)
+                #expect(node.tron.balance(of: tronHot) ?? 0 == before.1 + Int64(t.planned[0].amount))
+                // What is left is less than the fee reserve: the fee burned the rest.
+                #expect(node.evm.balance(of: try ChainKit.ChainKind.evm.parseAddress(s.h.eth[0])) < e.planned[0].gasEstimate)
+                #expect(try await s.p.balance("ethereum.ETH", "available") == BigInt(ethDeposit), "the merchant's balance does not move")
+                try await s.scan()
+                for chain in ["tron", "ethereum"] {
+                    let r = try await s.reconcile(chain, config)
+                    #expect(r.isClean, "\(chain): \(r.differences) \(r.ledgerDifferences)")
+                }
+                #expect(try await s.h.ledgerProblems().isEmpty)
+            }
+        }
+    }
+
     @Test func aboveTheHotCapSweepsGoToTheColdAddress() async throws {
         try await TestDatabase.withDatabase { db in
             try await withPayChain("sweep-cold") { node, url in
