@@ -217,6 +217,38 @@ struct SweepHarness {
         }
     }
 
+    @Test func aStuckEVMTopUpIsReplacedOnItsNonceAndOnlyOneLands() async throws {
+        try await TestDatabase.withDatabase { db in
+            try await withPayChain("sweep-stuck", automine: false) { node, url in
+                let s = try await SweepHarness.make(db, node: node, url: url)
+                var config = s.config(confirmations: 1)
+                for i in config.chains.indices { config.chains[i].payments.replaceAfter = .milliseconds(400) }
+                try await s.deposit(eth: [(s.h.eth[0], 3_000_000)], confirmations: 1)
+                let id = try #require(try await s.planner("ethereum", config).plan(dryRun: false).stored.first)
+                // Nothing is mined: after replace_after the top-up is re-signed on its nonce with higher fees.
+                try await s.run(config, mineEvery: nil, timeout: .seconds(20)) { try await s.txs(id).count >= 2 }
+                var nonces: [Int64] = [], fees: [String] = []
+                for try await (n, f) in try await db.query("""
+                    SELECT nonce, max_fee::text FROM gateway.outgoing_txs WHERE purpose = 'topup' AND ref_id = \(id) ORDER BY id
+                    """).decode((Int64, String).self) {
+                    nonces.append(n)
+                    fees.append(f)
+                }
+                #expect(nonces.count >= 2 && Set(nonces).count == 1, "replacements share the nonce")
+                #expect((BigUInt(fees[1]) ?? 0) * 10 >= (BigUInt(fees[0]) ?? 0) * 11, "fees raised by at least 10 %")
+                #expect(try await s.txs(id).allSatisfy { $0.purpose == "topup" }, "no sweep before a top-up is confirmed")
+                // Now blocks come: exactly one top-up lands, then the sweep.
+                try await s.run(config, timeout: .seconds(30)) { try await s.swept(1) }
+                let txs = try await s.txs(id)
+                #expect(txs.filter { $0.purpose == "topup" && $0.state == "confirmed" }.count == 1)
+                #expect(txs.filter { $0.purpose == "topup" && $0.state != "confirmed" }.allSatisfy { $0.state == "replaced" })
+                #expect(txs.filter { $0.purpose == "sweep" }.map(\.state) == ["confirmed"])
+                #expect(node.evm.usdtBalance(of: try ChainKit.ChainKind.evm.parseAddress(s.h.eth[0])) == 0)
+                #expect(try await s.h.ledgerProblems().isEmpty)
+            }
+        }
+    }
+
     @Test func aboveTheHotCapSweepsGoToTheColdAddress() async throws {
         try await TestDatabase.withDatabase { db in
             try await withPayChain("sweep-cold") { node, url in

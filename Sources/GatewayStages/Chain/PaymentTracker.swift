@@ -291,11 +291,12 @@ final class PaymentFollower: Sendable {
         if !accepted.isEmpty {
             try await ctx.database.withConnection { c in try await Payments.markBroadcast(accepted, on: c, logger: logger) }
         }
-        // (Sweeps and top-ups are not replaced yet: only re-broadcast.)
-        if look.purpose == "withdrawal", chain.kind == .evm, let newest = open.last, newest.age >= chain.payments.replaceAfter.inSeconds {
+        // The replacement is signed by the stage that holds the key: autopay for withdrawals, sweep for sweeps and top-ups.
+        if chain.kind == .evm, let newest = open.last, newest.age >= chain.payments.replaceAfter.inSeconds {
+            let stage: Stage = look.purpose == "withdrawal" ? .autopay : .sweep
             try await ctx.database.transaction { c in
-                _ = try await JobQueue.enqueue(NewJob(stage: .autopay, kind: Payments.replaceJobKind, ref: "withdrawal:\(id)",
-                                                      uniqueKey: "replace:withdrawal:\(id)"), on: c, logger: logger)
+                _ = try await JobQueue.enqueue(NewJob(stage: stage, kind: Payments.replaceJobKind, ref: "\(look.purpose):\(id)",
+                                                      uniqueKey: "replace:\(look.purpose):\(id)"), on: c, logger: logger)
             }
         }
         return .snooze(chain.payments.pollInterval)

@@ -29,7 +29,8 @@ public enum SweepStage {
         }
         let sweeper = try Sweeper(config: env.config, seed: seed, database: env.database, logger: env.logger)
         let swept = env.config.chains.filter { $0.sweep != nil }.map(\.name)
-        return StageRunner.Parts(handlers: [Sweeps.planJobKind: PlanHandler(sweeper: sweeper), Sweeps.sweepJobKind: StepHandler(sweeper: sweeper)],
+        return StageRunner.Parts(handlers: [Sweeps.planJobKind: PlanHandler(sweeper: sweeper), Sweeps.sweepJobKind: StepHandler(sweeper: sweeper),
+                                            Payments.replaceJobKind: SweepReplaceHandler(sweeper: sweeper)],
                                  services: [PlannerSchedule(chains: swept, database: env.database, logger: env.logger)])
     }
 }
@@ -385,6 +386,86 @@ final class Sweeper: Sendable {
             try await database.transaction { c in try await Payments.markBroadcast([signed.txHash], on: c, logger: logger) }
         } catch {
             logger.warning("broadcast failed; the confirmation job will send it again", metadata: ["tx": "\(signed.txHash)", "error": "\(error)"])
+        }
+        return .completedInTransaction
+    }
+}
+
+/// `replace` (ref `topup:<id>` or `sweep:<id>`): a stuck EVM top-up or sweep is replaced on its nonce with
+/// higher fees, by autopay's rules (ReplaceHandler.replacementFees); whichever lands, exactly one moves
+/// the funds. A sweep's replacement must fit in the native coin its deposit address holds, or it waits.
+struct SweepReplaceHandler: JobHandler {
+    let sweeper: Sweeper
+
+    func handle(_ ctx: JobContext) async throws -> JobOutcome {
+        guard let (purpose, id) = Payments.paymentRef(ctx.job.ref), purpose != "withdrawal" else {
+            throw PermanentJobError("job ref \(ctx.job.ref ?? "nil") is not topup:<id> or sweep:<id>")
+        }
+        let logger = ctx.logger, database = ctx.database
+        let (open, found) = try await database.withConnection { c in
+            (try await Payments.openTransactions(withdrawalIDs: [id], purpose: purpose, on: c, logger: logger)[id] ?? [],
+             try await Sweeps.find(id, on: c, logger: logger))
+        }
+        guard let sweep = found, let latest = open.last, let nonce = latest.nonce, let chain = sweeper.chains[latest.chain],
+            case .evm(let evm)? = sweeper.nodes[latest.chain]
+        else { return .completed }
+        guard latest.age >= chain.payments.replaceAfter.inSeconds else { return .completed }
+        for tx in open {
+            switch try await evm.transactionStatus(tx.txHash) {
+            case .confirmed, .failed: return .completed  // one landed: chain-worker settles it
+            case .pending, .notFound: continue
+            }
+        }
+        let from = try chain.kind.parseAddress(latest.from), to = try chain.kind.parseAddress(latest.to)
+        let isToken = purpose == "sweep" && sweep.isToken
+        let query: FeeQuery = isToken ? .token(token: try chain.kind.parseAddress(sweep.tokenContract ?? ""), from: from, to: to, amount: latest.amount)
+            : .native(from: from, to: to, amount: latest.amount)
+        guard case .evm(let estimate) = try await evm.feeEstimate(query),
+            let (maxFee, tip) = ReplaceHandler.replacementFees(latest: latest, estimate: estimate, chain: chain)
+        else {
+            logger.warning("a stuck sweep transaction cannot be replaced: its fees are at the configured cap",
+                           metadata: ["\(purpose)": "\(id)", "tx": "\(latest.txHash)", "max_fee": "\(latest.maxFee)"])
+            return .snooze(chain.payments.replaceAfter)
+        }
+        let key: Secp256k1.PrivateKey
+        if purpose == "topup" {
+            key = try sweeper.hotKeys.key(kind: chain.kind, account: sweep.accountIndex, expected: sweep.hotAddress)
+        } else {
+            key = try sweeper.depositKeys.key(kind: chain.kind, account: sweep.accountIndex, index: sweep.derivationIndex, expected: sweep.address)
+            let native = try await evm.nativeBalance(of: from).amount
+            let spendable = isToken ? native : (native > latest.amount ? native - latest.amount : 0)
+            guard BigUInt(latest.gasLimit) * maxFee <= spendable else {
+                logger.warning("a stuck sweep cannot be replaced: its deposit address holds too little gas for higher fees",
+                               metadata: ["sweep": "\(id)", "tx": "\(latest.txHash)", "native": "\(native)"])
+                return .snooze(chain.payments.replaceAfter)
+            }
+        }
+        let transfer = Sweeper.Transfer(from: latest.from, to: latest.to, key: key, coinID: latest.coinID, tokenContract: isToken ? sweep.tokenContract : nil,
+                                        amount: latest.amount, gas: SweepPlanner.Gas(limit: latest.gasLimit, price: maxFee, tip: tip))
+        let signed = try sweeper.sign(transfer, nonce: nonce, chain: chain, refID: id)
+        let expected = purpose == "topup" ? "gas_topup_sent" : "sweep_sent"
+        let stored = try await database.transaction { c -> Bool in
+            let current = try await Sweeps.find(id, lock: true, on: c, logger: logger)
+            let still = try await Payments.openTransactions(withdrawalIDs: [id], purpose: purpose, on: c, logger: logger)[id] ?? []
+            guard current?.state == expected, still.last?.id == latest.id else {
+                try await ctx.complete(in: c)
+                return false
+            }
+            try await Payments.store([signed], purpose: purpose, replacing: [id: latest.id], followAfter: chain.payments.pollInterval, on: c, logger: logger)
+            if purpose == "sweep" { try await Sweeps.markSigned(id, state: expected, txHash: signed.txHash, on: c, logger: logger) }
+            try await ctx.complete(in: c)
+            return true
+        }
+        if stored {
+            logger.notice("stuck sweep transaction replaced on the same nonce", metadata: [
+                "\(purpose)": "\(id)", "nonce": "\(nonce)", "old_tx": "\(latest.txHash)", "new_tx": "\(signed.txHash)", "max_fee": "\(maxFee)",
+            ])
+            do {
+                _ = try await evm.broadcast(signed.raw)
+                try await database.transaction { c in try await Payments.markBroadcast([signed.txHash], on: c, logger: logger) }
+            } catch {
+                logger.warning("broadcast failed; the confirmation job will send it again", metadata: ["tx": "\(signed.txHash)", "error": "\(error)"])
+            }
         }
         return .completedInTransaction
     }
