@@ -398,7 +398,14 @@ struct SweepHarness {
                 await kill(first)
                 // 2. Killed once every top-up is signed (some may be in flight still).
                 let second = try await worker()
-                #expect(try await eventually(timeout: .seconds(30)) { try await !states().contains("planned") })
+                let signed = try await eventually(timeout: .seconds(30)) { try await !states().contains("planned") }
+                if !signed {
+                    var jobs: [String] = []
+                    for try await (k, r, a, e) in try await db.query("""
+                        SELECT kind, coalesce(ref, ''), attempt, coalesce(last_error, '') FROM gateway.jobs WHERE stage = 'sweep'
+                        """).decode((String, String, Int32, String).self) { jobs.append("\(k) \(r) attempt \(a) \(e)") }
+                    Issue.record("top-ups not all signed: \(try await states()); jobs: \(jobs); worker: \(String(second.output.suffix(3000)))")
+                }
                 await kill(second)
                 // 3. With no sweep-worker alive, chain-worker confirms the top-ups: those sweeps wait in gas_confirmed.
                 #expect(try await eventually(timeout: .seconds(30)) { try await !states().contains("gas_topup_sent") })

@@ -92,8 +92,10 @@ public struct SweepPlanner: Sendable {
     }
 
     /// One planner run: candidates by our records, each checked against the node, the dust rule, the
-    /// hot cap; stored (with their first step job) unless `dryRun`.
-    public func plan(address: String? = nil, dryRun: Bool) async throws -> SweepPlanReport {
+    /// hot cap; stored (with their first step job) unless `dryRun`, a chunk at a time so a run cut short
+    /// (a killed worker) keeps what it planned. A node failure on one address leaves it waiting for the
+    /// next run instead of failing the run.
+    public func plan(address: String? = nil, dryRun: Bool, chunk: Int = 50) async throws -> SweepPlanReport {
         var report = SweepPlanReport(chain: chain.name)
         struct Records: Sendable { var coins: [Reconciliation.ChainCoin], candidates: [SweepCandidate], holdings: [Int64: [Int32: BigInt]] }
         let chainName = chain.name, settings = self.settings, logger = self.logger
@@ -103,77 +105,125 @@ public struct SweepPlanner: Sendable {
             return Records(coins: coins, candidates: candidates, holdings: try await Sweeps.hotHoldings(chain: chainName, on: c, logger: logger))
         }
         var holdings = records.holdings
+        // One sweep per address: the first coin (tokens first) above its threshold.
+        var seen = Set<String>()
         let candidates = records.candidates.filter { c in
-            guard let cfg = settings.coins[c.symbol.uppercased()] else { return false }
-            return c.balance >= BigInt(cfg.threshold)
-        }
-        var chosen = Set<String>()
+            guard let cfg = settings.coins[c.symbol.uppercased()], c.balance >= BigInt(cfg.threshold), !seen.contains(c.address) else { return false }
+            seen.insert(c.address)
+            return true
+        }.prefix(settings.maxPerRun)
         var gasByCoin: [Int32: Gas] = [:]
-        for cand in candidates {
-            guard report.planned.count < settings.maxPerRun else { break }
-            guard !chosen.contains(cand.address), let cfg = settings.coins[cand.symbol.uppercased()] else { continue }
-            let balance = BigUInt(cand.balance)
-            let from = try chain.kind.parseAddress(cand.address)
-            // The node must hold what our records say (a reorg or a record ahead of the node waits).
-            let onNode = cand.isToken ? try await node.client.tokenBalance(of: from, token: try chain.kind.parseAddress(cand.coinType))
-                : try await node.client.nativeBalance(of: from).amount
-            guard onNode >= balance else {
-                report.waiting.append((cand.address, cand.symbol, cand.balance, "the node shows \(onNode), our records \(balance)"))
-                continue
-            }
-            // Destination: hot while it holds less than its cap, else cold (when the wallet has one).
-            var role = "hot", destination = cand.hotAddress
-            let held = holdings[cand.walletID]?[cand.coinID] ?? 0
-            if let cap = cfg.hotCap, held >= BigInt(cap) {
-                if let cold = cand.coldAddress {
-                    role = "cold"
-                    destination = cold
-                } else {
-                    logger.warning("hot wallet above its cap and the wallet has no cold address: sweeping to the hot address",
-                                   metadata: ["chain": "\(chain.name)", "hot_address": "\(cand.hotAddress)", "coin": "\(cand.symbol)"])
+        for start in stride(from: candidates.startIndex, to: candidates.endIndex, by: max(1, chunk)) {
+            let slice = Array(candidates[start..<min(start + max(1, chunk), candidates.endIndex)])
+            // What the node says each address holds, at most 16 requests at a time.
+            let reads = await withTaskGroup(of: (Int, Result<NodeRead, any Error>).self) { group -> [Int: Result<NodeRead, any Error>] in
+                var out: [Int: Result<NodeRead, any Error>] = [:]
+                var next = 0
+                func add() {
+                    let i = next, cand = slice[i]
+                    group.addTask {
+                        do { return (i, .success(try await self.read(cand))) } catch { return (i, .failure(error)) }
+                    }
+                    next += 1
                 }
+                while next < min(16, slice.count) { add() }
+                for await (i, r) in group {
+                    out[i] = r
+                    if next < slice.count { add() }
+                }
+                return out
             }
-            let to = try chain.kind.parseAddress(destination)
-            let gas: Gas
-            if let g = gasByCoin[cand.coinID] {
-                gas = g
-            } else {
-                gas = try await self.gas(isToken: cand.isToken, token: cand.coinType, from: from, to: to, amount: balance)
-                gasByCoin[cand.coinID] = gas
-            }
-            let amount: BigUInt
-            var topup: BigUInt = 0
-            if cand.isToken {
-                amount = balance
-                let need = gas.total * BigUInt(settings.gasMarginPercent) / 100
-                let native = try await node.client.nativeBalance(of: from).amount
-                if native < need { topup = need - native }
-            } else {
-                guard balance > gas.total else {
-                    report.waiting.append((cand.address, cand.symbol, cand.balance, "holds no more than the fee (\(gas.total))"))
+            var planned: [PlannedSweep] = []
+            for (i, cand) in slice.enumerated() {
+                guard let cfg = settings.coins[cand.symbol.uppercased()] else { continue }
+                let balance = BigUInt(cand.balance)
+                let read: NodeRead
+                switch reads[i] {
+                case .success(let r)?: read = r
+                case .failure(let error)?:
+                    report.waiting.append((cand.address, cand.symbol, cand.balance, "node: \(error)"))
+                    continue
+                case nil: continue
+                }
+                // The node must hold what our records say (a reorg or a record ahead of the node waits).
+                guard read.coin >= balance else {
+                    report.waiting.append((cand.address, cand.symbol, cand.balance, "the node shows \(read.coin), our records \(balance)"))
                     continue
                 }
-                amount = balance - gas.total
+                // Destination: hot while it holds less than its cap, else cold (when the wallet has one).
+                var role = "hot", destination = cand.hotAddress
+                let held = holdings[cand.walletID]?[cand.coinID] ?? 0
+                if let cap = cfg.hotCap, held >= BigInt(cap) {
+                    if let cold = cand.coldAddress {
+                        role = "cold"
+                        destination = cold
+                    } else {
+                        logger.warning("hot wallet above its cap and the wallet has no cold address: sweeping to the hot address",
+                                       metadata: ["chain": "\(chain.name)", "hot_address": "\(cand.hotAddress)", "coin": "\(cand.symbol)"])
+                    }
+                }
+                let gas: Gas
+                if let g = gasByCoin[cand.coinID] {
+                    gas = g
+                } else {
+                    do {
+                        gas = try await self.gas(isToken: cand.isToken, token: cand.coinType, from: try chain.kind.parseAddress(cand.address),
+                                                 to: try chain.kind.parseAddress(destination), amount: balance)
+                    } catch {
+                        report.waiting.append((cand.address, cand.symbol, cand.balance, "node: fee estimate: \(error)"))
+                        continue
+                    }
+                    gasByCoin[cand.coinID] = gas
+                }
+                let amount: BigUInt
+                var topup: BigUInt = 0
+                if cand.isToken {
+                    amount = balance
+                    let need = gas.total * BigUInt(settings.gasMarginPercent) / 100
+                    if read.native < need { topup = need - read.native }
+                } else {
+                    guard balance > gas.total else {
+                        report.waiting.append((cand.address, cand.symbol, cand.balance, "holds no more than the fee (\(gas.total))"))
+                        continue
+                    }
+                    amount = balance - gas.total
+                }
+                // Dust rule: the gas weighed against the amount, in the coin's units.
+                let cost: BigUInt? = cand.isToken
+                    ? cfg.nativePrice.map { gas.total * $0 / BigUInt(10).power(chain.nativeDecimals) } : gas.total
+                if let cost, cost * 1_000_000 > amount * cfg.dustFractionPPM {
+                    report.waiting.append((cand.address, cand.symbol, cand.balance,
+                                           "dust: gas worth \(cost) is more than \(cfg.dustFractionPPM) ppm of \(amount)"))
+                    continue
+                }
+                if role == "hot" { holdings[cand.walletID, default: [:]][cand.coinID, default: 0] += BigInt(amount) }
+                planned.append(PlannedSweep(chain: chain.name, merchantID: cand.merchantID, walletID: cand.walletID, addressID: cand.addressID,
+                                            address: cand.address, coinID: cand.coinID, symbol: cand.symbol, amount: amount,
+                                            destination: destination, destinationRole: role, gasEstimate: gas.total, topupAmount: topup))
             }
-            // Dust rule: gas (and the top-up's own transfer) weighed against the amount, in the coin's units.
-            let cost: BigUInt? = cand.isToken
-                ? cfg.nativePrice.map { gas.total * $0 / BigUInt(10).power(chain.nativeDecimals) } : gas.total
-            if let cost, cost * 1_000_000 > amount * cfg.dustFractionPPM {
-                report.waiting.append((cand.address, cand.symbol, cand.balance,
-                                       "dust: gas worth \(cost) is more than \(cfg.dustFractionPPM) ppm of \(amount)"))
-                continue
+            report.planned += planned
+            if !dryRun && !planned.isEmpty {
+                let toStore = planned
+                report.stored += try await database.transaction { c in try await Sweeps.insert(toStore, on: c, logger: logger) }
             }
-            chosen.insert(cand.address)
-            if role == "hot" { holdings[cand.walletID, default: [:]][cand.coinID, default: 0] += BigInt(amount) }
-            report.planned.append(PlannedSweep(chain: chain.name, merchantID: cand.merchantID, walletID: cand.walletID, addressID: cand.addressID,
-                                               address: cand.address, coinID: cand.coinID, symbol: cand.symbol, amount: amount,
-                                               destination: destination, destinationRole: role, gasEstimate: gas.total, topupAmount: topup))
-        }
-        if !dryRun && !report.planned.isEmpty {
-            let planned = report.planned
-            report.stored = try await database.transaction { c in try await Sweeps.insert(planned, on: c, logger: logger) }
         }
         return report
+    }
+
+    /// What the node says a candidate address holds: of the coin, and of the native coin (tokens only).
+    struct NodeRead: Sendable {
+        var coin: BigUInt
+        var native: BigUInt
+    }
+
+    func read(_ cand: SweepCandidate) async throws -> NodeRead {
+        let from = try chain.kind.parseAddress(cand.address)
+        if cand.isToken {
+            let coin = try await node.client.tokenBalance(of: from, token: try chain.kind.parseAddress(cand.coinType))
+            return NodeRead(coin: coin, native: try await node.client.nativeBalance(of: from).amount)
+        }
+        let native = try await node.client.nativeBalance(of: from).amount
+        return NodeRead(coin: native, native: native)
     }
 }
 
