@@ -332,7 +332,16 @@ final class Sweeper: Sendable {
         let key = try depositKeys.key(kind: chain.kind, account: sweep.accountIndex, index: sweep.derivationIndex, expected: sweep.address)
         let from = try chain.kind.parseAddress(sweep.address), to = try chain.kind.parseAddress(sweep.destination)
         let planner = SweepPlanner(chain: chain, settings: chain.sweep ?? SweepConfig(), node: node, database: database, logger: logger)
-        var gas = try await planner.gas(isToken: sweep.isToken, token: sweep.tokenContract, from: from, to: to, amount: sweep.amount)
+        var gas: SweepPlanner.Gas
+        do {
+            gas = try await planner.gas(isToken: sweep.isToken, token: sweep.tokenContract, from: from, to: to, amount: sweep.amount)
+        } catch let error as ChainNodeError where chain.kind == .evm {
+            // A node may refuse to estimate for an address holding just its top-up once fees rose ("insufficient
+            // funds"): the plan's own gas stands, capped below by what the address holds.
+            let limit: UInt64 = sweep.isToken ? 100_000 : 21_000
+            gas = SweepPlanner.Gas(limit: limit, price: sweep.gasEstimate / BigUInt(limit), tip: 0)
+            logger.notice("fee estimate refused for a sweep; signing with the planned gas", metadata: ["sweep": "\(sweep.id)", "error": "\(error)"])
+        }
         let native = try await node.client.nativeBalance(of: from).amount
         let spendable = sweep.isToken ? native : (native > sweep.amount ? native - sweep.amount : 0)
         if case .evm = node {
