@@ -10,7 +10,7 @@ import Synchronization
 struct Bench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Benchmarks (run them from a release build).",
-        subcommands: [QueueBench.self, APIBench.self, BenchWorker.self, AddressBench.self, ValidateBench.self, ScanBench.self, DepositBench.self, PayoutBench.self])
+        subcommands: [QueueBench.self, APIBench.self, BenchWorker.self, AddressBench.self, ValidateBench.self, ScanBench.self, DepositBench.self, PayoutBench.self, SweepBench.self])
 }
 
 /// `gatewayctl bench queue`: enqueue N no-op jobs, drain them with W workers claiming B at a time.

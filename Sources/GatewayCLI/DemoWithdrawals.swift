@@ -6,6 +6,7 @@ import Foundation
 import GatewayCore
 import GatewayRuntime
 import GatewayServices
+import GatewayStages
 import Logging
 import MerchantSide
 import NIOCore
@@ -24,8 +25,9 @@ extension DemoCommand {
             abstract: "The payment path: a proxypay paid automatically, a larger withdrawal approved by a reviewer with gatewayctl, callbacks received.",
             discussion: """
                 Run after `demo deposits`, with gateway-api and every worker running (scripts/run.sh does both). Turns on \
-                automatic payment for "Demo Shop", funds its TRON hot wallet from devchain, deposits --large USDT more so the \
-                merchant can afford it, then through the Udun API: a /mch/withdraw/proxypay of --small USDT, under the review \
+                automatic payment for "Demo Shop", funds its TRON hot wallet with TRX (gas) from devchain, deposits --large + \
+                --small USDT to one of its deposit addresses, sweeps that address into the hot wallet (the sweep planner's plan \
+                is shown with its estimated gas; sweep-worker tops up gas, waits for it, then sweeps), then through the Udun API: a /mch/withdraw/proxypay of --small USDT, under the review \
                 rules' auto_approve_up_to, is approved by rule and paid (callbacks 1 and 3); a /mch/withdraw of --large USDT, \
                 above it, waits for people (callback 0) until the demo approves it as reviewer "demo-reviewer" with \
                 `gatewayctl review approve` (callbacks 1 and 3). Exits 1 when a callback does not arrive within --timeout seconds.
@@ -80,9 +82,8 @@ extension DemoCommand {
             defer { Task { try? await http.shutdown(); await receiver.stop() } }
             let node = DevchainControl(http: http, url: chain.nodeURL)
             _ = try await node.post("/devchain/tron/fund", ["address": .string(hot), "amount": .string("1000000000")])
-            _ = try await node.post("/devchain/tron/usdt", ["to": .string(hot), "amount": .string((largeUnits + smallUnits).description)])
-            _ = try await node.post("/devchain/tron/usdt", ["to": .string(depositAddress), "amount": .string(largeUnits.description)])
-            print("  funded    hot wallet with 1000 TRX and \(large)+\(small) USDT; deposited \(large) USDT more to \(depositAddress)")
+            _ = try await node.post("/devchain/tron/usdt", ["to": .string(depositAddress), "amount": .string((largeUnits + smallUnits).description)])
+            print("  funded    hot wallet with 1000 TRX (gas); deposited \(large)+\(small) USDT to \(depositAddress)")
             let deadline = ContinuousClock.now + .seconds(timeout)
             let coinType = Coins.canonicalCoinType(chain.kind.format(usdt.contract))
             say("waiting for the deposit to be credited")
@@ -90,6 +91,8 @@ extension DemoCommand {
                 guard ContinuousClock.now < deadline else { throw ValidationError("demo: the deposit was not credited within \(timeout) s") }
                 try await Task.sleep(for: .milliseconds(300))
             }
+
+            try await sweep(ctx, chain: chain, address: depositAddress, deadline: ContinuousClock.now + .seconds(timeout))
 
             let api = "http://\(config.api.listen.host == "0.0.0.0" ? "127.0.0.1" : config.api.listen.host):\(config.api.listen.port)"
             let run = String(Int(Date().timeIntervalSince1970))
@@ -118,6 +121,50 @@ extension DemoCommand {
         }
 
         func say(_ s: String) { print("==> \(s)") }
+
+        /// Plans the deposit address's sweep now (as the scheduled planner would) and waits until
+        /// sweep-worker has moved it into the hot wallet.
+        func sweep(_ ctx: CLIContext, chain: ChainConfig, address: String, deadline: ContinuousClock.Instant) async throws {
+            guard chain.sweep != nil else {
+                say("chains.\(chain.name).sweep is not configured: the deposit stays on its address (the hot wallet must hold the USDT)")
+                return
+            }
+            say("sweeping \(address) into the hot wallet")
+            let planner = try SweepPlanner(chain: chain, database: ctx.database, logger: ctx.logger)
+            var id: Int64?
+            while id == nil {
+                let report = try await planner.plan(address: address, dryRun: false)
+                for p in report.planned {
+                    print("  plan      \(p.symbol) \(p.amount) (base units) from \(p.address) to the \(p.destinationRole) address \(p.destination); "
+                          + "gas up to \(p.gasEstimate), top-up \(p.topupAmount)")
+                }
+                for w in report.waiting { print("  waiting   \(w.address) \(w.symbol): \(w.reason)") }
+                id = report.stored.first
+                if id == nil {  // planned meanwhile by sweep-worker's own planner, or waiting
+                    id = try await ctx.database.withConnection { c in
+                        try await Sweeps.list(chain: chain.name, state: nil, limit: 50, on: c, logger: ctx.logger).first {
+                            $0.address == address && $0.state != "failed" && $0.state != "swept"
+                        }?.id
+                    }
+                }
+                guard id == nil else { break }
+                guard ContinuousClock.now < deadline else { throw ValidationError("demo: the deposit address was not planned for a sweep in time") }
+                try await Task.sleep(for: .seconds(1))
+            }
+            var last = ""
+            while true {
+                let sweep = try await ctx.database.withConnection { c in try await Sweeps.find(id!, on: c, logger: ctx.logger) }
+                let state = sweep?.state ?? "?"
+                if state != last {
+                    print("  sweep     \(id!) \(state)\(sweep?.stateReason.map { ": \($0)" } ?? "")")
+                    last = state
+                }
+                if state == "swept" { break }
+                if state == "failed" { throw ValidationError("demo: sweep \(id!) failed") }
+                guard ContinuousClock.now < deadline else { throw ValidationError("demo: sweep \(id!) did not finish in time (state \(state))") }
+                try await Task.sleep(for: .milliseconds(300))
+            }
+        }
 
         func balance(_ ctx: CLIContext, coinType: String, merchantID: Int64) async throws -> BigInt {
             try await ctx.database.withConnection { c in

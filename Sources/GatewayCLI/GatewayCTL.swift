@@ -13,7 +13,7 @@ public struct GatewayCTL: AsyncParsableCommand {
         discussion: ProcessOptions.discussion,
         subcommands: [
             Migrate.self, Status.self, Jobs.self, ConfigCommand.self, KeysCommand.self, ChainCommand.self, MerchantCommand.self, CoinCommand.self,
-            WalletCommand.self, AddressCommand.self, DepositCommand.self, WithdrawalCommand.self, ReviewCommand.self, LedgerCommand.self, CallbacksCommand.self, AdminCommand.self, DemoCommand.self, Chaos.self, Bench.self,
+            WalletCommand.self, AddressCommand.self, DepositCommand.self, WithdrawalCommand.self, ReviewCommand.self, LedgerCommand.self, SweepCommand.self, CallbacksCommand.self, AdminCommand.self, DemoCommand.self, Chaos.self, Bench.self,
         ])
 
     public init() {}
@@ -194,6 +194,7 @@ public enum StatusReport {
         }
         text += "\nreviews\n" + (anyReview ? reviews.render() : "none waiting\n")
         text += try await HotWalletRows.statusSection(database, chains: chainConfigs)
+        text += try await SweepCommand.statusSection(database)
 
         var alerts = TextTable(header: ["alert", "chain", "fork at", "depth", "confirmations", "detected", "detail"])
         var anyAlert = false

@@ -199,13 +199,17 @@ struct HotWalletRows: Sendable {
     static func statusSection(_ database: Database, chains: [ChainConfig]) async throws -> String {
         let rows = try await read(database, merchant: nil, chain: nil)
         guard !rows.isEmpty else { return "\nhot wallets\nnone attached\n" }
-        var t = TextTable(header: ["merchant", "chain", "hot address", "coin", "records", "in flight", "low water", ""])
+        var t = TextTable(header: ["merchant", "chain", "hot address", "coin", "records", "in flight", "low water", "sweep cap", ""])
         for r in rows {
             let chain = chains.first { $0.name == r.chain }
             let low = chain?.lowWater(r.symbol)
-            let flag = low.map { r.expected - r.inFlight < BigInt($0) ? "LOW" : "" } ?? ""
+            let cap = chain?.sweep?.coins[r.symbol.uppercased()]?.hotCap
+            var flags: [String] = []
+            if let low, r.expected - r.inFlight < BigInt(low) { flags.append("LOW") }
+            if let cap, r.expected >= BigInt(cap) { flags.append("AT CAP (sweeps go cold)") }
             t.add(["\(r.merchantID)", r.chain, r.hotAddress, r.symbol, r.expectedText, r.inFlightText,
-                   low.map { CoinAmount.format($0, decimals: r.decimals) } ?? "-", flag])
+                   low.map { CoinAmount.format($0, decimals: r.decimals) } ?? "-", cap.map { CoinAmount.format($0, decimals: r.decimals) } ?? "-",
+                   flags.joined(separator: ", ")])
         }
         return "\nhot wallets (from our records; gatewayctl wallet show asks the node)\n" + t.render()
     }

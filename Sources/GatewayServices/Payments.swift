@@ -114,6 +114,18 @@ public enum Payments {
         return Int64(ref.dropFirst("withdrawal:".count))
     }
 
+    /// What an outgoing transaction pays for (`gateway.outgoing_txs.purpose`); its `ref_id` is the
+    /// withdrawal's id, or the sweep's for a sweep and its gas top-up.
+    public static let purposes = ["withdrawal", "sweep", "topup"]
+
+    /// The purpose and ref id of a confirmation job's ref `<purpose>:<id>`.
+    public static func paymentRef(_ ref: String?) -> (purpose: String, id: Int64)? {
+        guard let ref, let colon = ref.firstIndex(of: ":") else { return nil }
+        let purpose = String(ref[..<colon])
+        guard purposes.contains(purpose), let id = Int64(ref[ref.index(after: colon)...]) else { return nil }
+        return (purpose, id)
+    }
+
     /// Approved withdrawals among `ids`, with their hot wallet; `lock` takes their row locks (in id order).
     public static func approvedOrders(_ ids: [Int64], lock: Bool, on c: PostgresConnection, logger: Logger) async throws -> [PaymentOrder] {
         var out: [PaymentOrder] = []
@@ -182,16 +194,18 @@ public enum Payments {
     }
 
     /// Stores signed payments and marks their withdrawals `signed`, with a confirmation job each (run
-    /// by chain-worker after `followAfter`), in the caller's transaction. Only withdrawals still
-    /// `approved` (or `signed`/`broadcast` for a replacement) are touched.
-    public static func store(_ txs: [SignedPayment], replacing: [Int64: Int64] = [:], followAfter: Duration,
+    /// by chain-worker after `followAfter`, ref `<purpose>:<id>`), in the caller's transaction. Only
+    /// withdrawals still `approved` (or `signed`/`broadcast` for a replacement) are touched. For another
+    /// `purpose` (`sweep`, `topup`) `withdrawalID` is the sweep's id and its owner moves its own state.
+    public static func store(_ txs: [SignedPayment], purpose: String = "withdrawal", replacing: [Int64: Int64] = [:], followAfter: Duration,
                              on c: PostgresConnection, logger: Logger) async throws {
+        precondition(purposes.contains(purpose), "unknown payment purpose \(purpose)")
         guard !txs.isEmpty else { return }
         let replaces = txs.map { replacing[$0.withdrawalID] ?? 0 }
         try await c.query("""
             INSERT INTO gateway.outgoing_txs (chain, purpose, ref_id, coin_id, from_address, to_address, amount, nonce, expiration, max_fee, tip,
                                               gas_limit, tx_hash, raw, replaces)
-            SELECT chain, 'withdrawal', ref, coin, f, t, a::numeric, nullif(n, -1), nullif(e, -1), mf::numeric, tp::numeric, g, h, decode(r, 'hex'), nullif(rp, 0)
+            SELECT chain, \(purpose), ref, coin, f, t, a::numeric, nullif(n, -1), nullif(e, -1), mf::numeric, tp::numeric, g, h, decode(r, 'hex'), nullif(rp, 0)
             FROM unnest(\(txs.map(\.chain))::text[], \(txs.map(\.withdrawalID))::int8[], \(txs.map(\.coinID))::int4[], \(txs.map(\.from))::text[],
                         \(txs.map(\.to))::text[], \(txs.map { $0.amount.description })::text[], \(txs.map { $0.nonce.map(Int64.init) ?? -1 })::int8[],
                         \(txs.map { $0.expiration ?? -1 })::int8[], \(txs.map { $0.maxFee.description })::text[],
@@ -199,14 +213,16 @@ public enum Payments {
                         \(txs.map { Hex.encode($0.raw) })::text[], \(replaces)::int8[])
                  AS x(chain, ref, coin, f, t, a, n, e, mf, tp, g, h, r, rp)
             """, logger: logger)
-        try await c.query("""
-            UPDATE gateway.withdrawals w SET state = 'signed', tx_hash = x.h, sent_amount = x.a::numeric, version = version + 1, updated_at = now()
-            FROM unnest(\(txs.map(\.withdrawalID))::int8[], \(txs.map(\.txHash))::text[], \(txs.map { $0.amount.description })::text[]) AS x(id, h, a)
-            WHERE w.id = x.id AND w.state IN ('approved', 'signed', 'broadcast')
-            """, logger: logger)
+        if purpose == "withdrawal" {
+            try await c.query("""
+                UPDATE gateway.withdrawals w SET state = 'signed', tx_hash = x.h, sent_amount = x.a::numeric, version = version + 1, updated_at = now()
+                FROM unnest(\(txs.map(\.withdrawalID))::int8[], \(txs.map(\.txHash))::text[], \(txs.map { $0.amount.description })::text[]) AS x(id, h, a)
+                WHERE w.id = x.id AND w.state IN ('approved', 'signed', 'broadcast')
+                """, logger: logger)
+        }
         _ = try await JobQueue.enqueue(txs.map {
-            NewJob(stage: .chain, kind: confirmJobKind, ref: "withdrawal:\($0.withdrawalID)", runAt: .after(followAfter),
-                   uniqueKey: "withdrawal:\($0.withdrawalID)")
+            NewJob(stage: .chain, kind: confirmJobKind, ref: "\(purpose):\($0.withdrawalID)", runAt: .after(followAfter),
+                   uniqueKey: "\(purpose):\($0.withdrawalID)")
         }, on: c, logger: logger)
     }
 
@@ -294,12 +310,13 @@ public enum Payments {
         try await openTransactions(withdrawalIDs: [withdrawalID], on: c, logger: logger)[withdrawalID] ?? []
     }
 
-    /// `openTransactions` of many withdrawals in one query (those with none are absent).
-    public static func openTransactions(withdrawalIDs: [Int64], on c: PostgresConnection, logger: Logger) async throws -> [Int64: [OutgoingTx]] {
+    /// `openTransactions` of many withdrawals (or sweeps or top-ups: `purpose`) in one query (those with none are absent).
+    public static func openTransactions(withdrawalIDs: [Int64], purpose: String = "withdrawal", on c: PostgresConnection,
+                                        logger: Logger) async throws -> [Int64: [OutgoingTx]] {
         guard !withdrawalIDs.isEmpty else { return [:] }
         let txs = try await decodeTxs(try await c.query("""
             SELECT \(unescaped: txColumns) FROM gateway.outgoing_txs
-            WHERE purpose = 'withdrawal' AND ref_id = ANY(\(withdrawalIDs)::int8[]) AND state IN ('signed', 'broadcast', 'mined') ORDER BY id
+            WHERE purpose = \(purpose) AND ref_id = ANY(\(withdrawalIDs)::int8[]) AND state IN ('signed', 'broadcast', 'mined') ORDER BY id
             """, logger: logger))
         return Dictionary(grouping: txs, by: \.withdrawalID)
     }
@@ -373,26 +390,9 @@ public enum Payments {
         }
         let candidates = ids.filter { locked[$0] != nil }.map { byWithdrawal[$0]! }
         guard !candidates.isEmpty else { return [] }
-        // The settling transactions, still open, become confirmed or failed.
-        var hashes: [Int64: String] = [:]
-        let txIDs = candidates.map(\.txID), refs = candidates.map(\.withdrawalID), blocks = candidates.map(\.blockHeight)
-        let outcomes = candidates.map { $0.outcome == .confirmed ? "confirmed" : "failed" }, paid = candidates.map(\.networkFee.description)
-        for try await (w, hash) in try await c.query("""
-            UPDATE gateway.outgoing_txs o SET state = u.ustate, block_height = u.uheight, network_fee = u.ufee::numeric, updated_at = now()
-            FROM unnest(\(txIDs)::int8[], \(refs)::int8[], \(outcomes)::text[], \(blocks)::int8[], \(paid)::text[]) AS u(uid, uref, ustate, uheight, ufee)
-            WHERE o.id = u.uid AND o.purpose = 'withdrawal' AND o.ref_id = u.uref AND o.state IN ('signed', 'broadcast', 'mined')
-            RETURNING o.ref_id, o.tx_hash
-            """, logger: logger).decode((Int64, String).self) {
-            hashes[w] = hash
-        }
+        let hashes = try await closeTransactions(candidates, purpose: "withdrawal", on: c, logger: logger)
         let settled = candidates.filter { hashes[$0.withdrawalID] != nil }
         guard !settled.isEmpty else { return [] }
-        let settledRefs = settled.map(\.withdrawalID), settledTxs = settled.map(\.txID)
-        try await c.query("""
-            UPDATE gateway.outgoing_txs SET state = 'replaced', updated_at = now()
-            WHERE purpose = 'withdrawal' AND ref_id = ANY(\(settledRefs)::int8[]) AND NOT id = ANY(\(settledTxs)::int8[])
-              AND state IN ('signed', 'broadcast', 'mined')
-            """, logger: logger)
         var natives: [String: Int32?] = [:]
         var transfers: [LedgerTransfer] = []
         for item in settled {
@@ -410,16 +410,9 @@ public enum Payments {
                 }
                 transfers.append(LedgerTransfer(reason: item.outcome == .confirmed ? "withdrawal.paid" : "withdrawal.failed", ref: ref, legs: legs))
             }
-            guard item.networkFee > 0 else { continue }
-            if natives[w.chain] == nil { natives[w.chain] = .some(try await nativeCoinID(chain: w.chain, on: c, logger: logger)) }
-            if let native = natives[w.chain] ?? nil {
-                transfers.append(LedgerTransfer(reason: "withdrawal.network_fee", ref: ref, legs: [
-                    LedgerLeg(merchantID: nil, coinID: native, kind: LedgerAccountKind.chain, amount: BigInt(item.networkFee)),
-                    LedgerLeg(merchantID: nil, coinID: native, kind: LedgerAccountKind.networkFees, amount: -BigInt(item.networkFee)),
-                ]))
-            } else {
-                logger.error("no native coin is configured for the chain: the network fee is not booked",
-                             metadata: ["chain": "\(w.chain)", "withdrawal": "\(item.withdrawalID)", "network_fee": "\(item.networkFee)"])
+            if let fee = try await networkFeeTransfer(chain: w.chain, fee: item.networkFee, reason: "withdrawal.network_fee", ref: ref,
+                                                      natives: &natives, on: c, logger: logger) {
+                transfers.append(fee)
             }
         }
         try await Ledger.post(transfers, on: c, logger: logger)
@@ -446,6 +439,53 @@ public enum Payments {
                                                charged: confirmed ? BigUInt(locked[w.id]!.fee) : 0)
         }, on: c, logger: logger)
         return Set(updated.map(\.id))
+    }
+
+    /// The transactions that settle payments of `purpose` (each item's `withdrawalID` is the ref id),
+    /// still open, become confirmed or failed, and their siblings on the same payment replaced, in the
+    /// caller's transaction. Returns the settling transaction's hash per ref id actually closed (a
+    /// payment settled already, or whose transaction is no longer open, is absent).
+    public static func closeTransactions(_ items: [Settlement], purpose: String, on c: PostgresConnection, logger: Logger) async throws
+        -> [Int64: String]
+    {
+        guard !items.isEmpty else { return [:] }
+        var hashes: [Int64: String] = [:]
+        let txIDs = items.map(\.txID), refs = items.map(\.withdrawalID), blocks = items.map(\.blockHeight)
+        let outcomes = items.map { $0.outcome == .confirmed ? "confirmed" : "failed" }, paid = items.map(\.networkFee.description)
+        for try await (w, hash) in try await c.query("""
+            UPDATE gateway.outgoing_txs o SET state = u.ustate, block_height = u.uheight, network_fee = u.ufee::numeric, updated_at = now()
+            FROM unnest(\(txIDs)::int8[], \(refs)::int8[], \(outcomes)::text[], \(blocks)::int8[], \(paid)::text[]) AS u(uid, uref, ustate, uheight, ufee)
+            WHERE o.id = u.uid AND o.purpose = \(purpose) AND o.ref_id = u.uref AND o.state IN ('signed', 'broadcast', 'mined')
+            RETURNING o.ref_id, o.tx_hash
+            """, logger: logger).decode((Int64, String).self) {
+            hashes[w] = hash
+        }
+        guard !hashes.isEmpty else { return [:] }
+        let settled = items.filter { hashes[$0.withdrawalID] != nil }
+        let settledRefs = settled.map(\.withdrawalID), settledTxs = settled.map(\.txID)
+        try await c.query("""
+            UPDATE gateway.outgoing_txs SET state = 'replaced', updated_at = now()
+            WHERE purpose = \(purpose) AND ref_id = ANY(\(settledRefs)::int8[]) AND NOT id = ANY(\(settledTxs)::int8[])
+              AND state IN ('signed', 'broadcast', 'mined')
+            """, logger: logger)
+        return hashes
+    }
+
+    /// The ledger transfer of a network fee burned on `chain` (the native coin leaves the chain
+    /// account for the chain's fee account), or nil when it is 0 or the chain has no native coin.
+    public static func networkFeeTransfer(chain: String, fee: BigUInt, reason: String, ref: String, natives: inout [String: Int32?],
+                                          on c: PostgresConnection, logger: Logger) async throws -> LedgerTransfer? {
+        guard fee > 0 else { return nil }
+        if natives[chain] == nil { natives[chain] = .some(try await nativeCoinID(chain: chain, on: c, logger: logger)) }
+        guard let native = natives[chain] ?? nil else {
+            logger.error("no native coin is configured for the chain: the network fee is not booked",
+                         metadata: ["chain": "\(chain)", "ref": "\(ref)", "network_fee": "\(fee)"])
+            return nil
+        }
+        return LedgerTransfer(reason: reason, ref: ref, legs: [
+            LedgerLeg(merchantID: nil, coinID: native, kind: LedgerAccountKind.chain, amount: BigInt(fee)),
+            LedgerLeg(merchantID: nil, coinID: native, kind: LedgerAccountKind.networkFees, amount: -BigInt(fee)),
+        ])
     }
 
     /// A TRON transaction that expired unseen (checked against solidified state by the caller): it is

@@ -7,7 +7,7 @@ import PostgresNIO
 
 /// One of our addresses and one coin: what our records say it holds against what the node says.
 public struct AddressBalance: Sendable, Equatable {
-    /// `deposit` or `hot`.
+    /// `deposit`, `hot` or `cold`.
     public var role: String
     public var merchantID: Int64
     public var address: String
@@ -74,14 +74,18 @@ public enum Reconciliation {
         public var decimals: Int
     }
 
-    /// Deposit addresses and hot addresses of `chain`.
+    /// Deposit, hot and (watch-only) cold addresses of `chain`.
     public static func addresses(chain: String, on c: PostgresConnection, logger: Logger) async throws -> [OurAddress] {
         var out: [OurAddress] = []
         for try await (role, merchant, address) in try await c.query("""
-            SELECT 'hot', merchant_id, hot_address FROM gateway.wallets WHERE chain = \(chain)
-            UNION ALL
-            SELECT 'deposit', merchant_id, address FROM gateway.addresses WHERE chain = \(chain)
-            ORDER BY 1 DESC, 2, 3
+            SELECT role, m, a FROM (
+                SELECT 'hot', merchant_id, hot_address FROM gateway.wallets WHERE chain = \(chain)
+                UNION ALL
+                SELECT 'cold', merchant_id, cold_address FROM gateway.wallets WHERE chain = \(chain) AND cold_address IS NOT NULL
+                UNION ALL
+                SELECT 'deposit', merchant_id, address FROM gateway.addresses WHERE chain = \(chain)
+            ) AS t(role, m, a)
+            ORDER BY role = 'deposit', role DESC, m, a
             """, logger: logger).decode((String, Int64, String).self) {
             out.append(OurAddress(role: role, merchantID: merchant, address: address))
         }
@@ -111,7 +115,8 @@ public enum Reconciliation {
     }
 
     /// Per coin of `chain`: −(its `chain` ledger account) against confirmed deposits + booked (external)
-    /// hot receipts − confirmed sent amounts − settled network fees (native coin).
+    /// hot receipts − confirmed withdrawal amounts − settled network fees (native coin). Sweeps and gas
+    /// top-ups move coins among our own addresses: only their network fees count.
     public static func ledgerCheck(chain: String, on c: PostgresConnection, logger: Logger) async throws -> [LedgerCoinCheck] {
         var out: [LedgerCoinCheck] = []
         for try await (id, symbol, ledger, records) in try await c.query("""
@@ -120,7 +125,7 @@ public enum Reconciliation {
                    (-coalesce((SELECT balance FROM gateway.ledger_accounts a WHERE a.merchant_id IS NULL AND a.coin_id = k.id AND a.kind = 'chain'), 0))::text,
                    (coalesce((SELECT sum(amount) FROM gateway.deposits d WHERE d.coin_id = k.id AND d.status = 'confirmed'), 0)
                     + coalesce((SELECT sum(amount) FROM gateway.hot_receipts r WHERE r.coin_id = k.id AND r.status = 'confirmed' AND NOT r.internal), 0)
-                    - coalesce((SELECT sum(amount) FROM gateway.outgoing_txs o WHERE o.coin_id = k.id AND o.state = 'confirmed'), 0)
+                    - coalesce((SELECT sum(amount) FROM gateway.outgoing_txs o WHERE o.coin_id = k.id AND o.state = 'confirmed' AND o.purpose = 'withdrawal'), 0)
                     - CASE WHEN k.id IN (SELECT id FROM native)
                            THEN coalesce((SELECT sum(network_fee) FROM gateway.outgoing_txs o
                                           WHERE o.chain = k.chain AND o.state IN ('confirmed', 'failed')), 0)

@@ -13,6 +13,6 @@ struct SweepWorker: AsyncParsableCommand {
     @OptionGroup var options: ProcessOptions
 
     func run() async throws {
-        try await StageRunner.run(.sweep, options: options, makeHandlers: SweepStage.handlers)
+        try await StageRunner.run(.sweep, options: options, makeParts: SweepStage.parts)
     }
 }

@@ -1,3 +1,4 @@
+import BigInt
 import ChainKit
 import Foundation
 import GatewayCore
@@ -89,6 +90,41 @@ import Testing
         #expect(error(Self.tron + "    hot_wallet_low_water: { USDT: lots }\n")?.key == "chains.tron.hot_wallet_low_water.USDT")
         #expect(error(Self.tron + "    hot_wallet_low_water: { USDT: \"-1\" }\n")?.key == "chains.tron.hot_wallet_low_water.USDT")
         #expect(error(Self.tron + "    hot_wallet_low_water: 5\n")?.key == "chains.tron.hot_wallet_low_water")
+    }
+
+    @Test func sweepSettingsAreWholeCoinsPerCoinAndNamedWhenWrong() throws {
+        let committed = try GatewayConfig.load(path: Self.root.appendingPathComponent("workers.yml").path, environment: [:])
+        let eth = try committed.chain(named: "ethereum").sweep
+        #expect(eth?.coins["USDT"] == SweepCoinConfig(symbol: "USDT", threshold: 100_000_000, hotCap: 100_000_000_000, dustFractionPPM: 50_000,
+                                                      nativePrice: 3_000_000_000))
+        #expect(eth?.coins["ETH"]?.threshold == BigUInt(5) * BigUInt(10).power(17))
+        #expect(eth?.gasMarginPercent == 150)
+
+        let swept = Self.tron + """
+                sweep:
+                  interval: 5s
+                  coins:
+                    USDT: { threshold: "10.5", hot_cap: "1000" }
+                    TRX: { threshold: "100", dust_fraction: "0.01" }
+
+            """
+        let c = try GatewayConfig.parse(yaml: swept, environment: [:])
+        let sweep = try #require(try c.chain(named: "tron").sweep)
+        #expect(sweep.interval == .seconds(5) && sweep.gasMarginPercent == 150 && sweep.maxPerRun == 500)
+        #expect(sweep.coins["USDT"] == SweepCoinConfig(symbol: "USDT", threshold: 10_500_000, hotCap: 1_000_000_000))
+        #expect(sweep.coins["TRX"]?.dustFractionPPM == 10_000)
+        #expect(try GatewayConfig.parse(yaml: Self.tron, environment: [:]).chain(named: "tron").sweep == nil)
+
+        #expect(error(swept.replacingOccurrences(of: "TRX: {", with: "BTC: {"))?.key == "chains.tron.sweep.coins.BTC")
+        #expect(error(swept.replacingOccurrences(of: "threshold: \"10.5\", ", with: ""))?.key == "chains.tron.sweep.coins.USDT.threshold")
+        #expect(error(swept.replacingOccurrences(of: "\"10.5\"", with: "\"10.1234567\""))?.key == "chains.tron.sweep.coins.USDT.threshold")
+        #expect(error(swept.replacingOccurrences(of: "\"10.5\"", with: "\"0\""))?.key == "chains.tron.sweep.coins.USDT.threshold")
+        #expect(error(swept.replacingOccurrences(of: "\"0.01\"", with: "\"1.5\""))?.key == "chains.tron.sweep.coins.TRX.dust_fraction")
+        #expect(error(swept.replacingOccurrences(of: "dust_fraction: \"0.01\"", with: "native_price: \"1\""))?.key
+                    == "chains.tron.sweep.coins.TRX.native_price")
+        #expect(error(swept.replacingOccurrences(of: "interval: 5s", with: "gas_margin_percent: 50"))?.key == "chains.tron.sweep.gas_margin_percent")
+        #expect(error(swept.replacingOccurrences(of: "interval: 5s", with: "gas_wallet: TXYZ"))?.key == "chains.tron.sweep.gas_wallet")
+        #expect(error(swept.replacingOccurrences(of: "interval: 5s", with: "intervall: 5s"))?.key == "chains.tron.sweep.intervall")
     }
 
     @Test func paymentKeysAreReadPerChainKindAndNamedWhenWrong() throws {

@@ -57,6 +57,8 @@ public struct ChainConfig: Sendable, Equatable {
     /// `hot_wallet_low_water: {USDT: "1000", TRX: "500"}` (whole coins in the file). A hot wallet
     /// holding less of a coin is shown LOW by `gatewayctl status` and `gatewayctl wallet show`.
     public var hotWalletLowWater: [String: BigUInt] = [:]
+    /// Aggregation sweeps of this chain's deposit addresses (`sweep:`); nil: this chain is not swept.
+    public var sweep: SweepConfig?
 
     /// A chain with defaults for everything but its identity.
     public init(
@@ -202,8 +204,15 @@ public struct ChainConfig: Sendable, Equatable {
         try tokens.finish()
         chain.payments = try PaymentConfig.read(try r.section("payments"), kind: kind, blockTime: chain.blockTime)
         chain.hotWalletLowWater = try readLowWater(try r.section("hot_wallet_low_water"), chain: chain)
+        if let sweep = try r.optionalSection("sweep") { chain.sweep = try SweepConfig.read(sweep, chain: chain) }
         try r.finish()
         return chain
+    }
+
+    /// The decimals of a coin of this chain by symbol (a token or the native coin), or nil.
+    public func decimals(of symbol: String) -> Int? {
+        if let token = token(symbol) { return token.decimals }
+        return symbol.caseInsensitiveCompare(nativeSymbol) == .orderedSame ? nativeDecimals : nil
     }
 
     /// `hot_wallet_low_water`: per coin symbol (a token of this chain or its native coin), a whole-coin

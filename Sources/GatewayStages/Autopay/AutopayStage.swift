@@ -482,12 +482,7 @@ struct ReplaceHandler: JobHandler {
         let query: FeeQuery = try order.tokenContract.map { .token(token: try chain.kind.parseAddress($0), from: hot, to: to, amount: order.sentAmount) }
             ?? .native(from: hot, to: to, amount: order.sentAmount)
         guard case .evm(let estimate) = try await evm.feeEstimate(query) else { return .completed }
-        let bump = BigUInt(100 + chain.payments.replaceBumpPercent)
-        var tip = max(estimate.maxPriorityFeePerGas, latest.tip * bump / 100 + 1)
-        var maxFee = max(estimate.maxFeePerGas, latest.maxFee * bump / 100 + 1, tip)
-        maxFee = min(maxFee, chain.payments.maxFeePerGas)
-        tip = min(tip, maxFee)
-        guard maxFee * 10 >= latest.maxFee * 11, tip * 10 >= latest.tip * 11 else {
+        guard let (maxFee, tip) = Self.replacementFees(latest: latest, estimate: estimate, chain: chain) else {
             logger.warning("a stuck payment cannot be replaced: its fees are at the configured cap (chains.<name>.payments.max_fee_per_gas)",
                            metadata: ["withdrawal": "\(id)", "tx": "\(latest.txHash)", "max_fee": "\(latest.maxFee)"])
             return .snooze(chain.payments.replaceAfter)
@@ -521,6 +516,21 @@ struct ReplaceHandler: JobHandler {
             }
         }
         return .completedInTransaction
+    }
+}
+
+extension ReplaceHandler {
+    /// The fees of a replacement of `latest` on its nonce: both caps raised by `replace_bump_percent` (at
+    /// least the node's estimate), under `max_fee_per_gas`; nil when the cap leaves no 10 % raise (geth
+    /// refuses a replacement below that). Withdrawals, sweeps and top-ups are replaced alike.
+    static func replacementFees(latest: OutgoingTx, estimate: EVMFeeEstimate, chain: ChainConfig) -> (maxFee: BigUInt, tip: BigUInt)? {
+        let bump = BigUInt(100 + chain.payments.replaceBumpPercent)
+        var tip = max(estimate.maxPriorityFeePerGas, latest.tip * bump / 100 + 1)
+        var maxFee = max(estimate.maxFeePerGas, latest.maxFee * bump / 100 + 1, tip)
+        maxFee = min(maxFee, chain.payments.maxFeePerGas)
+        tip = min(tip, maxFee)
+        guard maxFee * 10 >= latest.maxFee * 11, tip * 10 >= latest.tip * 11 else { return nil }
+        return (maxFee, tip)
     }
 }
 

@@ -184,6 +184,7 @@ public actor ChainScanner: Service {
 
         var found: [FoundDeposit] = []
         var hotFound: [FoundHotReceipt] = []
+        var fromHot: [String] = []  // transfers from a hot address to a deposit address: a sweep's gas top-up?
         for t in scan.transfers {
             let coin: Int32?
             switch t.asset {
@@ -192,6 +193,7 @@ public actor ChainScanner: Service {
             }
             guard let coin, t.amount > 0 else { continue }
             if let w = watched[t.to] {
+                if hotWallets[t.from] != nil { fromHot.append(t.txHash.lowercased()) }
                 found.append(FoundDeposit(txHash: t.txHash, logIndex: Int32(t.logIndex ?? -1), addressID: w.addressID, merchantID: w.merchantID, coinID: coin,
                                           from: chain.kind.format(t.from), amount: t.amount, blockHeight: Int64(t.blockNumber), blockHash: t.blockHash))
             } else if let w = hotWallets[t.to] {
@@ -224,7 +226,16 @@ public actor ChainScanner: Service {
                 ON CONFLICT (chain, height) DO UPDATE SET hash = excluded.hash, parent_hash = excluded.parent_hash
                 """, logger: logger)
             try await c.query("DELETE FROM gateway.chain_blocks WHERE chain = \(name) AND height < \(to - kept)", logger: logger)
-            let recorded = try await Deposits.record(chain: name, found, on: c, logger: logger)
+            // A gas top-up is our own transaction, not a merchant's deposit: the sweep books it.
+            var deposits = found
+            if !fromHot.isEmpty {
+                var topups = Set<String>()
+                for try await h in try await c.query("""
+                    SELECT tx_hash FROM gateway.outgoing_txs WHERE chain = \(name) AND purpose = 'topup' AND tx_hash = ANY(\(fromHot)::text[])
+                    """, logger: logger).decode(String.self) { topups.insert(h.lowercased()) }
+                deposits = found.filter { !topups.contains($0.txHash.lowercased()) }
+            }
+            let recorded = try await Deposits.record(chain: name, deposits, on: c, logger: logger)
             let confirmation = try await Deposits.confirm(chain: name, upTo: to - depth, on: c, logger: logger)
             let hotRecorded = try await HotReceipts.record(chain: name, hotFound, on: c, logger: logger)
             let hotConfirmed = try await HotReceipts.confirm(chain: name, upTo: to - depth, on: c, logger: logger)

@@ -8,7 +8,9 @@ import Logging
 import PostgresNIO
 import Synchronization
 
-/// `confirm` (chain stage): follows a payment's transactions to their receipt, without keys.
+/// `confirm` (chain stage): follows a payment's transactions to their receipt, without keys. A
+/// payment is a withdrawal (ref `withdrawal:<id>`), a sweep (`sweep:<id>`) or a sweep's gas top-up
+/// (`topup:<id>`); settling is the only step that differs (Payments.settle, Sweeps.settle).
 ///
 /// - In a block and `confirmations` deep: settled (Payments.settle: confirmed + callback 3, or
 ///   failed + callback 4), in the job's own transaction.
@@ -71,6 +73,8 @@ final class PaymentFollower: Sendable {
     /// One payment as this look found it.
     struct Look: Sendable {
         var index: Int
+        /// `withdrawal`, `sweep` or `topup`: what `withdrawalID` is the id of.
+        var purpose: String
         var withdrawalID: Int64
         var chain: ChainConfig
         var node: any ChainNodeClient
@@ -82,19 +86,24 @@ final class PaymentFollower: Sendable {
     /// Looks at a group of `confirm` jobs; one result per job, in order.
     func follow(_ batch: [JobContext]) async -> [Result<JobOutcome, any Error>] {
         var results = [Result<JobOutcome, any Error>?](repeating: nil, count: batch.count)
-        var wanted: [(index: Int, id: Int64)] = []
+        var wanted: [(index: Int, purpose: String, id: Int64)] = []
         for (i, ctx) in batch.enumerated() {
-            guard let id = Payments.withdrawalID(ref: ctx.job.ref) else {
-                results[i] = .failure(PermanentJobError("job ref \(ctx.job.ref ?? "nil") is not withdrawal:<id>"))
+            guard let (purpose, id) = Payments.paymentRef(ctx.job.ref) else {
+                results[i] = .failure(PermanentJobError("job ref \(ctx.job.ref ?? "nil") is not withdrawal:<id>, sweep:<id> or topup:<id>"))
                 continue
             }
-            wanted.append((i, id))
+            wanted.append((i, purpose, id))
         }
         guard let database = batch.first?.database else { return [] }
-        let open: [Int64: [OutgoingTx]]
+        let open: [String: [Int64: [OutgoingTx]]]
         do {
+            let byPurpose = Dictionary(grouping: wanted, by: \.purpose).mapValues { $0.map(\.id) }
             open = try await database.withConnection { c in
-                try await Payments.openTransactions(withdrawalIDs: wanted.map(\.id), on: c, logger: self.logger)
+                var out: [String: [Int64: [OutgoingTx]]] = [:]
+                for (purpose, ids) in byPurpose {
+                    out[purpose] = try await Payments.openTransactions(withdrawalIDs: ids, purpose: purpose, on: c, logger: self.logger)
+                }
+                return out
             }
         } catch {
             return results.map { $0 ?? .failure(error) }
@@ -102,8 +111,8 @@ final class PaymentFollower: Sendable {
         // Per chain: the tip, and every open transaction's status in one node batch.
         var looks: [Look] = []
         var byChain: [String: [Look]] = [:]
-        for (i, id) in wanted {
-            guard let txs = open[id], let first = txs.first else {
+        for (i, purpose, id) in wanted {
+            guard let txs = open[purpose]?[id], let first = txs.first else {
                 results[i] = .success(.completed)  // settled, or expired and paid again (that payment has its own job)
                 continue
             }
@@ -111,7 +120,7 @@ final class PaymentFollower: Sendable {
                 results[i] = .failure(PermanentJobError("chain \(first.chain) is not in this chain-worker's configuration"))
                 continue
             }
-            byChain[chain.name, default: []].append(Look(index: i, withdrawalID: id, chain: chain, node: node, tip: 0, open: txs))
+            byChain[chain.name, default: []].append(Look(index: i, purpose: purpose, withdrawalID: id, chain: chain, node: node, tip: 0, open: txs))
         }
         for (name, members) in byChain {
             let chain = members[0].chain, node = members[0].node
@@ -147,7 +156,7 @@ final class PaymentFollower: Sendable {
                 // A transaction seen in a block that no longer is (reorg) goes back to broadcast and is sent again.
                 for tx in look.open where tx.state == "mined" {
                     logger.warning("a payment's transaction left its block (reorg); sending the same bytes again",
-                                   metadata: ["withdrawal": "\(look.withdrawalID)", "tx": "\(tx.txHash)"])
+                                   metadata: ["\(look.purpose)": "\(look.withdrawalID)", "tx": "\(tx.txHash)"])
                     seen.append((tx.id, nil))
                 }
                 unseen.append(look)
@@ -210,16 +219,22 @@ final class PaymentFollower: Sendable {
         guard !settling.isEmpty else { return [] }
         func run(_ group: [(look: Look, settlement: Payments.Settlement, tx: OutgoingTx)]) async throws -> [(Int, Result<JobOutcome, any Error>)] {
             let jobs = group.map { batch[$0.look.index].job }
-            let (done, settled) = try await database.transaction { c -> (Set<Int64>, Set<Int64>) in
+            let (done, settled) = try await database.transaction { c -> (Set<Int64>, [String: Set<Int64>]) in
                 let done = try await JobQueue.complete(jobs.map { ($0.id, $0.leaseToken) }, on: c, logger: self.logger)
-                let owned = zip(group, jobs).filter { done.contains($1.id) }.map(\.0.settlement)
-                return (done, try await Payments.settle(owned, on: c, logger: self.logger))
+                let owned = Dictionary(grouping: zip(group, jobs).filter { done.contains($1.id) }.map(\.0), by: \.look.purpose)
+                var settled: [String: Set<Int64>] = [:]
+                for purpose in owned.keys.sorted() {  // a fixed order: concurrent settlers lock alike
+                    let items = owned[purpose]!.map(\.settlement)
+                    settled[purpose] = purpose == "withdrawal" ? try await Payments.settle(items, on: c, logger: self.logger)
+                        : try await Sweeps.settle(items, purpose: purpose, on: c, logger: self.logger)
+                }
+                return (done, settled)
             }
             return zip(group, jobs).map { item, job in
                 guard done.contains(job.id) else { return (item.look.index, .failure(LeaseLost(jobID: job.id))) }
-                if settled.contains(item.settlement.withdrawalID) {
+                if settled[item.look.purpose]?.contains(item.settlement.withdrawalID) == true {
                     logger.info(item.settlement.outcome == .confirmed ? "payment confirmed" : "payment failed on chain", metadata: [
-                        "withdrawal": "\(item.settlement.withdrawalID)", "tx": "\(item.tx.txHash)", "block": "\(item.settlement.blockHeight)",
+                        "\(item.look.purpose)": "\(item.settlement.withdrawalID)", "tx": "\(item.tx.txHash)", "block": "\(item.settlement.blockHeight)",
                         "network_fee": "\(item.settlement.networkFee)",
                     ])
                 }
@@ -251,12 +266,13 @@ final class PaymentFollower: Sendable {
                 let solid = try await tron.nowBlock(solidified: true)
                 if solid.ref.timestampMillis > expiration {
                     let requeued = try await ctx.database.transaction { c -> Bool in
-                        let r = try await Payments.expire(withdrawalID: id, txID: tx.id, on: c, logger: logger)
+                        let r = look.purpose == "withdrawal" ? try await Payments.expire(withdrawalID: id, txID: tx.id, on: c, logger: logger)
+                            : try await Sweeps.expire(purpose: look.purpose, sweepID: id, txID: tx.id, on: c, logger: logger)
                         try await ctx.complete(in: c)
                         return r
                     }
                     logger.notice("a TRON payment expired without appearing on chain (solidified head past its expiration)",
-                                  metadata: ["withdrawal": "\(id)", "tx": "\(tx.txHash)", "paid_again": "\(requeued)"])
+                                  metadata: ["\(look.purpose)": "\(id)", "tx": "\(tx.txHash)", "paid_again": "\(requeued)"])
                     return .completedInTransaction
                 }
             }
@@ -277,10 +293,12 @@ final class PaymentFollower: Sendable {
         if !accepted.isEmpty {
             try await ctx.database.withConnection { c in try await Payments.markBroadcast(accepted, on: c, logger: logger) }
         }
+        // The replacement is signed by the stage that holds the key: autopay for withdrawals, sweep for sweeps and top-ups.
         if chain.kind == .evm, let newest = open.last, newest.age >= chain.payments.replaceAfter.inSeconds {
+            let stage: Stage = look.purpose == "withdrawal" ? .autopay : .sweep
             try await ctx.database.transaction { c in
-                _ = try await JobQueue.enqueue(NewJob(stage: .autopay, kind: Payments.replaceJobKind, ref: "withdrawal:\(id)",
-                                                      uniqueKey: "replace:withdrawal:\(id)"), on: c, logger: logger)
+                _ = try await JobQueue.enqueue(NewJob(stage: stage, kind: Payments.replaceJobKind, ref: "\(look.purpose):\(id)",
+                                                      uniqueKey: "replace:\(look.purpose):\(id)"), on: c, logger: logger)
             }
         }
         return .snooze(chain.payments.pollInterval)

@@ -1,0 +1,313 @@
+import BigInt
+import Foundation
+import GatewayCore
+import GatewayRuntime
+import Logging
+import PostgresNIO
+
+/// One sweep (`gateway.sweeps`): a deposit address's funds on their way to the hot or cold address.
+public struct Sweep: Sendable, Equatable {
+    public var id: Int64
+    public var chain: String
+    public var merchantID: Int64
+    public var walletID: Int64
+    public var addressID: Int64
+    /// The deposit address (canonical form).
+    public var address: String
+    public var coinID: Int32
+    public var symbol: String
+    public var isToken: Bool
+    /// The token's contract (canonical coin type) or nil for the native coin.
+    public var tokenContract: String?
+    public var amount: BigUInt
+    public var destination: String
+    /// `hot` or `cold`.
+    public var destinationRole: String
+    public var gasEstimate: BigUInt
+    public var topupAmount: BigUInt
+    public var state: String
+    public var stateReason: String?
+    public var txHash: String?
+    public var networkFee: BigUInt?
+    /// The deposit address's HD index and its wallet's account (nil: attached from a foreign xpub).
+    public var derivationIndex: Int
+    public var accountIndex: Int?
+    public var hotAddress: String
+    /// Seconds since it was planned.
+    public var age: Double
+}
+
+/// What a planner decided for one deposit address (not yet stored).
+public struct PlannedSweep: Sendable, Equatable {
+    public var chain: String
+    public var merchantID: Int64
+    public var walletID: Int64
+    public var addressID: Int64
+    public var address: String
+    public var coinID: Int32
+    public var symbol: String
+    public var amount: BigUInt
+    public var destination: String
+    public var destinationRole: String
+    public var gasEstimate: BigUInt
+    public var topupAmount: BigUInt
+
+    public init(chain: String, merchantID: Int64, walletID: Int64, addressID: Int64, address: String, coinID: Int32, symbol: String, amount: BigUInt,
+                destination: String, destinationRole: String, gasEstimate: BigUInt, topupAmount: BigUInt) {
+        self.chain = chain
+        self.merchantID = merchantID
+        self.walletID = walletID
+        self.addressID = addressID
+        self.address = address
+        self.coinID = coinID
+        self.symbol = symbol
+        self.amount = amount
+        self.destination = destination
+        self.destinationRole = destinationRole
+        self.gasEstimate = gasEstimate
+        self.topupAmount = topupAmount
+    }
+}
+
+/// A deposit address and coin whose confirmed balance (by our records) a planner considers.
+public struct SweepCandidate: Sendable, Equatable {
+    public var addressID: Int64
+    public var address: String
+    public var merchantID: Int64
+    public var walletID: Int64
+    public var hotAddress: String
+    public var coldAddress: String?
+    public var coinID: Int32
+    public var symbol: String
+    public var isToken: Bool
+    public var coinType: String
+    /// Confirmed by our records: confirmed deposits, top-ups received, less what left and burned.
+    public var balance: BigInt
+}
+
+/// Sweeps in the database: planning, the state machine, settling (DESIGN.md §4 "Sweep").
+public enum Sweeps {
+    /// Sweep stage job kinds: the chain's scheduled planner (ref `chain:<name>`), and one sweep's next
+    /// step (ref `sweep:<id>`).
+    public static let planJobKind = "plan"
+    public static let sweepJobKind = "sweep"
+
+    /// The planner job of `chain` (unique: two sweep-workers never plan the same chain at once).
+    public static func planJob(chain: String, runAt: RunAt = .now) -> NewJob {
+        NewJob(stage: .sweep, kind: planJobKind, ref: "chain:\(chain)", runAt: runAt, uniqueKey: "plan:\(chain)")
+    }
+
+    static func stepJob(_ id: Int64) -> NewJob {
+        NewJob(stage: .sweep, kind: sweepJobKind, ref: "sweep:\(id)", uniqueKey: "sweep:\(id)")
+    }
+
+    /// The sweep id of a job ref `sweep:<id>`.
+    public static func sweepID(ref: String?) -> Int64? {
+        guard let ref, ref.hasPrefix("sweep:") else { return nil }
+        return Int64(ref.dropFirst("sweep:".count))
+    }
+
+    /// Deposit addresses of `chain` holding a coin of `coinIDs` by our records (confirmed only), with
+    /// no sweep in flight; `address` narrows to one.
+    public static func candidates(chain: String, coinIDs: [Int32], address: String? = nil, on c: PostgresConnection,
+                                  logger: Logger) async throws -> [SweepCandidate] {
+        var out: [SweepCandidate] = []
+        let rows = try await c.query("""
+            SELECT a.id, a.address, a.merchant_id, w.id, w.hot_address, coalesce(w.cold_address, ''), k.id, k.symbol, k.is_token, k.coin_type,
+                   (sum(f.moved) - coalesce((SELECT sum(d.amount) FROM gateway.deposits d
+                                             WHERE d.address_id = a.id AND d.coin_id = k.id AND d.status = 'seen'), 0))::text
+            FROM gateway.addresses a
+            JOIN gateway.wallets w ON w.id = a.wallet_id
+            JOIN gateway.address_flows f ON f.chain = a.chain AND f.address = a.address
+            JOIN gateway.coins k ON k.id = f.coin_id
+            WHERE a.chain = \(chain) AND k.id = ANY(\(coinIDs)::int4[]) AND (\(address ?? "") = '' OR a.address = \(address ?? ""))
+              AND NOT EXISTS (SELECT 1 FROM gateway.sweeps s WHERE s.chain = a.chain AND s.address = a.address AND s.state NOT IN ('swept', 'failed'))
+            GROUP BY a.id, w.id, k.id
+            ORDER BY k.is_token DESC, a.id
+            """, logger: logger)
+        for try await r in rows.decode((Int64, String, Int64, Int64, String, String, Int32, String, Bool, String, String).self) {
+            out.append(SweepCandidate(addressID: r.0, address: r.1, merchantID: r.2, walletID: r.3, hotAddress: r.4, coldAddress: r.5.isEmpty ? nil : r.5,
+                                      coinID: r.6, symbol: r.7, isToken: r.8, coinType: r.9, balance: BigInt(r.10) ?? 0))
+        }
+        return out
+    }
+
+    /// Per (wallet id, coin id) of `chain`: what its hot address holds by our records, plus what open
+    /// sweeps are bringing it (the hot cap compares against this).
+    public static func hotHoldings(chain: String, on c: PostgresConnection, logger: Logger) async throws -> [Int64: [Int32: BigInt]] {
+        var out: [Int64: [Int32: BigInt]] = [:]
+        for try await (wallet, coin, held) in try await c.query("""
+            SELECT w.id, k.id,
+                   (coalesce((SELECT sum(f.moved) FROM gateway.address_flows f WHERE f.chain = w.chain AND f.address = w.hot_address AND f.coin_id = k.id), 0)
+                    + coalesce((SELECT sum(s.amount) FROM gateway.sweeps s WHERE s.wallet_id = w.id AND s.coin_id = k.id AND s.destination_role = 'hot'
+                                AND s.state NOT IN ('swept', 'failed')), 0))::text
+            FROM gateway.wallets w JOIN gateway.coins k ON k.chain = w.chain WHERE w.chain = \(chain)
+            """, logger: logger).decode((Int64, Int32, String).self) {
+            out[wallet, default: [:]][coin] = BigInt(held) ?? 0
+        }
+        return out
+    }
+
+    /// Stores planned sweeps, each with its first step job, in the caller's transaction. An address that
+    /// got a sweep meanwhile (another planner) is skipped. Returns the ids stored.
+    public static func insert(_ plans: [PlannedSweep], on c: PostgresConnection, logger: Logger) async throws -> [Int64] {
+        guard !plans.isEmpty else { return [] }
+        var ids: [Int64] = []
+        for try await id in try await c.query("""
+            INSERT INTO gateway.sweeps (chain, merchant_id, wallet_id, address_id, address, coin_id, amount, destination, destination_role,
+                                        gas_estimate, topup_amount)
+            SELECT ch, m, w, a, ad, k, am::numeric, d, r, g::numeric, t::numeric
+            FROM unnest(\(plans.map(\.chain))::text[], \(plans.map(\.merchantID))::int8[], \(plans.map(\.walletID))::int8[],
+                        \(plans.map(\.addressID))::int8[], \(plans.map(\.address))::text[], \(plans.map(\.coinID))::int4[],
+                        \(plans.map(\.amount.description))::text[], \(plans.map(\.destination))::text[], \(plans.map(\.destinationRole))::text[],
+                        \(plans.map(\.gasEstimate.description))::text[], \(plans.map(\.topupAmount.description))::text[])
+                 AS x(ch, m, w, a, ad, k, am, d, r, g, t)
+            ON CONFLICT (chain, address) WHERE state NOT IN ('swept', 'failed') DO NOTHING
+            RETURNING id
+            """, logger: logger).decode(Int64.self) {
+            ids.append(id)
+        }
+        _ = try await JobQueue.enqueue(ids.map(stepJob), on: c, logger: logger)
+        return ids
+    }
+
+    static let columns = """
+        s.id, s.chain, s.merchant_id, s.wallet_id, s.address_id, s.address, s.coin_id, k.symbol, k.is_token, k.coin_type, s.amount::text,
+        s.destination, s.destination_role, s.gas_estimate::text, s.topup_amount::text, s.state, s.state_reason, s.tx_hash, s.network_fee::text,
+        a.derivation_index, coalesce(w.account_index, -1), w.hot_address, extract(epoch FROM now() - s.created_at)::float8
+        """
+    static let from = """
+        gateway.sweeps s JOIN gateway.coins k ON k.id = s.coin_id JOIN gateway.addresses a ON a.id = s.address_id
+        JOIN gateway.wallets w ON w.id = s.wallet_id
+        """
+
+    static func decode(_ rows: PostgresRowSequence) async throws -> [Sweep] {
+        var out: [Sweep] = []
+        for try await row in rows {
+            let r = try row.decode((Int64, String, Int64, Int64, Int64, String, Int32, String, Bool, String, String, String, String, String, String,
+                                    String, String?, String?, String?, Int32, Int32, String, Double).self)
+            out.append(Sweep(id: r.0, chain: r.1, merchantID: r.2, walletID: r.3, addressID: r.4, address: r.5, coinID: r.6, symbol: r.7, isToken: r.8,
+                             tokenContract: r.8 ? r.9 : nil, amount: BigUInt(r.10) ?? 0, destination: r.11, destinationRole: r.12,
+                             gasEstimate: BigUInt(r.13) ?? 0, topupAmount: BigUInt(r.14) ?? 0, state: r.15, stateReason: r.16, txHash: r.17,
+                             networkFee: r.18.flatMap { BigUInt($0) }, derivationIndex: Int(r.19), accountIndex: r.20 < 0 ? nil : Int(r.20),
+                             hotAddress: r.21, age: r.22))
+        }
+        return out
+    }
+
+    /// One sweep; `lock` takes its row lock (until the caller's transaction ends).
+    public static func find(_ id: Int64, lock: Bool = false, on c: PostgresConnection, logger: Logger) async throws -> Sweep? {
+        try await decode(try await c.query("""
+            SELECT \(unescaped: columns) FROM \(unescaped: from) WHERE s.id = \(id) \(unescaped: lock ? "FOR UPDATE OF s" : "")
+            """, logger: logger)).first
+    }
+
+    /// Sweeps, newest first, optionally of one chain and state.
+    public static func list(chain: String?, state: String?, limit: Int, on c: PostgresConnection, logger: Logger) async throws -> [Sweep] {
+        try await decode(try await c.query("""
+            SELECT \(unescaped: columns) FROM \(unescaped: from)
+            WHERE (\(chain ?? "") = '' OR s.chain = \(chain ?? "")) AND (\(state ?? "") = '' OR s.state = \(state ?? ""))
+            ORDER BY s.id DESC LIMIT \(Int64(limit))
+            """, logger: logger))
+    }
+
+    /// Counts of sweeps by state.
+    public static func counts(on c: PostgresConnection, logger: Logger) async throws -> [String: Int64] {
+        var out: [String: Int64] = [:]
+        for try await (s, n) in try await c.query("SELECT state, count(*) FROM gateway.sweeps GROUP BY state", logger: logger).decode((String, Int64).self) {
+            out[s] = n
+        }
+        return out
+    }
+
+    /// Moves a sweep (whose row the caller locked) to `state` after its transaction was stored.
+    public static func markSigned(_ id: Int64, state: String, txHash: String?, on c: PostgresConnection, logger: Logger) async throws {
+        try await c.query("""
+            UPDATE gateway.sweeps SET state = \(state), tx_hash = coalesce(\(txHash), tx_hash), updated_at = now() WHERE id = \(id)
+            """, logger: logger)
+    }
+
+    /// A sweep that cannot go on (the reason says why); its funds stay where they are and a later
+    /// planner run may plan the address again.
+    public static func fail(_ id: Int64, reason: String, on c: PostgresConnection, logger: Logger) async throws {
+        try await c.query("""
+            UPDATE gateway.sweeps SET state = 'failed', state_reason = \(String(reason.prefix(500))), finished_at = now(), updated_at = now()
+            WHERE id = \(id) AND state NOT IN ('swept', 'failed')
+            """, logger: logger)
+    }
+
+    /// Settles top-ups or sweeps (`purpose`) whose transactions are deep enough, in the caller's
+    /// transaction: the transaction confirmed or failed (siblings replaced), its network fee booked to the
+    /// chain's fee account. A confirmed top-up makes the sweep `gas_confirmed` and queues its signing; a
+    /// confirmed sweep is `swept`. A failed one fails the sweep with the chain's reason. The amount a
+    /// sweep moves stays among our own addresses: no merchant balance and no `chain` account changes.
+    /// Returns the sweep ids settled.
+    public static func settle(_ items: [Payments.Settlement], purpose: String, on c: PostgresConnection, logger: Logger) async throws -> Set<Int64> {
+        precondition(purpose == "sweep" || purpose == "topup")
+        guard !items.isEmpty else { return [] }
+        var byID: [Int64: Payments.Settlement] = [:]
+        for item in items where byID[item.withdrawalID] == nil { byID[item.withdrawalID] = item }
+        let ids = byID.keys.sorted()
+        let expected = purpose == "topup" ? "gas_topup_sent" : "sweep_sent"
+        var chains: [Int64: String] = [:]
+        for try await (id, chain) in try await c.query("""
+            SELECT id, chain FROM gateway.sweeps WHERE id = ANY(\(ids)::int8[]) AND state = \(expected) ORDER BY id FOR UPDATE
+            """, logger: logger).decode((Int64, String).self) {
+            chains[id] = chain
+        }
+        let candidates = ids.filter { chains[$0] != nil }.map { byID[$0]! }
+        let hashes = try await Payments.closeTransactions(candidates, purpose: purpose, on: c, logger: logger)
+        let settled = candidates.filter { hashes[$0.withdrawalID] != nil }
+        guard !settled.isEmpty else { return [] }
+        var natives: [String: Int32?] = [:]
+        var transfers: [LedgerTransfer] = []
+        for item in settled {
+            if let fee = try await Payments.networkFeeTransfer(chain: chains[item.withdrawalID]!, fee: item.networkFee, reason: "\(purpose).network_fee",
+                                                              ref: "\(purpose):\(item.withdrawalID)", natives: &natives, on: c, logger: logger) {
+                transfers.append(fee)
+            }
+        }
+        try await Ledger.post(transfers, on: c, logger: logger)
+        var next: [Int64] = []
+        for item in settled {
+            let id = item.withdrawalID
+            switch (purpose, item.outcome) {
+            case ("topup", .confirmed):
+                try await c.query("UPDATE gateway.sweeps SET state = 'gas_confirmed', updated_at = now() WHERE id = \(id)", logger: logger)
+                next.append(id)
+            case ("topup", .failed(let reason)):
+                try await fail(id, reason: "gas top-up failed on chain: \(reason)", on: c, logger: logger)
+            case (_, .confirmed):
+                try await c.query("""
+                    UPDATE gateway.sweeps SET state = 'swept', tx_hash = \(hashes[id]!), network_fee = \(item.networkFee.description)::numeric,
+                           finished_at = now(), updated_at = now() WHERE id = \(id)
+                    """, logger: logger)
+            case (_, .failed(let reason)):
+                try await c.query("""
+                    UPDATE gateway.sweeps SET network_fee = \(item.networkFee.description)::numeric WHERE id = \(id)
+                    """, logger: logger)
+                try await fail(id, reason: "sweep failed on chain: \(reason)", on: c, logger: logger)
+            }
+        }
+        _ = try await JobQueue.enqueue(next.map(stepJob), on: c, logger: logger)
+        return Set(settled.map(\.withdrawalID))
+    }
+
+    /// A TRON top-up or sweep transaction that expired unseen (checked against solidified state by the
+    /// caller): marked expired and, when its sweep has no other open one, the sweep steps back (a top-up
+    /// to `planned`, a sweep to `gas_confirmed` or `planned`) and signs a new one. Returns whether it did.
+    public static func expire(purpose: String, sweepID: Int64, txID: Int64, on c: PostgresConnection, logger: Logger) async throws -> Bool {
+        guard let sweep = try await find(sweepID, lock: true, on: c, logger: logger) else { return false }
+        let expected = purpose == "topup" ? "gas_topup_sent" : "sweep_sent"
+        guard sweep.state == expected else { return false }
+        try await c.query("""
+            UPDATE gateway.outgoing_txs SET state = 'expired', updated_at = now()
+            WHERE id = \(txID) AND state IN ('signed', 'broadcast') AND expiration IS NOT NULL
+            """, logger: logger)
+        guard try await Payments.openTransactions(withdrawalIDs: [sweepID], purpose: purpose, on: c, logger: logger).isEmpty else { return false }
+        let back = purpose == "topup" || sweep.topupAmount == 0 ? "planned" : "gas_confirmed"
+        try await c.query("UPDATE gateway.sweeps SET state = \(back), tx_hash = NULL, updated_at = now() WHERE id = \(sweepID)", logger: logger)
+        _ = try await JobQueue.enqueue(stepJob(sweepID), on: c, logger: logger)
+        return true
+    }
+}

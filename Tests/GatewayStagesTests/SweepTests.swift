@@ -1,0 +1,443 @@
+import BigInt
+import ChainKit
+import DevChain
+import Foundation
+import GatewayCore
+import GatewayRuntime
+import GatewayServices
+import GatewayStages
+import GatewayTesting
+import Logging
+import PostgresNIO
+import ServiceLifecycle
+import ServiceLifecycleTestKit
+import Synchronization
+import Testing
+
+/// The payment harness with sweeping configured: USDT deposits on the harness's deposit addresses,
+/// sweep-workers and a chain-worker (confirmations of top-ups and sweeps) against the devchain.
+struct SweepHarness {
+    let p: PaymentHarness
+    var db: Database { p.db }
+    var node: DevChain { p.node }
+    var h: DepositHarness { p.h }
+
+    static func make(_ db: Database, node: DevChain, url: String) async throws -> SweepHarness {
+        SweepHarness(p: try await PaymentHarness.make(db, node: node, url: url, balance: 0))
+    }
+
+    func config(confirmations: Int = 2, usdt: SweepCoinConfig = SweepCoinConfig(symbol: "USDT", threshold: 1_000_000)) -> GatewayConfig {
+        var config = p.config(confirmations: confirmations)
+        for i in config.chains.indices {
+            config.chains[i].sweep = SweepConfig(interval: .milliseconds(200), coins: [usdt])
+        }
+        config.stages[.sweep] = config.worker(.chain)
+        return config
+    }
+
+    /// Sends USDT from outside to deposit addresses, mines past the depth and lets the scanners credit them.
+    func deposit(tron: [(String, BigUInt)] = [], eth: [(String, BigUInt)] = [], confirmations: Int = 2) async throws {
+        if !tron.isEmpty { _ = try node.tron.transferUSDT(try tron.map { (to: try ChainKit.ChainKind.tron.parseAddress($0.0), amount: $0.1) }) }
+        if !eth.isEmpty { _ = try node.evm.transferUSDT(try eth.map { (to: try ChainKit.ChainKind.evm.parseAddress($0.0), amount: $0.1) }) }
+        node.tron.mine(confirmations + 1)
+        node.evm.mine(confirmations + 1)
+        try await scan(confirmations: confirmations)
+    }
+
+    func scan(confirmations: Int = 2) async throws {
+        try await h.catchUp(h.scanner("tron", confirmations: confirmations))
+        try await h.catchUp(h.scanner("ethereum", confirmations: confirmations))
+    }
+
+    func planner(_ chain: String, _ config: GatewayConfig) throws -> SweepPlanner {
+        try SweepPlanner(chain: try config.chain(named: chain), database: db, logger: log)
+    }
+
+    /// Runs `sweepWorkers` sweep-workers and a chain-worker, mining a block on both chains every
+    /// `mineEvery` (nil: the test mines), until `until` holds.
+    func run(_ config: GatewayConfig, sweepWorkers: Int = 2, mineEvery: Duration? = .milliseconds(100), timeout: Duration = .seconds(60),
+             until: @escaping @Sendable () async throws -> Bool) async throws {
+        let env = StageRunner.Environment(config: config, database: db, logger: log)
+        let sweepers = try (0..<sweepWorkers).map { _ in
+            QueueWorker(database: db, settings: .init(stage: "sweep", config: config.worker(.sweep), handlers: try SweepStage.handlers(env)), logger: log)
+        }
+        let chain = QueueWorker(database: db, settings: .init(stage: "chain", config: config.worker(.chain), handlers: try ChainStage.handlers(env)),
+                                logger: log)
+        let node = self.node
+        try await testGracefulShutdown { trigger in
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for s in sweepers { group.addTask { try await s.run() } }
+                group.addTask { try await chain.run() }
+                let stop = Mutex(false)
+                if let mineEvery {
+                    group.addTask {
+                        while !stop.withLock({ $0 }) {
+                            try? await Task.sleep(for: mineEvery)
+                            node.evm.mine()
+                            node.tron.mine()
+                        }
+                    }
+                }
+                let ok = try await eventually(timeout: timeout, until)
+                stop.withLock { $0 = true }
+                trigger.triggerGracefulShutdown()
+                try await group.waitForAll()
+                #expect(ok, "condition not reached in time")
+            }
+        }
+    }
+
+    func sweeps() async throws -> [Sweep] {
+        try await db.withConnection { c in try await Sweeps.list(chain: nil, state: nil, limit: 1000, on: c, logger: log) }.sorted { $0.id < $1.id }
+    }
+
+    func swept(_ n: Int) async throws -> Bool {
+        try await sweeps().filter { $0.state == "swept" }.count == n
+    }
+
+    /// (purpose, state, block height, broadcasts, id) of a sweep's transactions, oldest first.
+    func txs(_ sweepID: Int64) async throws -> [(purpose: String, state: String, block: Int64?, broadcasts: Int32, id: Int64)] {
+        var out: [(purpose: String, state: String, block: Int64?, broadcasts: Int32, id: Int64)] = []
+        for try await r in try await db.query("""
+            SELECT purpose, state, block_height, broadcasts, id FROM gateway.outgoing_txs WHERE purpose IN ('sweep', 'topup') AND ref_id = \(sweepID) ORDER BY id
+            """).decode((String, String, Int64?, Int32, Int64).self) {
+            out.append((r.0, r.1, r.2, r.3, r.4))
+        }
+        return out
+    }
+
+    func reconcile(_ chain: String, _ config: GatewayConfig) async throws -> ReconciliationReport {
+        let c = try config.chain(named: chain)
+        return try await Reconciliation.run(chain: chain, node: ChainStage.nodeClient(for: c, logger: log), database: db, logger: log)
+    }
+}
+
+@Suite(.serialized) struct SweepTests {
+    @Test func depositAddressesAreSweptOnceEachAfterOneConfirmedTopUpWithTheLedgerAndChainReconciled() async throws {
+        try await TestDatabase.withDatabase { db in
+            try await withPayChain("sweep-basic") { node, url in
+                let s = try await SweepHarness.make(db, node: node, url: url)
+                let config = s.config()
+                let tronAmounts: [BigUInt] = [5_000_000, 7_000_000, 9_000_000], ethAmounts: [BigUInt] = [11_000_000, 13_000_000]
+                try await s.deposit(tron: Array(zip(s.h.tron, tronAmounts)), eth: Array(zip(s.h.eth, ethAmounts)))
+                let tronHot = try ChainKit.ChainKind.tron.parseAddress(try await s.p.hot("tron"))
+                let ethHot = try ChainKit.ChainKind.evm.parseAddress(try await s.p.hot("ethereum"))
+                let hotBefore = (node.tron.usdtBalance(of: tronHot), node.evm.usdtBalance(of: ethHot))
+                let available = (try await s.p.balance("tron.USDT", "available"), try await s.p.balance("ethereum.USDT", "available"))
+                #expect(available == (21_000_000, 24_000_000))
+
+                // Two planners at once (as two sweep-workers would be without the unique job): one sweep per address.
+                async let a = s.planner("ethereum", config).plan(dryRun: false)
+                async let b = s.planner("ethereum", config).plan(dryRun: false)
+                let (ra, rb) = try await (a, b)
+                #expect(Set(ra.stored).isDisjoint(with: Set(rb.stored)))
+                #expect(ra.stored.count + rb.stored.count == 2)
+                // The dry run shows the TRON plan with its gas, and stores nothing.
+                let dry = try await s.planner("tron", config).plan(dryRun: true)
+                #expect(dry.planned.count == 3 && dry.stored.isEmpty)
+                #expect(dry.planned.allSatisfy { $0.topupAmount > 0 && $0.gasEstimate > 0 && $0.destinationRole == "hot" })
+                #expect(try await s.sweeps().count == 2)
+                // The TRON chain through its scheduled planner job, enqueued twice (two workers starting): one job.
+                try await db.transaction { c in
+                    _ = try await JobQueue.enqueue([Sweeps.planJob(chain: "tron"), Sweeps.planJob(chain: "tron")], on: c, logger: log)
+                }
+                try await s.run(config) { try await s.swept(5) }
+
+                let sweeps = try await s.sweeps()
+                #expect(sweeps.count == 5, "one sweep per address")
+                #expect(Set(sweeps.map(\.address)).count == 5)
+                for sweep in sweeps {
+                    let txs = try await s.txs(sweep.id)
+                    let topups = txs.filter { $0.purpose == "topup" }, outs = txs.filter { $0.purpose == "sweep" }
+                    #expect(topups.count == 1 && topups[0].state == "confirmed", "exactly one top-up, confirmed")
+                    #expect(outs.count == 1 && outs[0].state == "confirmed")
+                    // Signed only once the top-up was `confirmations` deep: its block comes later than that.
+                    if let tb = topups.first?.block, let sb = outs.first?.block { #expect(sb >= tb + 2, "sweep mined at \(sb), top-up at \(tb)") }
+                    #expect(outs[0].id > topups[0].id)
+                }
+                #expect(node.tron.usdtBalance(of: tronHot) == hotBefore.0 + 21_000_000)
+                #expect(node.evm.usdtBalance(of: ethHot) == hotBefore.1 + 24_000_000)
+                for a in s.h.tron { #expect(node.tron.usdtBalance(of: try ChainKit.ChainKind.tron.parseAddress(a)) == 0) }
+                for a in s.h.eth { #expect(node.evm.usdtBalance(of: try ChainKit.ChainKind.evm.parseAddress(a)) == 0) }
+
+                // A sweep never changes a merchant's balance; its network fees (top-up and sweep) are booked.
+                #expect(try await s.p.balance("tron.USDT", "available") == available.0)
+                #expect(try await s.p.balance("ethereum.USDT", "available") == available.1)
+                #expect(try await s.p.balance("ethereum.ETH", "network_fees", merchant: false) < 0)
+                #expect(try await s.p.balance("tron.TRX", "network_fees", merchant: false) < 0)
+                #expect(try await s.h.ledgerProblems().isEmpty)
+                // Top-ups are not deposits; the scanner files the sweeps into the hot wallets as internal receipts.
+                try await s.scan()
+                #expect(try await s.h.statuses() == ["confirmed": 5])
+                for chain in ["tron", "ethereum"] {
+                    let r = try await s.reconcile(chain, config)
+                    #expect(r.isClean, "\(chain): \(r.differences) \(r.ledgerDifferences)")
+                }
+                // Nothing left to plan.
+                #expect(try await s.planner("ethereum", config).plan(dryRun: false).stored.isEmpty)
+            }
+        }
+    }
+
+    @Test func nativeDepositsAreSweptLeavingOnlyTheFeeWithoutATopUp() async throws {
+        try await TestDatabase.withDatabase { db in
+            try await withPayChain("sweep-native") { node, url in
+                let s = try await SweepHarness.make(db, node: node, url: url)
+                var config = s.config()
+                for i in config.chains.indices {
+                    let native = config.chains[i].kind == .evm
+                        ? SweepCoinConfig(symbol: "ETH", threshold: BigUInt(10).power(17)) : SweepCoinConfig(symbol: "TRX", threshold: 10_000_000)
+                    config.chains[i].sweep = SweepConfig(interval: .milliseconds(200), coins: [native])
+                }
+                let ethDeposit = BigUInt(10).power(18), trxDeposit: Int64 = 50_000_000
+                _ = try node.evm.fund(try ChainKit.ChainKind.evm.parseAddress(s.h.eth[0]), amount: ethDeposit)
+                _ = try node.tron.fund(try ChainKit.ChainKind.tron.parseAddress(s.h.tron[0]), amount: trxDeposit)
+                try await s.deposit()
+                #expect(try await s.p.balance("ethereum.ETH", "available") == BigInt(ethDeposit))
+                let ethHot = try ChainKit.ChainKind.evm.parseAddress(try await s.p.hot("ethereum"))
+                let tronHot = try ChainKit.ChainKind.tron.parseAddress(try await s.p.hot("tron"))
+                let before = (node.evm.balance(of: ethHot), node.tron.balance(of: tronHot) ?? 0)
+                let e = try await s.planner("ethereum", config).plan(dryRun: false), t = try await s.planner("tron", config).plan(dryRun: false)
+                #expect(e.planned.count == 1 && e.planned[0].topupAmount == 0 && e.planned[0].amount == ethDeposit - e.planned[0].gasEstimate)
+                #expect(t.planned.count == 1 && t.planned[0].topupAmount == 0 && t.planned[0].amount == BigUInt(trxDeposit) - t.planned[0].gasEstimate)
+                try await s.run(config) { try await s.swept(2) }
+                for sweep in try await s.sweeps() { #expect(try await s.txs(sweep.id).map(\.purpose) == ["sweep"], "no top-up for a native sweep") }
+                #expect(node.evm.balance(of: ethHot) == before.0 + e.planned[0].amount)
+                #expect(node.tron.balance(of: tronHot) ?? 0 == before.1 + Int64(t.planned[0].amount))
+                // What is left is less than the fee reserve: the fee burned the rest.
+                #expect(node.evm.balance(of: try ChainKit.ChainKind.evm.parseAddress(s.h.eth[0])) < e.planned[0].gasEstimate)
+                #expect(try await s.p.balance("ethereum.ETH", "available") == BigInt(ethDeposit), "the merchant's balance does not move")
+                try await s.scan()
+                for chain in ["tron", "ethereum"] {
+                    let r = try await s.reconcile(chain, config)
+                    #expect(r.isClean, "\(chain): \(r.differences) \(r.ledgerDifferences)")
+                }
+                #expect(try await s.h.ledgerProblems().isEmpty)
+            }
+        }
+    }
+
+    @Test func aStuckEVMTopUpIsReplacedOnItsNonceAndOnlyOneLands() async throws {
+        try await TestDatabase.withDatabase { db in
+            try await withPayChain("sweep-stuck", automine: false) { node, url in
+                let s = try await SweepHarness.make(db, node: node, url: url)
+                var config = s.config(confirmations: 1)
+                for i in config.chains.indices { config.chains[i].payments.replaceAfter = .milliseconds(400) }
+                try await s.deposit(eth: [(s.h.eth[0], 3_000_000)], confirmations: 1)
+                let id = try #require(try await s.planner("ethereum", config).plan(dryRun: false).stored.first)
+                // Nothing is mined: after replace_after the top-up is re-signed on its nonce with higher fees.
+                try await s.run(config, mineEvery: nil, timeout: .seconds(20)) { try await s.txs(id).count >= 2 }
+                var nonces: [Int64] = [], fees: [String] = []
+                for try await (n, f) in try await db.query("""
+                    SELECT nonce, max_fee::text FROM gateway.outgoing_txs WHERE purpose = 'topup' AND ref_id = \(id) ORDER BY id
+                    """).decode((Int64, String).self) {
+                    nonces.append(n)
+                    fees.append(f)
+                }
+                #expect(nonces.count >= 2 && Set(nonces).count == 1, "replacements share the nonce")
+                #expect((BigUInt(fees[1]) ?? 0) * 10 >= (BigUInt(fees[0]) ?? 0) * 11, "fees raised by at least 10 %")
+                #expect(try await s.txs(id).allSatisfy { $0.purpose == "topup" }, "no sweep before a top-up is confirmed")
+                // Now blocks come: exactly one top-up lands, then the sweep.
+                try await s.run(config, timeout: .seconds(30)) { try await s.swept(1) }
+                let txs = try await s.txs(id)
+                #expect(txs.filter { $0.purpose == "topup" && $0.state == "confirmed" }.count == 1)
+                #expect(txs.filter { $0.purpose == "topup" && $0.state != "confirmed" }.allSatisfy { $0.state == "replaced" })
+                #expect(txs.filter { $0.purpose == "sweep" }.map(\.state) == ["confirmed"])
+                #expect(node.evm.usdtBalance(of: try ChainKit.ChainKind.evm.parseAddress(s.h.eth[0])) == 0)
+                #expect(try await s.h.ledgerProblems().isEmpty)
+            }
+        }
+    }
+
+    @Test func aboveTheHotCapSweepsGoToTheColdAddress() async throws {
+        try await TestDatabase.withDatabase { db in
+            try await withPayChain("sweep-cold") { node, url in
+                let s = try await SweepHarness.make(db, node: node, url: url)
+                let cold = "TXYZopYRdj2D9XRtbG411XZZ3kM5VkAeBf"
+                try await db.transaction { c in try await c.query("UPDATE gateway.wallets SET cold_address = \(cold) WHERE chain = 'tron'", logger: log) }
+                // The hot address holds 10 000 USDT (funded by the harness); the cap is 15 000.
+                let config = s.config(usdt: SweepCoinConfig(symbol: "USDT", threshold: 1_000_000, hotCap: 15_000_000_000))
+                try await s.deposit(tron: s.h.tron.map { ($0, 6_000_000_000) })
+                let report = try await s.planner("tron", config).plan(dryRun: false)
+                #expect(report.planned.map(\.destinationRole) == ["hot", "cold", "cold"])
+                #expect(report.planned.filter { $0.destinationRole == "cold" }.allSatisfy { $0.destination == cold })
+                try await s.run(config) { try await s.swept(3) }
+                #expect(node.tron.usdtBalance(of: try ChainKit.ChainKind.tron.parseAddress(cold)) == 12_000_000_000)
+                try await s.scan()
+                let r = try await s.reconcile("tron", config)
+                #expect(r.balances.contains { $0.role == "cold" && $0.expected == 12_000_000_000 }, "reconcile covers the cold address")
+                #expect(r.isClean, "\(r.differences) \(r.ledgerDifferences)")
+            }
+        }
+    }
+
+    @Test func aSweepWhoseGasIsWorthTooMuchOfItsAmountWaits() async throws {
+        try await TestDatabase.withDatabase { db in
+            try await withPayChain("sweep-dust") { node, url in
+                let s = try await SweepHarness.make(db, node: node, url: url)
+                try await s.deposit(eth: [(s.h.eth[0], 2_000_000), (s.h.eth[1], 2_000_000_000)])
+                // 1 ETH is worth 10 000 USDT here: the gas of a token transfer (devchain: 0.0003 ETH) is worth more than 5 % of 2 USDT,
+                // less than 5 % of 2 000.
+                let dear = SweepCoinConfig(symbol: "USDT", threshold: 1_000_000, dustFractionPPM: 50_000, nativePrice: 10_000_000_000)
+                let report = try await s.planner("ethereum", s.config(usdt: dear)).plan(dryRun: false)
+                #expect(report.planned.map(\.address) == [s.h.eth[1]], "\(report.waiting)")
+                #expect(report.waiting.count == 1 && report.waiting[0].address == s.h.eth[0] && report.waiting[0].reason.hasPrefix("dust"))
+                #expect(try await s.sweeps().map(\.address) == [s.h.eth[1]])
+                // Without a price the rule does not apply to the token: the small one is planned too.
+                let cheap = SweepCoinConfig(symbol: "USDT", threshold: 1_000_000, dustFractionPPM: 50_000)
+                #expect(try await s.planner("ethereum", s.config(usdt: cheap)).plan(dryRun: false).planned.map(\.address) == [s.h.eth[0]])
+            }
+        }
+    }
+
+    @Test func aTopUpThatLeavesItsBlockInAReorgIsSentAgainAndTheSweepWaitsForIt() async throws {
+        try await TestDatabase.withDatabase { db in
+            try await withPayChain("sweep-reorg", automine: false) { node, url in
+                let s = try await SweepHarness.make(db, node: node, url: url)
+                let config = s.config(confirmations: 4)
+                try await s.deposit(eth: [(s.h.eth[0], 3_000_000)], confirmations: 4)
+                let id = try #require(try await s.planner("ethereum", config).plan(dryRun: false).stored.first)
+                try await s.run(config, mineEvery: nil, timeout: .seconds(20)) { try await s.txs(id).first?.state == "broadcast" }
+                node.evm.mine()
+                try await s.run(config, mineEvery: nil, timeout: .seconds(20)) { try await s.txs(id).first?.state == "mined" }
+                #expect(try await s.sweeps().first?.state == "gas_topup_sent")
+                _ = try node.evm.reorg(depth: 2, dropTransactions: true)
+                try await s.run(config, mineEvery: nil, timeout: .seconds(20)) { try await s.txs(id).first?.state == "broadcast" }
+                #expect(try await s.txs(id).count == 1, "no sweep is signed while its top-up is not confirmed")
+                try await s.run(config, timeout: .seconds(40)) { try await s.swept(1) }
+                let txs = try await s.txs(id)
+                #expect(txs.map(\.purpose) == ["topup", "sweep"], "the same top-up, sent again: one per sweep")
+                #expect(txs[0].broadcasts >= 2)
+                if let tb = txs[0].block, let sb = txs[1].block { #expect(sb >= tb + 4) }
+                #expect(node.evm.usdtBalance(of: try ChainKit.ChainKind.evm.parseAddress(s.h.eth[0])) == 0)
+            }
+        }
+    }
+
+    static func processYAML(devchain url: String, seedFile: String, tronUSDT: String, ethUSDT: String) -> String {
+        """
+        log_level: info
+        stages:
+          chain: { concurrency: 16, batch_size: 16, poll_interval: 50ms, lease: 2s, backoff: { base: 50ms, factor: 2, cap: 400ms } }
+          sweep: { concurrency: 8, batch_size: 8, poll_interval: 50ms, lease: 2s, backoff: { base: 50ms, factor: 2, cap: 400ms } }
+        wallet:
+          seed_file: \(seedFile)
+        chains:
+          tron:
+            kind: tron
+            node_url: \(url)
+            confirmations: 2
+            block_time: 100ms
+            poll_interval: 20ms
+            request_timeout: 2s
+            retry_attempts: 2
+            scan_from: 1
+            tokens:
+              USDT: { contract: \(tronUSDT), decimals: 6 }
+            payments: { poll_interval: 50ms, rebroadcast_every: 500ms }
+            sweep: { interval: 200ms, coins: { USDT: { threshold: "1" } } }
+          ethereum:
+            kind: evm
+            node_url: \(url)
+            chain_id: 1337
+            confirmations: 2
+            block_time: 100ms
+            poll_interval: 20ms
+            request_timeout: 2s
+            retry_attempts: 2
+            scan_from: 1
+            tokens:
+              USDT: { contract: "\(ethUSDT)", decimals: 6 }
+            payments: { poll_interval: 50ms, rebroadcast_every: 500ms }
+            sweep: { interval: 200ms, coins: { USDT: { threshold: "1" } } }
+
+        """
+    }
+
+    /// sweep-worker processes SIGKILLed in each state of the sweeps (while signing top-ups, with top-ups in
+    /// flight, with sweeps in flight) and the next one started with sweeps waiting in `gas_confirmed`: every
+    /// sweep completes once, with one top-up, and the chain and the ledger agree.
+    @Test func sweepWorkersKilledInEveryStateCompleteEachSweepExactlyOnce() async throws {
+        try await TestDatabase.withDatabase { db in
+            try await withPayChain("sweep-kill") { node, url in
+                let s = try await SweepHarness.make(db, node: node, url: url)
+                let config = s.config()
+                let amounts: [BigUInt] = [3_000_000, 4_000_000, 5_000_000]
+                try await s.deposit(tron: Array(zip(s.h.tron, amounts)), eth: Array(zip(s.h.eth, amounts)))
+                let tronHot = try ChainKit.ChainKind.tron.parseAddress(try await s.p.hot("tron"))
+                let ethHot = try ChainKit.ChainKind.evm.parseAddress(try await s.p.hot("ethereum"))
+                let hotBefore = (node.tron.usdtBalance(of: tronHot), node.evm.usdtBalance(of: ethHot))
+                let file = try TestProcesses.configFile(Self.processYAML(
+                    devchain: url, seedFile: s.p.seedFile, tronUSDT: ChainKit.ChainKind.tron.format(node.tron.usdt),
+                    ethUSDT: ChainKit.ChainKind.evm.format(node.evm.usdt)))
+                defer { try? FileManager.default.removeItem(atPath: file) }
+                let env = TestProcesses.environment(for: db.config)
+                let chain = try TestProcesses.start("chain-worker", ["--config", file], environment: env)
+                #expect(await chain.waitForOutput("ready", timeout: .seconds(30)))
+                let mining = Task {
+                    while !Task.isCancelled {
+                        try? await Task.sleep(for: .milliseconds(100))
+                        node.evm.mine()
+                        node.tron.mine()
+                    }
+                }
+                defer { mining.cancel() }
+                @Sendable func states() async throws -> [String] { try await s.sweeps().map(\.state) }
+                func worker() async throws -> RunningProcess {
+                    let w = try TestProcesses.start("sweep-worker", ["--config", file], environment: env)
+                    #expect(await w.waitForOutput("ready", timeout: .seconds(30)))
+                    return w
+                }
+                func kill(_ w: RunningProcess) async {
+                    w.signal(SIGKILL)
+                    _ = await w.wait(timeout: .seconds(10))
+                }
+                // 1. Killed as soon as it runs: the planner plans, top-ups are being signed.
+                let first = try await worker()
+                #expect(try await eventually(timeout: .seconds(30)) { try await s.sweeps().count == 5 })
+                await kill(first)
+                // 2. Killed once every top-up is signed (some may be in flight still).
+                let second = try await worker()
+                let signed = try await eventually(timeout: .seconds(30)) { try await !states().contains("planned") }
+                if !signed {
+                    var jobs: [String] = []
+                    for try await (k, r, a, e) in try await db.query("""
+                        SELECT kind, coalesce(ref, ''), attempt, coalesce(last_error, '') FROM gateway.jobs WHERE stage = 'sweep'
+                        """).decode((String, String, Int32, String).self) { jobs.append("\(k) \(r) attempt \(a) \(e)") }
+                    Issue.record("top-ups not all signed: \(try await states()); jobs: \(jobs); worker: \(String(second.output.suffix(3000)))")
+                }
+                await kill(second)
+                // 3. With no sweep-worker alive, chain-worker confirms the top-ups: those sweeps wait in gas_confirmed.
+                #expect(try await eventually(timeout: .seconds(30)) { try await !states().contains("gas_topup_sent") })
+                // 4. Killed once every sweep is signed (some in flight still, or mined).
+                let third = try await worker()
+                #expect(try await eventually(timeout: .seconds(30)) { try await !states().contains("gas_confirmed") })
+                await kill(third)
+                // 5. A last one finishes (and two at once, as in production).
+                let fourth = try await worker(), fifth = try await worker()
+                let done = try await eventually(timeout: .seconds(60)) { try await s.swept(5) }
+                let finalStates = try await states()
+                #expect(done, "\(finalStates)")
+                for w in [fourth, fifth, chain] {
+                    w.signal(SIGTERM)
+                    #expect(await w.wait(timeout: .seconds(20)) == 0)
+                }
+                mining.cancel()
+
+                for sweep in try await s.sweeps() {
+                    let txs = try await s.txs(sweep.id)
+                    #expect(txs.filter { $0.purpose == "topup" && $0.state == "confirmed" }.count == 1, "one top-up landed for sweep \(sweep.id)")
+                    #expect(txs.filter { $0.purpose == "sweep" && $0.state == "confirmed" }.count == 1, "one sweep landed for sweep \(sweep.id)")
+                }
+                #expect(node.tron.usdtBalance(of: tronHot) == hotBefore.0 + 12_000_000)
+                #expect(node.evm.usdtBalance(of: ethHot) == hotBefore.1 + 7_000_000)
+                #expect(try await s.h.ledgerProblems().isEmpty)
+                try await s.scan()
+                for name in ["tron", "ethereum"] {
+                    let r = try await s.reconcile(name, config)
+                    #expect(r.isClean, "\(name): \(r.differences) \(r.ledgerDifferences)")
+                }
+            }
+        }
+    }
+}
