@@ -41,3 +41,7 @@ fi
 say "chaos: 300 withdrawals under SIGKILLs, node faults and a database restart"
 stop_cluster "$DATA"
 bash "$ROOT/scripts/chaos-withdrawals.sh" --count "${GATEWAY_CHAOS_COUNT:-300}"
+
+# Sweeps exactly once under chaos: its own cluster and devchain, the same debug build.
+say "chaos: ${GATEWAY_SWEEP_CHAOS_COUNT:-500} deposit addresses swept under SIGKILLs and node faults"
+bash "$ROOT/scripts/chaos-sweeps.sh" --addresses "${GATEWAY_SWEEP_CHAOS_COUNT:-500}"
