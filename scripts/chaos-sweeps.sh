@@ -16,34 +16,7 @@ source "$(dirname "$0")/lib.sh"
 
 ensure_packages
 ensure_swift
-BUILD="${CHAOS_BUILD:-debug}"
-cd "$ROOT"
-if [ "$BUILD" = release ]; then swift build -c release >/dev/null; else swift build >/dev/null; fi
-BIN="$(swift build -c "$BUILD" --show-bin-path)"
-
-DATA="$LOCAL/pg-chaos-sweeps"
-LOGS="$LOCAL/logs/chaos-sweeps"
-rm -rf "$LOGS"
-mkdir -p "$LOGS"
-stop_cluster "$DATA"
-rm -rf "$DATA"
-PORT=$(free_port 54350)
-DEVPORT=$(free_port 8760)
-DEVPID=""
-cleanup() {
-    [ -n "$DEVPID" ] && kill "$DEVPID" 2>/dev/null || true
-    stop_cluster "$DATA"
-    rm -rf "$DATA"
-}
-trap cleanup EXIT
-start_cluster "$DATA" "$PORT" gateway_chaos
-export POSTGRES_HOSTNAME=127.0.0.1 POSTGRES_PORT="$PORT" POSTGRES_USER=gateway POSTGRES_DB=gateway_chaos
-unset DATABASE_URL POSTGRES_PASSWORD GATEWAY_WALLET_SEED
-
-say "devchain on 127.0.0.1:$DEVPORT (a block on both chains every 250 ms)"
-"$BIN/devchain" --listen "127.0.0.1:$DEVPORT" --no-automine --block-time-ms 250 --log-level warning >"$LOGS/devchain.log" 2>&1 &
-DEVPID=$!
-for _ in $(seq 1 100); do (exec 3<>"/dev/tcp/127.0.0.1/$DEVPORT") 2>/dev/null && break; sleep 0.1; done
+chaos_environment chaos-sweeps 54350 8760
 
 # A seed of its own, and a configuration for this run (children get the same file).
 od -An -tx1 -N64 /dev/urandom | tr -d ' \n' >"$LOCAL/chaos-sweeps.seed"

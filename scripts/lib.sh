@@ -100,3 +100,40 @@ free_port() {
     while (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; do p=$((p + 1)); done
     echo "$p"
 }
+
+# The chaos scripts' shared set-up: the build they run (CHAOS_BUILD=release, default debug), a
+# throwaway cluster $LOCAL/pg-NAME (database gateway_chaos) on a free port from PG_BASE, and
+# devchain (a block on both chains every 250 ms) on a free port from DEV_BASE, logging to
+# $LOCAL/logs/NAME; both are removed on exit. Sets BIN, DATA, LOGS, PORT, DEVPORT and the
+# POSTGRES_* environment.
+#   chaos_environment NAME PG_BASE DEV_BASE
+chaos_environment() {
+    local name="$1" pg_base="$2" dev_base="$3" build="${CHAOS_BUILD:-debug}"
+    cd "$ROOT"
+    if [ "$build" = release ]; then swift build -c release >/dev/null; else swift build >/dev/null; fi
+    BIN="$(swift build -c "$build" --show-bin-path)"
+    DATA="$LOCAL/pg-$name"
+    LOGS="$LOCAL/logs/$name"
+    rm -rf "$LOGS"
+    mkdir -p "$LOGS"
+    stop_cluster "$DATA"
+    rm -rf "$DATA"
+    PORT=$(free_port "$pg_base")
+    DEVPORT=$(free_port "$dev_base")
+    CHAOS_DEVPID=""
+    trap chaos_cleanup EXIT
+    start_cluster "$DATA" "$PORT" gateway_chaos
+    export POSTGRES_HOSTNAME=127.0.0.1 POSTGRES_PORT="$PORT" POSTGRES_USER=gateway POSTGRES_DB=gateway_chaos
+    unset DATABASE_URL POSTGRES_PASSWORD GATEWAY_WALLET_SEED
+
+    say "devchain on 127.0.0.1:$DEVPORT (a block on both chains every 250 ms)"
+    "$BIN/devchain" --listen "127.0.0.1:$DEVPORT" --no-automine --block-time-ms 250 --log-level warning >"$LOGS/devchain.log" 2>&1 &
+    CHAOS_DEVPID=$!
+    for _ in $(seq 1 100); do (exec 3<>"/dev/tcp/127.0.0.1/$DEVPORT") 2>/dev/null && break; sleep 0.1; done
+}
+
+chaos_cleanup() {
+    [ -n "${CHAOS_DEVPID:-}" ] && kill "$CHAOS_DEVPID" 2>/dev/null || true
+    stop_cluster "$DATA"
+    rm -rf "$DATA"
+}
