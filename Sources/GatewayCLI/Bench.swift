@@ -179,3 +179,59 @@ enum ScratchDatabase {
 }
 
 func seconds(_ d: Duration) -> Double { Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18 }
+
+/// CPU time spent during a benchmark's timed window, so that a change can be judged by the work it
+/// saves, not only by a throughput that moves ±25 % with whatever else shares the machine. `process`
+/// is this process (getrusage: the gateway's stages, and whatever the bench runs in-process: devchain,
+/// the merchant's receiver); `postgres` is the bench database's server (its postmaster and every
+/// process it started: backends, WAL writer, checkpointer, autovacuum), found through
+/// `pg_backend_pid()`, when that server runs on this machine (/proc); nil otherwise.
+struct CPUMeter {
+    struct Reading { var process: Double; var postgres: Double? }
+    /// The postmaster's pid: the parent of one of the bench's backends.
+    let postmaster: Int32?
+
+    init(db: Database) async {
+        var backend: Int32?
+        do {
+            for try await pid in try await db.query("SELECT pg_backend_pid()").decode(Int32.self) { backend = pid }
+        } catch {}
+        postmaster = backend.flatMap { Self.stat($0)?.ppid }
+    }
+
+    func read() -> Reading {
+        var usage = rusage()
+        getrusage(RUSAGE_SELF.rawValue, &usage)
+        func secs(_ t: timeval) -> Double { Double(t.tv_sec) + Double(t.tv_usec) / 1e6 }
+        return Reading(process: secs(usage.ru_utime) + secs(usage.ru_stime), postgres: postmaster.flatMap(Self.serverSeconds))
+    }
+
+    /// utime + stime, in seconds, of the postmaster and its children.
+    static func serverSeconds(_ postmaster: Int32) -> Double? {
+        guard let pids = try? FileManager.default.contentsOfDirectory(atPath: "/proc") else { return nil }
+        var total = 0.0, found = false
+        for name in pids {
+            guard let pid = Int32(name), let s = stat(pid), pid == postmaster || s.ppid == postmaster else { continue }
+            total += s.cpu
+            found = true
+        }
+        return found ? total : nil
+    }
+
+    /// /proc/<pid>/stat: parent pid and utime + stime in seconds.
+    static func stat(_ pid: Int32) -> (ppid: Int32, cpu: Double)? {
+        guard let text = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8), let close = text.lastIndex(of: ")") else { return nil }
+        // After "(comm) ": state, ppid, … ; utime and stime are fields 14 and 15 of the whole line.
+        let rest = text[text.index(close, offsetBy: 2)...].split(separator: " ")
+        guard rest.count > 12, let ppid = Int32(rest[1]), let u = Double(rest[11]), let s = Double(rest[12]) else { return nil }
+        return (ppid, (u + s) / Double(sysconf(Int32(_SC_CLK_TCK))))
+    }
+
+    /// `process_cpu_ms_per_<unit>` and `postgres_cpu_ms_per_<unit>` for the window between two readings.
+    static func figures(from a: Reading, to b: Reading, count: Int, unit: String) -> [(String, String)] {
+        func ms(_ s: Double) -> String { String(format: "%.2f", s * 1000 / Double(max(count, 1))) }
+        var out = [("process_cpu_ms_per_\(unit)", ms(b.process - a.process))]
+        if let p0 = a.postgres, let p1 = b.postgres { out.append(("postgres_cpu_ms_per_\(unit)", ms(p1 - p0))) }
+        return out
+    }
+}

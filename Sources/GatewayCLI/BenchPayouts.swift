@@ -198,7 +198,8 @@ struct PayoutBench: AsyncParsableCommand {
 
         func confirmedCallbacks(_ set: [Int64]) async throws -> Int64 { Int64(paidCallbacks.count(of: set)) }
         return try await withThrowingTaskGroup(of: Void.self) { tasks in
-            let t0 = ContinuousClock.now
+            let meter = await CPUMeter(db: db)
+            let t0 = ContinuousClock.now, cpu0 = meter.read()
             tasks.addTask { try await group.run() }
             tasks.addTask {
                 while !Task.isCancelled {
@@ -212,7 +213,7 @@ struct PayoutBench: AsyncParsableCommand {
                 try await Task.sleep(for: .milliseconds(50))
                 delivered = try await confirmedCallbacks(backlog)
             }
-            let elapsed = ContinuousClock.now - t0
+            let elapsed = ContinuousClock.now - t0, cpu1 = meter.read()
             guard delivered == Int64(backlog.count) else {
                 throw ValidationError("bench: only \(delivered) of \(backlog.count) payments confirmed within 600 s")
             }
@@ -247,7 +248,7 @@ struct PayoutBench: AsyncParsableCommand {
                 ("withdrawals_paid_per_s", f(Double(backlog.count) / secs)),
                 ("approval_to_broadcast_p50_ms", f(p50)), ("approval_to_broadcast_p99_ms", f(p99)),
                 ("transactions_confirmed", "\(onChain)"), ("seconds", f(secs)),
-            ]
+            ] + CPUMeter.figures(from: cpu0, to: cpu1, count: backlog.count, unit: "withdrawal")
         }
     }
 }

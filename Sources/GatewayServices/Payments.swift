@@ -157,7 +157,7 @@ public enum Payments {
         // Replacements share a nonce: only the newest of a payment counts.
         for try await (coin, amount, fee) in try await c.query("""
             SELECT DISTINCT ON (purpose, ref_id) coin_id, amount::text, (max_fee * greatest(gas_limit, 1))::text
-            FROM gateway.outgoing_txs WHERE chain = \(chain) AND from_address = \(address) AND state IN ('signed', 'broadcast')
+            FROM gateway.outgoing_txs WHERE chain = \(chain) AND from_address = \(address) AND state IN ('signed', 'broadcast') AND block_height IS NULL
             ORDER BY purpose, ref_id, id DESC
             """, logger: logger).decode((Int32, String, String).self) {
             amounts[coin, default: 0] += BigUInt(amount) ?? 0

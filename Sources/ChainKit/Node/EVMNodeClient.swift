@@ -495,22 +495,37 @@ public final class EVMNodeClient: ChainNodeClient {
             guard let hash = EthHex.parseHash(txHash) else { throw .invalidArgument("transaction hash must be 0x + 64 hex digits") }
             hashes.append(hash)
         }
-        let outcomes = try await batch(hashes.flatMap { [Call("eth_getTransactionReceipt", [.string($0)]), Call("eth_getTransactionByHash", [.string($0)])] })
-        return try hashes.enumerated().map { (i, hash) throws(ChainNodeError) -> TransactionStatus in
-            try Self.status(receipt: outcomes[2 * i], transaction: outcomes[2 * i + 1], hash: hash)
+        // Receipts first; only a transaction without one is asked about again (pending, or unknown to
+        // the node). Most looks find their transactions mined: one call each instead of two.
+        let receipts = try await batch(hashes.map { Call("eth_getTransactionReceipt", [.string($0)]) })
+        var statuses = [TransactionStatus](repeating: .notFound, count: hashes.count)
+        var unmined: [Int] = []
+        for (i, hash) in hashes.enumerated() {
+            if let status = try Self.status(receipt: receipts[i], hash: hash) { statuses[i] = status } else { unmined.append(i) }
         }
+        guard !unmined.isEmpty else { return statuses }
+        let transactions = try await batch(unmined.map { Call("eth_getTransactionByHash", [.string(hashes[$0])]) })
+        for (k, i) in unmined.enumerated() {
+            statuses[i] = try Self.status(transaction: transactions[k], hash: hashes[i])
+        }
+        return statuses
     }
 
-    static func status(receipt: Outcome, transaction: Outcome, hash: String) throws(ChainNodeError) -> TransactionStatus {
-        if let receipt = try parseReceiptOutcome(receipt, hash: hash) {
-            let r = TransactionReceipt(
-                blockNumber: receipt.blockNumber,
-                blockHash: receipt.blockHash,
-                fee: receipt.fee,
-                failureReason: receipt.success ? nil : "execution failed (receipt status 0x0)"
-            )
-            return receipt.success ? .confirmed(r) : .failed(r)
-        }
+    /// The status a receipt gives; nil when the node has none (not mined).
+    static func status(receipt: Outcome, hash: String) throws(ChainNodeError) -> TransactionStatus? {
+        guard let receipt = try parseReceiptOutcome(receipt, hash: hash) else { return nil }
+        let r = TransactionReceipt(
+            blockNumber: receipt.blockNumber,
+            blockHash: receipt.blockHash,
+            fee: receipt.fee,
+            failureReason: receipt.success ? nil : "execution failed (receipt status 0x0)"
+        )
+        return receipt.success ? .confirmed(r) : .failed(r)
+    }
+
+    /// The status of a transaction without a receipt: pending when the node knows it (it may have
+    /// been mined since the receipt was asked for: the next look sees its receipt), else not found.
+    static func status(transaction: Outcome, hash: String) throws(ChainNodeError) -> TransactionStatus {
         switch transaction {
         case .result(let tx) where tx.isNull: return .notFound
         case .result(let tx):
