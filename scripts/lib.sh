@@ -69,6 +69,12 @@ listen_addresses = '127.0.0.1'
 port = $port
 unix_socket_directories = '$data'
 max_connections = 200
+# Queue tables churn: room for hot pages, and checkpoints far enough apart that a busy minute does
+# not write every page it touches twice (full-page images after each checkpoint).
+shared_buffers = 256MB
+max_wal_size = 4GB
+checkpoint_timeout = 15min
+wal_compression = lz4
 CONF
     fi
     if ! as_pg "$bin/pg_ctl" -D "$data" status >/dev/null 2>&1; then
