@@ -7,6 +7,10 @@
 DROP INDEX gateway.withdrawals_state;
 ALTER TABLE gateway.withdrawals SET (fillfactor = 70);
 
+-- Ledger entries were indexed by their transfer's random UUID: every leg inserted into a random
+-- page of that index, and the only reader (Ledger's balance check) reads every entry anyway.
+DROP INDEX gateway.ledger_entries_transfer;
+
 -- The same for a payment's transaction: `signed` → `broadcast` is its busiest update. The index
 -- of open transactions per address is now on "not in a block" (`block_height IS NULL`, true of
 -- every signed or broadcast one) instead of on `state`, so that update is heap-only; queries for
