@@ -202,6 +202,14 @@ public enum Sweeps {
             """, logger: logger)).first
     }
 
+    /// Several sweeps at once; `lock` takes their row locks in id order (until the caller's transaction ends).
+    public static func find(ids: [Int64], lock: Bool = false, on c: PostgresConnection, logger: Logger) async throws -> [Sweep] {
+        guard !ids.isEmpty else { return [] }
+        return try await decode(try await c.query("""
+            SELECT \(unescaped: columns) FROM \(unescaped: from) WHERE s.id = ANY(\(ids)::int8[]) ORDER BY s.id \(unescaped: lock ? "FOR UPDATE OF s" : "")
+            """, logger: logger))
+    }
+
     /// Sweeps, newest first, optionally of one chain and state.
     public static func list(chain: String?, state: String?, limit: Int, on c: PostgresConnection, logger: Logger) async throws -> [Sweep] {
         try await decode(try await c.query("""
@@ -224,6 +232,15 @@ public enum Sweeps {
     public static func markSigned(_ id: Int64, state: String, txHash: String?, on c: PostgresConnection, logger: Logger) async throws {
         try await c.query("""
             UPDATE gateway.sweeps SET state = \(state), tx_hash = coalesce(\(txHash), tx_hash), updated_at = now() WHERE id = \(id)
+            """, logger: logger)
+    }
+
+    /// `markSigned` of many sweeps (rows the caller locked) at once.
+    public static func markSigned(_ items: [(id: Int64, txHash: String?)], state: String, on c: PostgresConnection, logger: Logger) async throws {
+        guard !items.isEmpty else { return }
+        try await c.query("""
+            UPDATE gateway.sweeps s SET state = \(state), tx_hash = coalesce(nullif(x.h, ''), s.tx_hash), updated_at = now()
+            FROM unnest(\(items.map(\.id))::int8[], \(items.map { $0.txHash ?? "" })::text[]) AS x(id, h) WHERE s.id = x.id
             """, logger: logger)
     }
 
