@@ -111,6 +111,10 @@ extension WalletCommand {
             let text = try await CLIContext.with(options) { ctx in
                 let rows = try await HotWalletRows.read(ctx.database, merchant: m, chain: only)
                 guard !rows.isEmpty else { return "no wallets\n" }
+                var gasAddresses: [Int64: String] = [:]
+                for try await (id, gas) in try await ctx.database.query("""
+                    SELECT id, gas_address FROM gateway.wallets WHERE gas_address IS NOT NULL
+                    """).decode((Int64, String).self) { gasAddresses[id] = gas }
                 var out = ""
                 var clients: [String: any ChainNodeClient] = [:]
                 var current: Int64?
@@ -121,6 +125,18 @@ extension WalletCommand {
                         flush()
                         current = r.walletID
                         out += "\(out.isEmpty ? "" : "\n")merchant \(r.merchantID) on \(r.chain), account \(r.accountIndex.map(String.init) ?? "- (xpub)"), hot address \(r.hotAddress)\n"
+                        if let gas = gasAddresses[r.walletID] {
+                            let chain = ctx.config.chains.first { $0.name == r.chain }
+                            let used = chain?.sweep?.gasWallet == true ? "funds this chain's sweep top-ups" : "unused: chains.\(r.chain).sweep.gas_wallet is off"
+                            var held = ""
+                            if let chain, let account = try? chain.kind.parseAddress(gas) {
+                                let client = clients[chain.name] ?? ChainStage.nodeClient(for: chain, logger: ctx.logger)
+                                clients[chain.name] = client
+                                held = (try? await client.nativeBalance(of: account).amount).map { ", holds \(CoinAmount.format($0, decimals: chain.nativeDecimals)) \(chain.nativeSymbol)" }
+                                    ?? ", node error"
+                            }
+                            out += "  gas address \(gas) (…/account'/2/0; \(used)\(held))\n"
+                        }
                         table = TextTable(header: ["coin", "node", "records", "in flight", "low water", ""])
                     }
                     let chain = ctx.config.chains.first { $0.name == r.chain }
