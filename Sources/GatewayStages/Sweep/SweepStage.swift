@@ -254,7 +254,7 @@ public struct SweepPlanner: Sendable {
     }
 }
 
-/// Deposit address keys (`…/account'/0/index`), checked against the stored address. The branch key
+/// Deposit address keys (`…/account'/0/index`) and gas address keys (`…/account'/2/0`), checked against the stored address. The branch key
 /// (`…/account'/0`) is kept per account, so a key costs one child derivation, not five.
 final class DepositKeys: Sendable {
     let master: ExtendedPrivateKey
@@ -262,6 +262,20 @@ final class DepositKeys: Sendable {
 
     init(master: ExtendedPrivateKey) {
         self.master = master
+    }
+
+    /// The key of `account`'s gas address (`…/account'/2/0`); an error when the seed does not derive `expected`.
+    func gasKey(kind: ChainKit.ChainKind, account: Int?, expected: String) throws -> Secp256k1.PrivateKey {
+        guard let account, account >= 0 else {
+            throw PermanentJobError("the wallet of gas address \(expected) was attached from an xpub of another seed: this gateway cannot sign for it")
+        }
+        let scheme: AddressScheme = kind == .evm ? .evm : .tron
+        let key = try master.addressKey(scheme: scheme, account: UInt32(account), change: 2, index: 0)
+        let address = scheme.address(for: key.publicKey)
+        guard address.caseInsensitiveCompare(expected) == .orderedSame else {
+            throw PermanentJobError("the gateway seed derives \(address) for account \(account), not the wallet's gas address \(expected): wrong seed?")
+        }
+        return key
     }
 
     func key(kind: ChainKit.ChainKind, account: Int?, index: Int, expected: String) throws -> Secp256k1.PrivateKey {
@@ -411,7 +425,7 @@ final class Sweeper: Sendable {
                     continue
                 }
                 switch s.state {
-                case "planned" where s.topupAmount > 0: groups["topup\u{0}\(s.chain)\u{0}\(s.hotAddress)", default: []].append(s)
+                case "planned" where s.topupAmount > 0: groups["topup\u{0}\(s.chain)\u{0}\(topUpSource(s) ?? "")", default: []].append(s)
                 case "planned", "gas_confirmed": groups["sweep\u{0}\(s.chain)", default: []].append(s)
                 default: results[index[s.id]!] = .success(.completed)  // in flight (chain-worker follows it) or finished
                 }
@@ -483,6 +497,23 @@ final class Sweeper: Sendable {
         return results.map { $0 ?? .success(.completed) }
     }
 
+    /// Where a sweep's top-up comes from: the wallet's gas address on a chain with `sweep.gas_wallet`, else
+    /// its hot address (nil: a gas wallet is configured but the wallet has no gas address yet).
+    func topUpSource(_ s: Sweep) -> String? {
+        chains[s.chain]?.sweep?.gasWallet == true ? s.gasAddress : s.hotAddress
+    }
+
+    /// The funding address of a sweep's top-up and its key (checked against the stored address).
+    func topUpSigner(_ s: Sweep, chain: ChainConfig) throws -> (address: String, key: Secp256k1.PrivateKey) {
+        guard chain.sweep?.gasWallet == true else {
+            return (s.hotAddress, try hotKeys.key(kind: chain.kind, account: s.accountIndex, expected: s.hotAddress))
+        }
+        guard let gas = s.gasAddress else {
+            throw PermanentJobError("chains.\(chain.name).sweep.gas_wallet is on but the wallet has no gas address yet: run gatewayctl migrate")
+        }
+        return (gas, try depositKeys.gasKey(kind: chain.kind, account: s.accountIndex, expected: gas))
+    }
+
     /// Top-ups of `sweeps` (one chain, one funding address): one fee estimate, one balance read, the nonce
     /// seed; greedy in sweep order, what the address cannot afford beside what it has in flight waits.
     func prepareTopUps(_ sweeps: [Sweep]) async -> Batch {
@@ -490,8 +521,7 @@ final class Sweeper: Sendable {
         let chain = chains[first.chain]!, node = nodes[first.chain]!
         var b = Batch(purpose: "topup", chain: chain, node: node)
         do {
-            let source = first.hotAddress
-            let key = try hotKeys.key(kind: chain.kind, account: first.accountIndex, expected: source)
+            let (source, key) = try topUpSigner(first, chain: chain)
             let hot = try chain.kind.parseAddress(source)
             let planner = SweepPlanner(chain: chain, settings: chain.sweep ?? SweepConfig(), node: node, database: database, logger: logger)
             let gas = try await planner.gas(isToken: false, token: nil, from: hot, to: try chain.kind.parseAddress(first.address), amount: first.topupAmount)
@@ -527,8 +557,8 @@ final class Sweeper: Sendable {
                                             gas: gas, reference: reference, expiration: expiration))
             }
             if !b.waits.isEmpty {
-                logger.warning("hot wallet cannot pay every gas top-up yet; those sweeps wait", metadata: [
-                    "hot_address": "\(source)", "waiting": "\(b.waits.count)", "free": "\(free)", "chain": "\(chain.name)",
+                logger.warning("the hot (or gas) address cannot pay every gas top-up yet; those sweeps wait", metadata: [
+                    "address": "\(source)", "waiting": "\(b.waits.count)", "free": "\(free)", "chain": "\(chain.name)",
                 ])
             }
         } catch {
@@ -712,7 +742,12 @@ struct SweepReplaceHandler: JobHandler {
         }
         let key: Secp256k1.PrivateKey
         if purpose == "topup" {
-            key = try sweeper.hotKeys.key(kind: chain.kind, account: sweep.accountIndex, expected: sweep.hotAddress)
+            // The key of the address that sent it (the gas address, or the hot one before gas_wallet was turned on).
+            if let gas = sweep.gasAddress, gas.caseInsensitiveCompare(latest.from) == .orderedSame {
+                key = try sweeper.depositKeys.gasKey(kind: chain.kind, account: sweep.accountIndex, expected: gas)
+            } else {
+                key = try sweeper.hotKeys.key(kind: chain.kind, account: sweep.accountIndex, expected: sweep.hotAddress)
+            }
         } else {
             key = try sweeper.depositKeys.key(kind: chain.kind, account: sweep.accountIndex, index: sweep.derivationIndex, expected: sweep.address)
             let native = try await evm.nativeBalance(of: from).amount
