@@ -18,7 +18,9 @@ extension LedgerCommand {
                 For every deposit and hot address of the chain and every coin of it: expected = deposits and hot wallet \
                 receipts in blocks, less what our transactions sent (in a block, not failed) and their settled network fees; \
                 node = balanceOf / the native balance now. Per coin, the ledger's chain account must equal confirmed \
-                deposits + booked hot receipts − confirmed payments (− network fees). Transfers in blocks the scanner has \
+                deposits + booked hot receipts − confirmed payments (− network fees); the native coin's sweep_gas account \
+                (top-ups waiting on deposit addresses) must equal confirmed top-ups − token sweep fees. Gas addresses are \
+                covered like hot addresses. Transfers in blocks the scanner has \
                 not reached yet show as differences until it does (the report gives both heights). Pairs that are zero on \
                 both sides are left out. Differences count address/coin pairs and coins whose ledger check differs.
                 """)
@@ -66,7 +68,7 @@ extension LedgerCommand {
                 }
                 out += t.render()
             }
-            var ledger = TextTable(header: ["coin", "ledger (−chain account)", "records", "difference"])
+            var ledger = TextTable(header: ["coin", "ledger (−chain − sweep_gas)", "records", "difference"])
             for l in r.ledger { ledger.add([l.symbol, l.ledger.description, l.records.description, l.difference == 0 ? "0" : l.difference.description]) }
             out += "ledger against records (base units)\n" + ledger.render()
             return out + summary(r) + "\n"
