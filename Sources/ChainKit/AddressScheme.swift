@@ -89,6 +89,13 @@ public struct WatchOnlyAccount: Sendable, Hashable {
     public func hotAddress() throws(HDKeyError) -> String {
         scheme.address(for: try internalChain.derived(childNumber: 0).publicKey)
     }
+
+    /// The wallet's gas address (`…/account'/2/0`): funds the sweeps' gas top-ups when a chain is configured
+    /// with a dedicated gas wallet (`chains.<name>.sweep.gas_wallet: true`). Branch 2 of the account is ours:
+    /// deposit addresses are branch 0, the hot address branch 1.
+    public func gasAddress() throws(HDKeyError) -> String {
+        scheme.address(for: try accountKey.derived(childNumber: 2).derived(childNumber: 0).publicKey)
+    }
 }
 
 extension ExtendedPrivateKey {

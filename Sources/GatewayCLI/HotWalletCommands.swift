@@ -18,7 +18,9 @@ extension LedgerCommand {
                 For every deposit and hot address of the chain and every coin of it: expected = deposits and hot wallet \
                 receipts in blocks, less what our transactions sent (in a block, not failed) and their settled network fees; \
                 node = balanceOf / the native balance now. Per coin, the ledger's chain account must equal confirmed \
-                deposits + booked hot receipts − confirmed payments (− network fees). Transfers in blocks the scanner has \
+                deposits + booked hot receipts − confirmed payments (− network fees); the native coin's sweep_gas account \
+                (top-ups waiting on deposit addresses) must equal confirmed top-ups − token sweep fees. Gas addresses are \
+                covered like hot addresses. Transfers in blocks the scanner has \
                 not reached yet show as differences until it does (the report gives both heights). Pairs that are zero on \
                 both sides are left out. Differences count address/coin pairs and coins whose ledger check differs.
                 """)
@@ -66,7 +68,7 @@ extension LedgerCommand {
                 }
                 out += t.render()
             }
-            var ledger = TextTable(header: ["coin", "ledger (−chain account)", "records", "difference"])
+            var ledger = TextTable(header: ["coin", "ledger (−chain − sweep_gas)", "records", "difference"])
             for l in r.ledger { ledger.add([l.symbol, l.ledger.description, l.records.description, l.difference == 0 ? "0" : l.difference.description]) }
             out += "ledger against records (base units)\n" + ledger.render()
             return out + summary(r) + "\n"
@@ -111,6 +113,10 @@ extension WalletCommand {
             let text = try await CLIContext.with(options) { ctx in
                 let rows = try await HotWalletRows.read(ctx.database, merchant: m, chain: only)
                 guard !rows.isEmpty else { return "no wallets\n" }
+                var gasAddresses: [Int64: String] = [:]
+                for try await (id, gas) in try await ctx.database.query("""
+                    SELECT id, gas_address FROM gateway.wallets WHERE gas_address IS NOT NULL
+                    """).decode((Int64, String).self) { gasAddresses[id] = gas }
                 var out = ""
                 var clients: [String: any ChainNodeClient] = [:]
                 var current: Int64?
@@ -121,6 +127,18 @@ extension WalletCommand {
                         flush()
                         current = r.walletID
                         out += "\(out.isEmpty ? "" : "\n")merchant \(r.merchantID) on \(r.chain), account \(r.accountIndex.map(String.init) ?? "- (xpub)"), hot address \(r.hotAddress)\n"
+                        if let gas = gasAddresses[r.walletID] {
+                            let chain = ctx.config.chains.first { $0.name == r.chain }
+                            let used = chain?.sweep?.gasWallet == true ? "funds this chain's sweep top-ups" : "unused: chains.\(r.chain).sweep.gas_wallet is off"
+                            var held = ""
+                            if let chain, let account = try? chain.kind.parseAddress(gas) {
+                                let client = clients[chain.name] ?? ChainStage.nodeClient(for: chain, logger: ctx.logger)
+                                clients[chain.name] = client
+                                held = (try? await client.nativeBalance(of: account).amount).map { ", holds \(CoinAmount.format($0, decimals: chain.nativeDecimals)) \(chain.nativeSymbol)" }
+                                    ?? ", node error"
+                            }
+                            out += "  gas address \(gas) (…/account'/2/0; \(used)\(held))\n"
+                        }
                         table = TextTable(header: ["coin", "node", "records", "in flight", "low water", ""])
                     }
                     let chain = ctx.config.chains.first { $0.name == r.chain }

@@ -49,6 +49,12 @@ public enum LedgerAccountKind {
     public static let networkFees = "network_fees"
     /// The gateway's own funds put into hot wallets from outside (operator top-ups; one per coin).
     public static let treasury = "treasury"
+    /// The native coin that sweep gas top-ups put on deposit addresses, less what the token sweeps of those
+    /// addresses burned (one per chain, in its native coin). Like `chain` it runs negative: it is the part of
+    /// what our addresses hold that waits on deposit addresses to pay sweep gas, kept apart from `chain` so
+    /// that a top-up is booked (`chain` +a, `sweep_gas` −a) and a token sweep's network fee comes out of it
+    /// (`sweep_gas` +fee, `network_fees` −fee). −(`chain` + `sweep_gas`) is still what our addresses hold.
+    public static let sweepGas = "sweep_gas"
 }
 
 /// Balances from the ledger, and the one way to change them.

@@ -193,6 +193,43 @@ public enum Payments {
         throw ServiceError.notFound("nonce row of \(address) on \(chain)")
     }
 
+    /// One nonce each of many EVM addresses (a sweep-worker's deposit addresses), under their row locks taken
+    /// in address order (held until the caller's transaction ends). `initial` seeds the row of an address
+    /// that never sent (the node's count then). Returns the nonce per address.
+    public static func allocateNonce(chain: String, addresses: [String], initial: [String: UInt64], on c: PostgresConnection,
+                                     logger: Logger) async throws -> [String: UInt64] {
+        guard !addresses.isEmpty else { return [:] }
+        let seeds = addresses.filter { initial[$0] != nil }
+        if !seeds.isEmpty {
+            try await c.query("""
+                INSERT INTO gateway.hot_nonces (chain, address, next_nonce)
+                SELECT \(chain), a, n FROM unnest(\(seeds)::text[], \(seeds.map { Int64(initial[$0]!) })::int8[]) AS x(a, n) ORDER BY a
+                ON CONFLICT DO NOTHING
+                """, logger: logger)
+        }
+        var out: [String: UInt64] = [:]
+        for try await (address, nonce) in try await c.query("""
+            WITH l AS (SELECT address FROM gateway.hot_nonces WHERE chain = \(chain) AND address = ANY(\(addresses)::text[]) ORDER BY address FOR UPDATE)
+            UPDATE gateway.hot_nonces h SET next_nonce = h.next_nonce + 1, updated_at = now() FROM l
+            WHERE h.chain = \(chain) AND h.address = l.address RETURNING h.address, h.next_nonce - 1
+            """, logger: logger).decode((String, Int64).self) {
+            out[address] = UInt64(nonce)
+        }
+        if let missing = addresses.first(where: { out[$0] == nil }) { throw ServiceError.notFound("nonce row of \(missing) on \(chain)") }
+        return out
+    }
+
+    /// Which of `addresses` (EVM) have their nonce row already.
+    public static func nonceRows(chain: String, addresses: [String], on c: PostgresConnection, logger: Logger) async throws -> Set<String> {
+        var out = Set<String>()
+        for try await a in try await c.query("""
+            SELECT address FROM gateway.hot_nonces WHERE chain = \(chain) AND address = ANY(\(addresses)::text[])
+            """, logger: logger).decode(String.self) {
+            out.insert(a)
+        }
+        return out
+    }
+
     /// Stores signed payments and marks their withdrawals `signed`, with a confirmation job each (run
     /// by chain-worker after `followAfter`, ref `<purpose>:<id>`), in the caller's transaction. Only
     /// withdrawals still `approved` (or `signed`/`broadcast` for a replacement) are touched. For another

@@ -7,7 +7,7 @@ import PostgresNIO
 
 /// One of our addresses and one coin: what our records say it holds against what the node says.
 public struct AddressBalance: Sendable, Equatable {
-    /// `deposit`, `hot` or `cold`.
+    /// `deposit`, `hot`, `gas` (a wallet's gas address, sweep top-ups) or `cold`.
     public var role: String
     public var merchantID: Int64
     public var address: String
@@ -26,7 +26,8 @@ public struct AddressBalance: Sendable, Equatable {
 public struct LedgerCoinCheck: Sendable, Equatable {
     public var coinID: Int32
     public var symbol: String
-    /// −(the coin's `chain` account balance): what the ledger believes our addresses hold.
+    /// −(the coin's `chain` + `sweep_gas` accounts): what the ledger believes our addresses hold. For the row
+    /// "<native> sweep gas": −(its `sweep_gas` account), the top-ups' native waiting on deposit addresses.
     public var ledger: BigInt
     /// Σ confirmed deposits + booked hot receipts − confirmed sent amounts (− settled network fees for the native coin).
     public var records: BigInt
@@ -74,7 +75,7 @@ public enum Reconciliation {
         public var decimals: Int
     }
 
-    /// Deposit, hot and (watch-only) cold addresses of `chain`.
+    /// Deposit, hot, gas and (watch-only) cold addresses of `chain`.
     public static func addresses(chain: String, on c: PostgresConnection, logger: Logger) async throws -> [OurAddress] {
         var out: [OurAddress] = []
         for try await (role, merchant, address) in try await c.query("""
@@ -82,6 +83,8 @@ public enum Reconciliation {
                 SELECT 'hot', merchant_id, hot_address FROM gateway.wallets WHERE chain = \(chain)
                 UNION ALL
                 SELECT 'cold', merchant_id, cold_address FROM gateway.wallets WHERE chain = \(chain) AND cold_address IS NOT NULL
+                UNION ALL
+                SELECT 'gas', merchant_id, gas_address FROM gateway.wallets WHERE chain = \(chain) AND gas_address IS NOT NULL
                 UNION ALL
                 SELECT 'deposit', merchant_id, address FROM gateway.addresses WHERE chain = \(chain)
             ) AS t(role, m, a)
@@ -116,13 +119,15 @@ public enum Reconciliation {
 
     /// Per coin of `chain`: −(its `chain` ledger account) against confirmed deposits + booked (external)
     /// hot receipts − confirmed withdrawal amounts − settled network fees (native coin). Sweeps and gas
-    /// top-ups move coins among our own addresses: only their network fees count.
+    /// top-ups move coins among our own addresses: only their network fees count. A top-up moves its amount
+    /// from `chain` to `sweep_gas` (both ours), which a second row per chain checks.
     public static func ledgerCheck(chain: String, on c: PostgresConnection, logger: Logger) async throws -> [LedgerCoinCheck] {
         var out: [LedgerCoinCheck] = []
         for try await (id, symbol, ledger, records) in try await c.query("""
             WITH native AS (SELECT id FROM gateway.coins WHERE chain = \(chain) AND NOT is_token ORDER BY id LIMIT 1)
             SELECT k.id, k.symbol,
-                   (-coalesce((SELECT balance FROM gateway.ledger_accounts a WHERE a.merchant_id IS NULL AND a.coin_id = k.id AND a.kind = 'chain'), 0))::text,
+                   (-coalesce((SELECT sum(balance) FROM gateway.ledger_accounts a
+                               WHERE a.merchant_id IS NULL AND a.coin_id = k.id AND a.kind IN ('chain', 'sweep_gas')), 0))::text,
                    (coalesce((SELECT sum(amount) FROM gateway.deposits d WHERE d.coin_id = k.id AND d.status = 'confirmed'), 0)
                     + coalesce((SELECT sum(amount) FROM gateway.hot_receipts r WHERE r.coin_id = k.id AND r.status = 'confirmed' AND NOT r.internal), 0)
                     - coalesce((SELECT sum(amount) FROM gateway.outgoing_txs o WHERE o.coin_id = k.id AND o.state = 'confirmed' AND o.purpose = 'withdrawal'), 0)
@@ -133,6 +138,19 @@ public enum Reconciliation {
             FROM gateway.coins k WHERE k.chain = \(chain) ORDER BY k.is_token, k.id
             """, logger: logger).decode((Int32, String, String, String).self) {
             out.append(LedgerCoinCheck(coinID: id, symbol: symbol, ledger: BigInt(ledger) ?? 0, records: BigInt(records) ?? 0))
+        }
+        // The native coin's sweep gas: −(its `sweep_gas` account) against confirmed top-ups − the network fees of
+        // settled token sweeps (what our records say the top-ups left on deposit addresses).
+        for try await (id, symbol, ledger, records) in try await c.query("""
+            SELECT k.id, k.symbol,
+                   (-coalesce((SELECT balance FROM gateway.ledger_accounts a WHERE a.merchant_id IS NULL AND a.coin_id = k.id AND a.kind = 'sweep_gas'), 0))::text,
+                   (coalesce((SELECT sum(o.amount) FROM gateway.outgoing_txs o WHERE o.chain = k.chain AND o.purpose = 'topup' AND o.state = 'confirmed'), 0)
+                    - coalesce((SELECT sum(o.network_fee) FROM gateway.outgoing_txs o JOIN gateway.sweeps s ON s.id = o.ref_id
+                                JOIN gateway.coins t ON t.id = s.coin_id
+                                WHERE o.chain = k.chain AND o.purpose = 'sweep' AND o.state IN ('confirmed', 'failed') AND t.is_token), 0))::text
+            FROM gateway.coins k WHERE k.id = (SELECT id FROM gateway.coins WHERE chain = \(chain) AND NOT is_token ORDER BY id LIMIT 1)
+            """, logger: logger).decode((Int32, String, String, String).self) {
+            out.append(LedgerCoinCheck(coinID: id, symbol: "\(symbol) sweep gas", ledger: BigInt(ledger) ?? 0, records: BigInt(records) ?? 0))
         }
         return out
     }

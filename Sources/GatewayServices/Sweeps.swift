@@ -33,6 +33,8 @@ public struct Sweep: Sendable, Equatable {
     public var derivationIndex: Int
     public var accountIndex: Int?
     public var hotAddress: String
+    /// The wallet's gas address (`…/account'/2/0`; nil before `gatewayctl migrate` filled it).
+    public var gasAddress: String?
     /// Seconds since it was planned.
     public var age: Double
 }
@@ -174,7 +176,7 @@ public enum Sweeps {
     static let columns = """
         s.id, s.chain, s.merchant_id, s.wallet_id, s.address_id, s.address, s.coin_id, k.symbol, k.is_token, k.coin_type, s.amount::text,
         s.destination, s.destination_role, s.gas_estimate::text, s.topup_amount::text, s.state, s.state_reason, s.tx_hash, s.network_fee::text,
-        a.derivation_index, coalesce(w.account_index, -1), w.hot_address, extract(epoch FROM now() - s.created_at)::float8
+        a.derivation_index, coalesce(w.account_index, -1), w.hot_address, extract(epoch FROM now() - s.created_at)::float8, coalesce(w.gas_address, '')
         """
     static let from = """
         gateway.sweeps s JOIN gateway.coins k ON k.id = s.coin_id JOIN gateway.addresses a ON a.id = s.address_id
@@ -185,12 +187,12 @@ public enum Sweeps {
         var out: [Sweep] = []
         for try await row in rows {
             let r = try row.decode((Int64, String, Int64, Int64, Int64, String, Int32, String, Bool, String, String, String, String, String, String,
-                                    String, String?, String?, String?, Int32, Int32, String, Double).self)
+                                    String, String?, String?, String?, Int32, Int32, String, Double, String).self)
             out.append(Sweep(id: r.0, chain: r.1, merchantID: r.2, walletID: r.3, addressID: r.4, address: r.5, coinID: r.6, symbol: r.7, isToken: r.8,
                              tokenContract: r.8 ? r.9 : nil, amount: BigUInt(r.10) ?? 0, destination: r.11, destinationRole: r.12,
                              gasEstimate: BigUInt(r.13) ?? 0, topupAmount: BigUInt(r.14) ?? 0, state: r.15, stateReason: r.16, txHash: r.17,
                              networkFee: r.18.flatMap { BigUInt($0) }, derivationIndex: Int(r.19), accountIndex: r.20 < 0 ? nil : Int(r.20),
-                             hotAddress: r.21, age: r.22))
+                             hotAddress: r.21, gasAddress: r.23.isEmpty ? nil : r.23, age: r.22))
         }
         return out
     }
@@ -200,6 +202,14 @@ public enum Sweeps {
         try await decode(try await c.query("""
             SELECT \(unescaped: columns) FROM \(unescaped: from) WHERE s.id = \(id) \(unescaped: lock ? "FOR UPDATE OF s" : "")
             """, logger: logger)).first
+    }
+
+    /// Several sweeps at once; `lock` takes their row locks in id order (until the caller's transaction ends).
+    public static func find(ids: [Int64], lock: Bool = false, on c: PostgresConnection, logger: Logger) async throws -> [Sweep] {
+        guard !ids.isEmpty else { return [] }
+        return try await decode(try await c.query("""
+            SELECT \(unescaped: columns) FROM \(unescaped: from) WHERE s.id = ANY(\(ids)::int8[]) ORDER BY s.id \(unescaped: lock ? "FOR UPDATE OF s" : "")
+            """, logger: logger))
     }
 
     /// Sweeps, newest first, optionally of one chain and state.
@@ -227,6 +237,15 @@ public enum Sweeps {
             """, logger: logger)
     }
 
+    /// `markSigned` of many sweeps (rows the caller locked) at once.
+    public static func markSigned(_ items: [(id: Int64, txHash: String?)], state: String, on c: PostgresConnection, logger: Logger) async throws {
+        guard !items.isEmpty else { return }
+        try await c.query("""
+            UPDATE gateway.sweeps s SET state = \(state), tx_hash = coalesce(nullif(x.h, ''), s.tx_hash), updated_at = now()
+            FROM unnest(\(items.map(\.id))::int8[], \(items.map { $0.txHash ?? "" })::text[]) AS x(id, h) WHERE s.id = x.id
+            """, logger: logger)
+    }
+
     /// A sweep that cannot go on (the reason says why); its funds stay where they are and a later
     /// planner run may plan the address again.
     public static func fail(_ id: Int64, reason: String, on c: PostgresConnection, logger: Logger) async throws {
@@ -238,9 +257,10 @@ public enum Sweeps {
 
     /// Settles top-ups or sweeps (`purpose`) whose transactions are deep enough, in the caller's
     /// transaction: the transaction confirmed or failed (siblings replaced), its network fee booked to the
-    /// chain's fee account. A confirmed top-up makes the sweep `gas_confirmed` and queues its signing; a
+    /// chain's fee account (a token sweep's out of `sweep_gas`, where its top-up's amount was booked). A confirmed
+    /// top-up makes the sweep `gas_confirmed` and queues its signing; a
     /// confirmed sweep is `swept`. A failed one fails the sweep with the chain's reason. The amount a
-    /// sweep moves stays among our own addresses: no merchant balance and no `chain` account changes.
+    /// sweep moves stays among our own addresses: no merchant balance changes.
     /// Returns the sweep ids settled.
     public static func settle(_ items: [Payments.Settlement], purpose: String, on c: PostgresConnection, logger: Logger) async throws -> Set<Int64> {
         precondition(purpose == "sweep" || purpose == "topup")
@@ -249,11 +269,14 @@ public enum Sweeps {
         for item in items where byID[item.withdrawalID] == nil { byID[item.withdrawalID] = item }
         let ids = byID.keys.sorted()
         let expected = purpose == "topup" ? "gas_topup_sent" : "sweep_sent"
-        var chains: [Int64: String] = [:]
-        for try await (id, chain) in try await c.query("""
-            SELECT id, chain FROM gateway.sweeps WHERE id = ANY(\(ids)::int8[]) AND state = \(expected) ORDER BY id FOR UPDATE
-            """, logger: logger).decode((Int64, String).self) {
+        var chains: [Int64: String] = [:], isToken: [Int64: Bool] = [:], topups: [Int64: BigUInt] = [:]
+        for try await (id, chain, token, topup) in try await c.query("""
+            SELECT s.id, s.chain, k.is_token, s.topup_amount::text FROM gateway.sweeps s JOIN gateway.coins k ON k.id = s.coin_id
+            WHERE s.id = ANY(\(ids)::int8[]) AND s.state = \(expected) ORDER BY s.id FOR UPDATE OF s
+            """, logger: logger).decode((Int64, String, Bool, String).self) {
             chains[id] = chain
+            isToken[id] = token
+            topups[id] = BigUInt(topup) ?? 0
         }
         let candidates = ids.filter { chains[$0] != nil }.map { byID[$0]! }
         let hashes = try await Payments.closeTransactions(candidates, purpose: purpose, on: c, logger: logger)
@@ -262,9 +285,23 @@ public enum Sweeps {
         var natives: [String: Int32?] = [:]
         var transfers: [LedgerTransfer] = []
         for item in settled {
-            if let fee = try await Payments.networkFeeTransfer(chain: chains[item.withdrawalID]!, fee: item.networkFee, reason: "\(purpose).network_fee",
-                                                              ref: "\(purpose):\(item.withdrawalID)", natives: &natives, on: c, logger: logger) {
+            let id = item.withdrawalID, chain = chains[id]!
+            if var fee = try await Payments.networkFeeTransfer(chain: chain, fee: item.networkFee, reason: "\(purpose).network_fee",
+                                                              ref: "\(purpose):\(id)", natives: &natives, on: c, logger: logger) {
+                // A token sweep burns the native coin its top-ups put on the deposit address.
+                if purpose == "sweep" && isToken[id] == true { fee.legs[0].kind = LedgerAccountKind.sweepGas }
                 transfers.append(fee)
+            }
+            // A confirmed top-up moves native coin from the hot (or gas) address to the deposit address: still ours,
+            // now waiting there for the sweep's gas (LedgerAccountKind.sweepGas).
+            if purpose == "topup", item.outcome == .confirmed, let amount = topups[id], amount > 0 {
+                if natives[chain] == nil { natives[chain] = .some(try await Payments.nativeCoinID(chain: chain, on: c, logger: logger)) }
+                if let native = natives[chain] ?? nil {
+                    transfers.append(LedgerTransfer(reason: "topup.amount", ref: "topup:\(id)", legs: [
+                        LedgerLeg(merchantID: nil, coinID: native, kind: LedgerAccountKind.chain, amount: BigInt(amount)),
+                        LedgerLeg(merchantID: nil, coinID: native, kind: LedgerAccountKind.sweepGas, amount: -BigInt(amount)),
+                    ]))
+                }
             }
         }
         try await Ledger.post(transfers, on: c, logger: logger)

@@ -15,17 +15,23 @@ public struct Wallet: Sendable, Equatable {
     public var nextIndex: Int
     public var hotAddress: String
     public var coldAddress: String?
+    /// The wallet's gas address (`…/account'/2/0`, derived from the xpub): pays the sweeps' gas top-ups on a
+    /// chain configured with a dedicated gas wallet (`chains.<name>.sweep.gas_wallet`). nil only before
+    /// `gatewayctl migrate` filled it for a wallet attached earlier.
+    public var gasAddress: String?
 }
 
 /// Wallet administration: one account xpub per merchant and chain.
 public enum Wallets {
-    static let columns = "id, merchant_id, chain, account_xpub, coalesce(account_index, -1), next_index, hot_address, coalesce(cold_address, '')"
+    static let columns = """
+        id, merchant_id, chain, account_xpub, coalesce(account_index, -1), next_index, hot_address, coalesce(cold_address, ''), coalesce(gas_address, '')
+        """
 
     static func decode(_ rows: PostgresRowSequence) async throws -> [Wallet] {
         var out: [Wallet] = []
-        for try await (id, m, chain, xpub, account, next, hot, cold) in rows.decode((Int64, Int64, String, String, Int32, Int32, String, String).self) {
+        for try await (id, m, chain, xpub, account, next, hot, cold, gas) in rows.decode((Int64, Int64, String, String, Int32, Int32, String, String, String).self) {
             out.append(Wallet(id: id, merchantID: m, chain: chain, accountXpub: xpub, accountIndex: account < 0 ? nil : Int(account),
-                              nextIndex: Int(next), hotAddress: hot, coldAddress: cold.isEmpty ? nil : cold))
+                              nextIndex: Int(next), hotAddress: hot, coldAddress: cold.isEmpty ? nil : cold, gasAddress: gas.isEmpty ? nil : gas))
         }
         return out
     }
@@ -41,8 +47,11 @@ public enum Wallets {
         } catch {
             throw ServiceError.invalid("not a usable account xpub: \(error)")
         }
-        let hot: String
-        do { hot = try account.hotAddress() } catch { throw ServiceError.invalid("cannot derive the hot address: \(error)") }
+        let hot: String, gas: String
+        do {
+            hot = try account.hotAddress()
+            gas = try account.gasAddress()
+        } catch { throw ServiceError.invalid("cannot derive the hot and gas addresses: \(error)") }
         var cold: String?
         if let coldAddress {
             switch directory.canonicalAddress(coldAddress, chain: chain) {
@@ -54,8 +63,8 @@ public enum Wallets {
         let inserted: [Wallet]
         do {
             inserted = try await decode(try await c.query("""
-                INSERT INTO gateway.wallets (merchant_id, chain, account_xpub, account_index, hot_address, cold_address)
-                VALUES (\(merchantID), \(chain), \(xpub), \(accountIndex.map(Int32.init)), \(hot), \(cold))
+                INSERT INTO gateway.wallets (merchant_id, chain, account_xpub, account_index, hot_address, cold_address, gas_address)
+                VALUES (\(merchantID), \(chain), \(xpub), \(accountIndex.map(Int32.init)), \(hot), \(cold), \(gas))
                 RETURNING \(unescaped: columns)
                 """, logger: logger))
         } catch where DatabaseErrors.sqlState(error) == "23505" {
@@ -65,6 +74,26 @@ public enum Wallets {
         try await Audit.record(actor: actor, action: "wallet.attach", target: "merchant:\(merchantID)",
                                detail: ["chain": .string(chain), "hot_address": .string(hot)], on: c, logger: logger)
         return w
+    }
+
+    /// Fills the gas address (`…/account'/2/0`) of wallets attached before it existed (migration 0011 adds the
+    /// column; the derivation needs the xpub, so `gatewayctl migrate` runs this after the SQL). Returns how many.
+    public static func fillGasAddresses(directory: ChainDirectory, on c: PostgresConnection, logger: Logger) async throws -> Int {
+        var filled: [(Int64, String)] = []
+        for try await (id, chain, xpub) in try await c.query("""
+            SELECT id, chain, account_xpub FROM gateway.wallets WHERE gas_address IS NULL ORDER BY id FOR UPDATE
+            """, logger: logger).decode((Int64, String, String).self) {
+            guard let kind = directory.kind(chain), let gas = try? WatchOnlyAccount(serialized: xpub, scheme: kind.scheme).gasAddress() else {
+                logger.warning("cannot derive the gas address of a wallet (chain not configured here, or an unusable xpub)", metadata: ["wallet.id": "\(id)"])
+                continue
+            }
+            filled.append((id, gas))
+        }
+        guard !filled.isEmpty else { return 0 }
+        try await c.query("""
+            UPDATE gateway.wallets w SET gas_address = x.g FROM unnest(\(filled.map(\.0))::int8[], \(filled.map(\.1))::text[]) AS x(id, g) WHERE w.id = x.id
+            """, logger: logger)
+        return filled.count
     }
 
     public static func list(merchantID: Int64?, on c: PostgresConnection, logger: Logger) async throws -> [Wallet] {

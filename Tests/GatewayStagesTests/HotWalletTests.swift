@@ -133,7 +133,7 @@ extension DepositHarness {
                 for chain in ["tron", "ethereum"] {
                     let report = try await h.reconcile(chain)
                     #expect(report.isClean, "\(chain): \(report.differences) \(report.ledgerDifferences)")
-                    #expect(report.addresses == (chain == "tron" ? 4 : 3), "deposit addresses and the hot address")
+                    #expect(report.addresses == (chain == "tron" ? 5 : 4), "deposit addresses, the hot address and the gas address")
                     #expect(report.coins == 2)
                     let hot = try await h.hotAddress(chain)
                     #expect(report.balances.contains { $0.address == hot && $0.symbol == "USDT" && $0.expected == 1_000_000_000 - (chain == "tron" ? 12_500_000 : 7_000_000) })
@@ -194,7 +194,7 @@ extension DepositHarness {
                 #expect(json["clean"] == .bool(false))
                 let clean = try TestProcesses.start("gatewayctl", ["ledger", "reconcile", "--chain", "tron", "--config", config], environment: env)
                 #expect(await clean.wait(timeout: .seconds(60)) == 0, "\(clean.output)")
-                #expect(clean.output.contains("addresses 4, coins 2, differences 0"), "\(clean.output)")
+                #expect(clean.output.contains("addresses 5, coins 2, differences 0"), "\(clean.output)")
 
                 // And the operator's views of the hot wallets: status from our records, wallet show from the node.
                 let status = try TestProcesses.start("gatewayctl", ["status", "--config", config], environment: env)
@@ -203,6 +203,9 @@ extension DepositHarness {
                 #expect(status.output.contains("987.5"), "the tron hot wallet's USDT after paying 12.5: \(status.output)")
                 let show = try TestProcesses.start("gatewayctl", ["wallet", "show", "--chain", "tron", "--config", config], environment: env)
                 #expect(await show.wait(timeout: .seconds(60)) == 0, "\(show.output)")
+                let wallets = try await db.withConnection { c in try await Wallets.list(merchantID: nil, on: c, logger: log) }
+                let tronGas = try #require(wallets.first { $0.chain == "tron" }?.gasAddress)
+                #expect(show.output.contains("gas address \(tronGas)"), "the wallet's gas address: \(show.output)")
                 #expect(show.output.contains("LOW"), "below the 5000 USDT mark of the test config: \(show.output)")
             }
         }

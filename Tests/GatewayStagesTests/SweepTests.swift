@@ -173,8 +173,87 @@ struct SweepHarness {
                     let r = try await s.reconcile(chain, config)
                     #expect(r.isClean, "\(chain): \(r.differences) \(r.ledgerDifferences)")
                 }
+                // Top-ups are booked: their amount moves from `chain` to the chain's `sweep_gas` account (still ours, on the
+                // deposit addresses), the token sweeps' network fees come out of it; what is left is the native the top-ups
+                // left on the deposit addresses — on the node too — and reconcile checks it.
+                for (chain, native) in [("tron", "tron.TRX"), ("ethereum", "ethereum.ETH")] {
+                    var topups: BigInt = 0, fees: BigInt = 0
+                    for try await (t, f) in try await db.query("""
+                        SELECT coalesce(sum(amount) FILTER (WHERE purpose = 'topup'), 0)::text,
+                               coalesce(sum(network_fee) FILTER (WHERE purpose = 'sweep'), 0)::text
+                        FROM gateway.outgoing_txs WHERE chain = \(chain) AND state = 'confirmed'
+                        """).decode((String, String).self) {
+                        topups = BigInt(t) ?? 0
+                        fees = BigInt(f) ?? 0
+                    }
+                    #expect(topups > 0 && fees > 0 && topups > fees)
+                    #expect(try await s.p.balance(native, "sweep_gas", merchant: false) == -(topups - fees), "\(chain): top-ups less token sweep fees")
+                    let r = try await s.reconcile(chain, config)
+                    let gasRow = r.ledger.first { $0.symbol.hasSuffix("sweep gas") }
+                    #expect(gasRow?.ledger == topups - fees && gasRow?.difference == 0, "\(chain): \(String(describing: gasRow))")
+                    if chain == "ethereum" {
+                        var dust: BigUInt = 0
+                        for a in s.h.eth { dust += node.evm.balance(of: try ChainKit.ChainKind.evm.parseAddress(a)) }
+                        #expect(BigInt(dust) == topups - fees, "the native left on the deposit addresses is what sweep_gas says")
+                    }
+                }
                 // Nothing left to plan.
                 #expect(try await s.planner("ethereum", config).plan(dryRun: false).stored.isEmpty)
+            }
+        }
+    }
+
+    @Test func withAGasWalletTopUpsComeFromEachWalletsGasAddressWhichTheLedgerAndReconcileCover() async throws {
+        try await TestDatabase.withDatabase { db in
+            try await withPayChain("sweep-gas-wallet") { node, url in
+                let s = try await SweepHarness.make(db, node: node, url: url)
+                var config = s.config()
+                for i in config.chains.indices { config.chains[i].sweep?.gasWallet = true }
+                // Each wallet's gas address is …/account'/2/0 of its xpub, stored when the wallet was attached.
+                let wallets = try await db.withConnection { c in try await Wallets.list(merchantID: nil, on: c, logger: log) }
+                var gas: [String: String] = [:], hot: [String: String] = [:]
+                for w in wallets {
+                    let scheme: AddressScheme = w.chain == "ethereum" ? .evm : .tron
+                    let derived = try WatchOnlyAccount(serialized: w.accountXpub, scheme: scheme).gasAddress()
+                    #expect(w.gasAddress == derived)
+                    gas[w.chain] = w.gasAddress
+                    hot[w.chain] = w.hotAddress
+                }
+                let ethGas = try ChainKit.ChainKind.evm.parseAddress(try #require(gas["ethereum"]))
+                let tronGas = try ChainKit.ChainKind.tron.parseAddress(try #require(gas["tron"]))
+                let ethHot = try ChainKit.ChainKind.evm.parseAddress(try #require(hot["ethereum"]))
+                let tronHot = try ChainKit.ChainKind.tron.parseAddress(try #require(hot["tron"]))
+                #expect(gas["ethereum"] != hot["ethereum"] && gas["tron"] != hot["tron"])
+                // Operators fund the gas addresses from outside: hot wallet receipts, booked at depth (treasury).
+                _ = try node.evm.fund(ethGas, amount: BigUInt(10).power(18))
+                _ = try node.tron.fund(tronGas, amount: 1_000_000_000)
+                try await s.deposit(tron: [(s.h.tron[0], 5_000_000)], eth: [(s.h.eth[0], 11_000_000)])
+                let (ethGasText, tronGasText) = (gas["ethereum"]!, gas["tron"]!)
+                #expect(try await count(db, """
+                    SELECT count(*) FROM gateway.hot_receipts WHERE status = 'confirmed' AND address IN (\(ethGasText), \(tronGasText))
+                    """) == 2)
+                let hotNative = (node.evm.balance(of: ethHot), node.tron.balance(of: tronHot))
+                for chain in ["tron", "ethereum"] { #expect(try await s.planner(chain, config).plan(dryRun: false).stored.count == 1) }
+                try await s.run(config) { try await s.swept(2) }
+
+                // The top-ups left the gas addresses (their own nonce row on EVM); the hot addresses paid no gas.
+                for try await (chain, from) in try await db.query("""
+                    SELECT chain, from_address FROM gateway.outgoing_txs WHERE purpose = 'topup' ORDER BY id
+                    """).decode((String, String).self) {
+                    #expect(from == gas[chain], "\(chain) top-up from \(from)")
+                }
+                #expect(try await count(db, "SELECT count(*) FROM gateway.outgoing_txs WHERE purpose = 'topup'") == 2)
+                #expect(try await count(db, "SELECT count(*) FROM gateway.hot_nonces WHERE address = \(gas["ethereum"]!)") == 1)
+                #expect(node.evm.balance(of: ethHot) == hotNative.0 && node.tron.balance(of: tronHot) == hotNative.1)
+                #expect(node.evm.balance(of: ethGas) < BigUInt(10).power(18))
+                #expect(node.evm.usdtBalance(of: ethHot) > 0 && node.tron.usdtBalance(of: tronHot) > 0)
+                #expect(try await s.h.ledgerProblems().isEmpty)
+                try await s.scan()
+                for chain in ["tron", "ethereum"] {
+                    let r = try await s.reconcile(chain, config)
+                    #expect(r.balances.contains { $0.role == "gas" && $0.address == gas[chain] && $0.expected > 0 }, "reconcile covers the gas address")
+                    #expect(r.isClean, "\(chain): \(r.differences) \(r.ledgerDifferences)")
+                }
             }
         }
     }

@@ -576,6 +576,51 @@ public final class EVMNodeClient: ChainNodeClient {
         return BigUInt(data)
     }
 
+    /// Balances of many accounts in JSON-RPC batches: per query `eth_getBalance` (no `token`) or `balanceOf` on
+    /// `token`, at `latest`. Each query gets its own outcome: a node error on one leaves the others standing; a
+    /// transport failure of the whole request throws.
+    public func balances(_ queries: [(account: AccountID, token: AccountID?)]) async throws(ChainNodeError) -> [Result<BigUInt, ChainNodeError>] {
+        let calls = queries.map { q -> Call in
+            if let token = q.token {
+                let call = JSONValue.object([
+                    "to": .string(EthHex.data(token.bytes)), "data": .string(EthHex.data(ERC20.balanceOfCalldata(owner: q.account.evmAddress))),
+                ])
+                return Call("eth_call", [call, .string("latest")])
+            }
+            return Call("eth_getBalance", [.string(EthHex.data(q.account.bytes)), .string("latest")])
+        }
+        let outcomes = try await batch(calls)
+        return zip(queries, outcomes).map { q, outcome in
+            let method = q.token == nil ? "eth_getBalance" : "eth_call balanceOf"
+            switch outcome {
+            case .error(let code, let message, let data): return .failure(Self.mapError(method: method, code: code, message: message, data: data))
+            case .result(let v):
+                let r = ResponseReader(method: method)
+                guard let token = q.token else { return Result { () throws(ChainNodeError) in try r.quantity(v, "result") } }
+                return Result { () throws(ChainNodeError) -> BigUInt in
+                    let data = try r.data(v, "result")
+                    if data.isEmpty {
+                        throw .notFound(method: method, what: "token contract at \(ChainKind.evm.format(token)) (empty return data)")
+                    }
+                    guard data.count == 32 else { throw r.fail("result", "expected a 32-byte uint256, found \(data.count) bytes") }
+                    return BigUInt(data)
+                }
+            }
+        }
+    }
+
+    /// `eth_getTransactionCount(account, "pending")` of many accounts in JSON-RPC batches; per account its outcome.
+    public func pendingNonces(of accounts: [AccountID]) async throws(ChainNodeError) -> [Result<UInt64, ChainNodeError>] {
+        let outcomes = try await batch(accounts.map { Call("eth_getTransactionCount", [.string(EthHex.data($0.bytes)), .string("pending")]) })
+        return outcomes.map { outcome in
+            switch outcome {
+            case .error(let code, let message, let data):
+                return .failure(Self.mapError(method: "eth_getTransactionCount", code: code, message: message, data: data))
+            case .result(let v): return Result { () throws(ChainNodeError) in try ResponseReader(method: "eth_getTransactionCount").quantity64(v, "result") }
+            }
+        }
+    }
+
     /// Gas prices (`eth_gasPrice`, `eth_maxPriorityFeePerGas`, the latest base fee) and `eth_estimateGas`, in one batch.
     public func feeEstimate(_ query: FeeQuery) async throws(ChainNodeError) -> FeeEstimate {
         let tx: JSONValue

@@ -37,11 +37,16 @@ public struct SweepConfig: Sendable, Equatable {
     public var gasMarginPercent: Int = 150
     /// The coins swept, by upper-case symbol.
     public var coins: [String: SweepCoinConfig] = [:]
+    /// Gas top-ups come from each wallet's dedicated gas address (`…/account'/2/0`, `gatewayctl wallet show`
+    /// prints it) instead of its hot address.
+    public var gasWallet: Bool = false
 
-    public init(interval: Duration = .seconds(30), maxPerRun: Int = 500, gasMarginPercent: Int = 150, coins: [SweepCoinConfig] = []) {
+    public init(interval: Duration = .seconds(30), maxPerRun: Int = 500, gasMarginPercent: Int = 150, coins: [SweepCoinConfig] = [],
+                gasWallet: Bool = false) {
         self.interval = interval
         self.maxPerRun = maxPerRun
         self.gasMarginPercent = gasMarginPercent
+        self.gasWallet = gasWallet
         for c in coins { self.coins[c.symbol] = c }
     }
 
@@ -50,9 +55,7 @@ public struct SweepConfig: Sendable, Equatable {
         s.interval = try r.duration("interval", default: s.interval, minimum: .milliseconds(10))
         s.maxPerRun = try r.int("max_per_run", default: s.maxPerRun, in: 1...100_000)
         s.gasMarginPercent = try r.int("gas_margin_percent", default: s.gasMarginPercent, in: 100...1000)
-        if try r.optionalString("gas_wallet") != nil {
-            throw ConfigError(key: r.keyPath("gas_wallet"), "a dedicated gas wallet is not supported yet: top-ups come from the merchant's hot address")
-        }
+        s.gasWallet = try r.bool("gas_wallet", default: s.gasWallet)
         let coins = try r.section("coins")
         for symbol in coins.keys {
             let c = try coins.section(symbol)

@@ -370,70 +370,14 @@ final class Payer: Sendable {
     }
 
     /// Sends stored transactions (EVM in nonce order per address). A failure here loses nothing: the
-    /// confirmation job re-sends the stored bytes.
+    /// confirmation job re-sends the stored bytes. (OutgoingBroadcaster: shared with sweep-worker.)
     func broadcast(_ signed: [(Plan, [SignedPayment])]) async {
-        await withTaskGroup(of: [String].self) { group in
-            for (plan, txs) in signed where !txs.isEmpty {
-                group.addTask {
-                    var accepted: [String] = []
-                    switch plan.node {
-                    case .evm(let evm):
-                        // In nonce order, as JSON-RPC batches: one round trip per batch, not per payment.
-                        let ordered = txs.sorted { ($0.nonce ?? 0) < ($1.nonce ?? 0) }
-                        do {
-                            let results = try await evm.broadcast(all: ordered.map(\.raw))
-                            for (tx, result) in zip(ordered, results) {
-                                switch result {
-                                case .success: accepted.append(tx.txHash)
-                                case .failure(.rejected(.nonceTooLow)):
-                                    if await self.send(tx.raw, hash: tx.txHash, node: plan.node) { accepted.append(tx.txHash) }
-                                case .failure(let error):
-                                    self.logger.warning("broadcast refused; the confirmation job will send it again",
-                                                        metadata: ["tx": "\(tx.txHash)", "error": "\(error)"])
-                                }
-                            }
-                        } catch {
-                            self.logger.warning("broadcast batch failed; the confirmation jobs will send them again",
-                                                metadata: ["transactions": "\(ordered.count)", "error": "\(error)"])
-                        }
-                    case .tron:
-                        accepted = await withTaskGroup(of: String?.self) { inner in
-                            for tx in txs { inner.addTask { await self.send(tx.raw, hash: tx.txHash, node: plan.node) ? tx.txHash : nil } }
-                            var out: [String] = []
-                            for await h in inner { if let h { out.append(h) } }
-                            return out
-                        }
-                    }
-                    return accepted
-                }
-            }
-            var all: [String] = []
-            for await a in group { all += a }
-            if !all.isEmpty {
-                do {
-                    try await database.transaction { c in try await Payments.markBroadcast(all, on: c, logger: self.logger) }
-                } catch {
-                    logger.warning("could not record broadcasts (they will be re-sent)", metadata: ["error": "\(DatabaseErrors.describe(error))"])
-                }
-            }
-        }
+        await OutgoingBroadcaster(database: database, logger: logger).broadcast(signed.map { (node: $0.0.node, txs: $0.1) })
     }
 
     /// Broadcasts one stored transaction; true when the node accepted it or already had it.
     func send(_ raw: Data, hash: String, node: PaymentNode) async -> Bool {
-        do {
-            _ = try await node.client.broadcast(raw)  // the client checks the hash; "already known" counts as sent
-            return true
-        } catch {
-            // "nonce too low" for our own transaction: the confirmation job sent it first and it is mined (or a
-            // replacement on its nonce is): the node has it, which is all a broadcast is for.
-            if case .rejected(.nonceTooLow) = error, let status = try? await node.client.transactionStatus(hash), status != .notFound {
-                return true
-            }
-            logger.warning("broadcast refused; the confirmation job will send it again", metadata: ["tx": "\(hash)", "error": "\(error)"])
-            try? await database.withConnection { c in try await Payments.markBroadcastError(hash, "\(error)", on: c, logger: self.logger) }
-            return false
-        }
+        await OutgoingBroadcaster(database: database, logger: logger).send(raw, hash: hash, node: node)
     }
 }
 

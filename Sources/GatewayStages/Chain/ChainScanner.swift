@@ -421,17 +421,21 @@ public actor ChainScanner: Service {
             watchedSet.insert(account)
             added += 1
         }
-        for try await (id, merchant, text) in try await database.query("""
-            SELECT id, merchant_id, hot_address FROM gateway.wallets WHERE chain = \(name) AND id > \(lastWalletID) ORDER BY id
-            """).decode((Int64, Int64, String).self) {
+        // A wallet's gas address (sweep top-ups, when configured) is watched like its hot address: what
+        // operators send it is a hot wallet receipt of that address.
+        for try await (id, merchant, hotText, gasText) in try await database.query("""
+            SELECT id, merchant_id, hot_address, coalesce(gas_address, '') FROM gateway.wallets WHERE chain = \(name) AND id > \(lastWalletID) ORDER BY id
+            """).decode((Int64, Int64, String, String).self) {
             lastWalletID = id
-            guard let account = try? kind.parseAddress(text) else {
-                logger.error("a stored hot address is not a valid address of this chain; not watched", metadata: ["wallet.id": "\(id)"])
-                continue
+            for text in [hotText, gasText] where !text.isEmpty {
+                guard let account = try? kind.parseAddress(text) else {
+                    logger.error("a stored hot or gas address is not a valid address of this chain; not watched", metadata: ["wallet.id": "\(id)"])
+                    continue
+                }
+                hotWallets[account] = WatchedHot(walletID: id, merchantID: merchant, address: text)
+                watchedSet.insert(account)
+                added += 1
             }
-            hotWallets[account] = WatchedHot(walletID: id, merchantID: merchant, address: text)
-            watchedSet.insert(account)
-            added += 1
         }
         if added > 0 {
             logger.debug("watching new addresses", metadata: ["added": "\(added)", "total": "\(watched.count)", "hot_wallets": "\(hotWallets.count)"])

@@ -7,6 +7,7 @@ import GatewayServices
 import Logging
 import PostgresNIO
 import ServiceLifecycle
+import Synchronization
 
 /// The sweep stage (DESIGN.md §4 "Sweep"): a scheduled planner per chain finds deposit addresses worth
 /// sweeping; each sweep tops up gas from the hot address when it must, waits for that top-up to be
@@ -95,7 +96,7 @@ public struct SweepPlanner: Sendable {
     /// hot cap; stored (with their first step job) unless `dryRun`, a chunk at a time so a run cut short
     /// (a killed worker) keeps what it planned. A node failure on one address leaves it waiting for the
     /// next run instead of failing the run.
-    public func plan(address: String? = nil, dryRun: Bool, chunk: Int = 50) async throws -> SweepPlanReport {
+    public func plan(address: String? = nil, dryRun: Bool, chunk: Int = 200) async throws -> SweepPlanReport {
         var report = SweepPlanReport(chain: chain.name)
         struct Records: Sendable { var coins: [Reconciliation.ChainCoin], candidates: [SweepCandidate], holdings: [Int64: [Int32: BigInt]] }
         let chainName = chain.name, settings = self.settings, logger = self.logger
@@ -115,24 +116,8 @@ public struct SweepPlanner: Sendable {
         var gasByCoin: [Int32: Gas] = [:]
         for start in stride(from: candidates.startIndex, to: candidates.endIndex, by: max(1, chunk)) {
             let slice = Array(candidates[start..<min(start + max(1, chunk), candidates.endIndex)])
-            // What the node says each address holds, at most 16 requests at a time.
-            let reads = await withTaskGroup(of: (Int, Result<NodeRead, any Error>).self) { group -> [Int: Result<NodeRead, any Error>] in
-                var out: [Int: Result<NodeRead, any Error>] = [:]
-                var next = 0
-                func add() {
-                    let i = next, cand = slice[i]
-                    group.addTask {
-                        do { return (i, .success(try await self.read(cand))) } catch { return (i, .failure(error)) }
-                    }
-                    next += 1
-                }
-                while next < min(16, slice.count) { add() }
-                for await (i, r) in group {
-                    out[i] = r
-                    if next < slice.count { add() }
-                }
-                return out
-            }
+            // What the node says each address holds (EVM: JSON-RPC batches; TRON: 16 requests at a time).
+            let reads = await self.reads(slice)
             var planned: [PlannedSweep] = []
             for (i, cand) in slice.enumerated() {
                 guard let cfg = settings.coins[cand.symbol.uppercased()] else { continue }
@@ -216,6 +201,48 @@ public struct SweepPlanner: Sendable {
         var native: BigUInt
     }
 
+    /// `read` of many candidates, by index; a failure is the candidate's own (it waits), not the run's.
+    func reads(_ slice: [SweepCandidate]) async -> [Int: Result<NodeRead, any Error>] {
+        if case .evm(let evm) = node {
+            do {
+                var queries: [(account: AccountID, token: AccountID?)] = []
+                for cand in slice {
+                    let from = try chain.kind.parseAddress(cand.address)
+                    queries.append((from, cand.isToken ? try chain.kind.parseAddress(cand.coinType) : nil))
+                    queries.append((from, nil))
+                }
+                let outcomes = try await evm.balances(queries)
+                var out: [Int: Result<NodeRead, any Error>] = [:]
+                for i in slice.indices {
+                    switch (outcomes[2 * i], outcomes[2 * i + 1]) {
+                    case (.success(let coin), .success(let native)): out[i] = .success(NodeRead(coin: coin, native: native))
+                    case (.failure(let error), _), (_, .failure(let error)): out[i] = .failure(error)
+                    }
+                }
+                return out
+            } catch {
+                return Dictionary(uniqueKeysWithValues: slice.indices.map { ($0, .failure(error)) })
+            }
+        }
+        return await withTaskGroup(of: (Int, Result<NodeRead, any Error>).self) { group -> [Int: Result<NodeRead, any Error>] in
+            var out: [Int: Result<NodeRead, any Error>] = [:]
+            var next = 0
+            func add() {
+                let i = next, cand = slice[i]
+                group.addTask {
+                    do { return (i, .success(try await self.read(cand))) } catch { return (i, .failure(error)) }
+                }
+                next += 1
+            }
+            while next < min(16, slice.count) { add() }
+            for await (i, r) in group {
+                out[i] = r
+                if next < slice.count { add() }
+            }
+            return out
+        }
+    }
+
     func read(_ cand: SweepCandidate) async throws -> NodeRead {
         let from = try chain.kind.parseAddress(cand.address)
         if cand.isToken {
@@ -227,16 +254,44 @@ public struct SweepPlanner: Sendable {
     }
 }
 
-/// Deposit address keys (`…/account'/0/index`), checked against the stored address.
-struct DepositKeys: Sendable {
+/// Deposit address keys (`…/account'/0/index`) and gas address keys (`…/account'/2/0`), checked against the stored address. The branch key
+/// (`…/account'/0`) is kept per account, so a key costs one child derivation, not five.
+final class DepositKeys: Sendable {
     let master: ExtendedPrivateKey
+    private let branches = Mutex<[String: ExtendedPrivateKey]>([:])
+
+    init(master: ExtendedPrivateKey) {
+        self.master = master
+    }
+
+    /// The key of `account`'s gas address (`…/account'/2/0`); an error when the seed does not derive `expected`.
+    func gasKey(kind: ChainKit.ChainKind, account: Int?, expected: String) throws -> Secp256k1.PrivateKey {
+        guard let account, account >= 0 else {
+            throw PermanentJobError("the wallet of gas address \(expected) was attached from an xpub of another seed: this gateway cannot sign for it")
+        }
+        let scheme: AddressScheme = kind == .evm ? .evm : .tron
+        let key = try master.addressKey(scheme: scheme, account: UInt32(account), change: 2, index: 0)
+        let address = scheme.address(for: key.publicKey)
+        guard address.caseInsensitiveCompare(expected) == .orderedSame else {
+            throw PermanentJobError("the gateway seed derives \(address) for account \(account), not the wallet's gas address \(expected): wrong seed?")
+        }
+        return key
+    }
 
     func key(kind: ChainKit.ChainKind, account: Int?, index: Int, expected: String) throws -> Secp256k1.PrivateKey {
         guard let account, account >= 0, index >= 0 else {
             throw PermanentJobError("the wallet of deposit address \(expected) was attached from an xpub of another seed: this gateway cannot sign for it")
         }
         let scheme: AddressScheme = kind == .evm ? .evm : .tron
-        let key = try master.addressKey(scheme: scheme, account: UInt32(account), change: 0, index: UInt32(index))
+        let cacheKey = "\(kind):\(account)"
+        let branch: ExtendedPrivateKey
+        if let b = branches.withLock({ $0[cacheKey] }) {
+            branch = b
+        } else {
+            branch = try master.derived(path: scheme.accountPath(account: UInt32(account))).derived(childNumber: 0)
+            branches.withLock { $0[cacheKey] = branch }
+        }
+        let key = try branch.derived(childNumber: UInt32(index)).privateKey
         let address = scheme.address(for: key.publicKey)
         guard address.caseInsensitiveCompare(expected) == .orderedSame else {
             throw PermanentJobError("the gateway seed derives \(address) for account \(account) index \(index), not the deposit address \(expected)")
@@ -254,6 +309,8 @@ final class Sweeper: Sendable {
     let depositKeys: DepositKeys
     let database: Database
     let logger: Logger
+    /// Step jobs that arrive while a signing run is in flight go together into the next run.
+    private let runner: Mutex<GroupedRunner<JobContext, JobOutcome>?> = Mutex(nil)
 
     init(config: GatewayConfig, seed: Data, database: Database, logger: Logger) throws {
         var chains: [String: ChainConfig] = [:], nodes: [String: PaymentNode] = [:], planners: [String: SweepPlanner] = [:]
@@ -272,10 +329,17 @@ final class Sweeper: Sendable {
         self.depositKeys = DepositKeys(master: try ExtendedPrivateKey(seed: seed))
         self.database = database
         self.logger = logger
+        let r = GroupedRunner<JobContext, JobOutcome>(maxBatch: 1_000, maxRunners: 2, runTimeout: .seconds(60)) { [weak self] batch in
+            guard let self else { return batch.map { _ in .failure(CancellationError()) } }
+            return await self.run(batch)
+        }
+        runner.withLock { $0 = r }
     }
 
     /// A transaction to sign: what it moves, from which key, with which fees.
-    struct Transfer {
+    struct Transfer: Sendable {
+        /// The sweep as the run read it (its state and top-up are checked again under its lock).
+        var sweep: Sweep
         var from: String
         var to: String
         var key: Secp256k1.PrivateKey
@@ -283,96 +347,322 @@ final class Sweeper: Sendable {
         var tokenContract: String?
         var amount: BigUInt
         var gas: SweepPlanner.Gas
-        var initialNonce: UInt64?
         var reference: TronReferenceBlock?
         var expiration: Int64 = 0
     }
 
-    /// One sweep's next step.
-    func step(_ ctx: JobContext) async throws -> JobOutcome {
-        guard let id = Sweeps.sweepID(ref: ctx.job.ref) else { throw PermanentJobError("job ref \(ctx.job.ref ?? "nil") is not sweep:<id>") }
-        guard let sweep = try await database.withConnection({ c in try await Sweeps.find(id, on: c, logger: self.logger) }) else { return .completed }
-        guard let chain = chains[sweep.chain], let node = nodes[sweep.chain] else {
-            throw PermanentJobError("chain \(sweep.chain) is not in this sweep-worker's configuration")
-        }
-        switch sweep.state {
-        case "planned" where sweep.topupAmount > 0: return try await topUp(sweep, chain: chain, node: node, ctx)
-        case "planned", "gas_confirmed": return try await sweepOut(sweep, chain: chain, node: node, ctx)
-        default: return .completed  // in flight (chain-worker follows it) or finished
-        }
+    /// Joins the next signing run (StepHandler).
+    func submit(_ ctx: JobContext) async throws -> JobOutcome {
+        guard let r = runner.withLock({ $0 }) else { throw CancellationError() }
+        return try await r.submit(ctx)
     }
 
-    /// Sends the sweep's gas from the hot address (one top-up per sweep: the sweep leaves `planned` in the
-    /// transaction that stores it).
-    func topUp(_ sweep: Sweep, chain: ChainConfig, node: PaymentNode, _ ctx: JobContext) async throws -> JobOutcome {
-        let key = try hotKeys.key(kind: chain.kind, account: sweep.accountIndex, expected: sweep.hotAddress)
-        let hot = try chain.kind.parseAddress(sweep.hotAddress), to = try chain.kind.parseAddress(sweep.address)
-        let planner = SweepPlanner(chain: chain, settings: chain.sweep ?? SweepConfig(), node: node, database: database, logger: logger)
-        let gas = try await planner.gas(isToken: false, token: nil, from: hot, to: to, amount: sweep.topupAmount)
-        // The hot address must afford it beside what it already has in flight, or the top-up waits.
-        let native = try await node.client.nativeBalance(of: hot).amount
-        let inFlight = try await database.withConnection { c in try await Payments.inFlight(chain: chain.name, from: sweep.hotAddress, on: c, logger: self.logger) }
-        guard let nativeID = try await database.withConnection({ c in try await Payments.nativeCoinID(chain: chain.name, on: c, logger: self.logger) })
-        else { throw PermanentJobError("chain \(chain.name) has no native coin in gateway.coins: a gas top-up is booked in it") }
-        let committed = inFlight.maxFees + (inFlight.amounts[nativeID] ?? 0)
-        guard native >= committed + sweep.topupAmount + gas.total else {
-            logger.warning("hot wallet cannot pay a gas top-up yet; the sweep waits", metadata: [
-                "sweep": "\(sweep.id)", "hot_address": "\(sweep.hotAddress)", "needed": "\(sweep.topupAmount + gas.total)", "free": "\(native > committed ? native - committed : 0)",
-            ])
-            return .snooze(chain.sweep?.interval ?? .seconds(30))
+    /// What one group of a signing run signs: top-ups from one funding address (one nonce range, like a
+    /// withdrawal payer's hot address), or sweeps of one chain (each from its own deposit address, one nonce each).
+    struct Batch: Sendable {
+        struct Wait: Sendable { var id: Int64, delay: Duration }
+        struct Failure: Sendable {
+            var id: Int64
+            var permanent: Bool
+            var reason: String
+            init(id: Int64, error: any Error) {
+                self.id = id
+                permanent = error is PermanentJobError
+                reason = "\(error)"
+            }
         }
-        var t = Transfer(from: sweep.hotAddress, to: sweep.address, key: key, coinID: nativeID, tokenContract: nil, amount: sweep.topupAmount,
-                         gas: gas)
-        try await prepare(&t, chain: chain, node: node, nonceOf: hot)
-        return try await signStoreSend(t, sweep: sweep, purpose: "topup", from: ["planned"], to: "gas_topup_sent", chain: chain, node: node, ctx)
+        var purpose: String
+        var chain: ChainConfig
+        var node: PaymentNode
+        var transfers: [Transfer] = []
+        /// Sweeps that cannot be signed yet (the funding address short, no gas on the deposit address).
+        var waits: [Wait] = []
+        var failures: [Failure] = []
+        /// EVM: the node's count for senders that have no nonce row yet.
+        var initialNonces: [String: UInt64] = [:]
+
+        /// The state a sweep moves to once its transaction of this batch is stored.
+        var next: String { purpose == "topup" ? "gas_topup_sent" : "sweep_sent" }
     }
 
-    /// Signs the sweep itself with the deposit address's key, within the native coin the address holds.
-    func sweepOut(_ sweep: Sweep, chain: ChainConfig, node: PaymentNode, _ ctx: JobContext) async throws -> JobOutcome {
-        let key = try depositKeys.key(kind: chain.kind, account: sweep.accountIndex, index: sweep.derivationIndex, expected: sweep.address)
-        let from = try chain.kind.parseAddress(sweep.address), to = try chain.kind.parseAddress(sweep.destination)
-        let planner = SweepPlanner(chain: chain, settings: chain.sweep ?? SweepConfig(), node: node, database: database, logger: logger)
-        var gas: SweepPlanner.Gas
+    /// What a run stored for one node, to broadcast after the commit.
+    struct Stored: Sendable {
+        var node: PaymentNode
+        var txs: [SignedPayment]
+    }
+
+    /// One signing run over the step jobs that arrived together: the sweeps read at once; top-ups grouped
+    /// by funding address and sweeps by chain, each group's node reads done once (EVM balances and nonce
+    /// seeds in JSON-RPC batches); then ONE database transaction completes the jobs, locks the sweeps
+    /// (only those still in the state this run read are signed), allocates the nonces, stores every
+    /// signed transaction with its confirmation job and moves the sweeps; then batched broadcasts.
+    /// Exactly once as before: a sweep leaves `planned`/`gas_confirmed` in the transaction that stores its
+    /// transaction, and a sweep is only signed from `gas_confirmed` (or `planned` without a top-up).
+    func run(_ batch: [JobContext]) async -> [Result<JobOutcome, any Error>] {
+        var results = [Result<JobOutcome, any Error>?](repeating: nil, count: batch.count)
+        var index: [Int64: Int] = [:]
+        for (i, ctx) in batch.enumerated() {
+            guard let id = Sweeps.sweepID(ref: ctx.job.ref) else {
+                results[i] = .failure(PermanentJobError("job ref \(ctx.job.ref ?? "nil") is not sweep:<id>"))
+                continue
+            }
+            if index[id] != nil {
+                results[i] = .success(.completed)
+                continue
+            }
+            index[id] = i
+        }
+        let logger = self.logger
         do {
-            gas = try await planner.gas(isToken: sweep.isToken, token: sweep.tokenContract, from: from, to: to, amount: sweep.amount)
-        } catch let error as ChainNodeError where chain.kind == .evm {
-            // A node may refuse to estimate for an address holding just its top-up once fees rose ("insufficient
-            // funds"): the plan's own gas stands, capped below by what the address holds.
-            let limit: UInt64 = sweep.isToken ? 100_000 : 21_000
-            gas = SweepPlanner.Gas(limit: limit, price: sweep.gasEstimate / BigUInt(limit), tip: 0)
-            logger.notice("fee estimate refused for a sweep; signing with the planned gas", metadata: ["sweep": "\(sweep.id)", "error": "\(error)"])
-        }
-        let native = try await node.client.nativeBalance(of: from).amount
-        let spendable = sweep.isToken ? native : (native > sweep.amount ? native - sweep.amount : 0)
-        if case .evm = node {
-            // What the address holds caps the fee: a sweep never asks for gas it was not given.
-            gas.price = min(gas.price, spendable / BigUInt(gas.limit))
-            gas.tip = min(gas.tip, gas.price)
-            guard gas.price > 0 else {
-                logger.warning("deposit address holds no gas for its sweep yet", metadata: ["sweep": "\(sweep.id)", "native": "\(native)"])
-                return .snooze(chain.sweep?.interval ?? .seconds(30))
+            let ids = Array(index.keys)
+            let sweeps = try await database.withConnection { c in try await Sweeps.find(ids: ids, on: c, logger: logger) }
+            let found = Set(sweeps.map(\.id))
+            for (id, i) in index where !found.contains(id) { results[i] = .success(.completed) }
+            var groups: [String: [Sweep]] = [:]
+            for s in sweeps {
+                guard chains[s.chain] != nil, nodes[s.chain] != nil else {
+                    results[index[s.id]!] = .failure(PermanentJobError("chain \(s.chain) is not in this sweep-worker's configuration"))
+                    continue
+                }
+                switch s.state {
+                case "planned" where s.topupAmount > 0: groups["topup\u{0}\(s.chain)\u{0}\(topUpSource(s) ?? "")", default: []].append(s)
+                case "planned", "gas_confirmed": groups["sweep\u{0}\(s.chain)", default: []].append(s)
+                default: results[index[s.id]!] = .success(.completed)  // in flight (chain-worker follows it) or finished
+                }
             }
+            let prepared: [Batch] = await withTaskGroup(of: Batch.self) { group in
+                for (key, members) in groups {
+                    let sorted = members.sorted { $0.id < $1.id }
+                    group.addTask { key.hasPrefix("topup") ? await self.prepareTopUps(sorted) : await self.prepareSweeps(sorted) }
+                }
+                var out: [Batch] = []
+                for await b in group { out.append(b) }
+                return out.sorted { ($0.purpose, $0.chain.name, $0.transfers.first?.from ?? "") < ($1.purpose, $1.chain.name, $1.transfers.first?.from ?? "") }
+            }
+            var toSign: [Batch] = []
+            for b in prepared {
+                for w in b.waits { results[index[w.id]!] = .success(.snooze(w.delay)) }
+                for f in b.failures {
+                    results[index[f.id]!] = f.permanent ? .failure(PermanentJobError(f.reason)) : .success(.retry("preparing the \(b.purpose) failed: \(f.reason)"))
+                }
+                if !b.transfers.isEmpty { toSign.append(b) }
+            }
+            let inRun = toSign.flatMap { $0.transfers.map(\.sweep.id) }
+            guard !inRun.isEmpty else { return results.map { $0 ?? .success(.completed) } }
+            let jobs = inRun.map { batch[index[$0]!].job }
+            let batches = toSign
+            let stored = try await database.transaction { c -> [Stored] in
+                let done = try await JobQueue.complete(jobs.map { ($0.id, $0.leaseToken) }, on: c, logger: logger)
+                if let lost = jobs.first(where: { !done.contains($0.id) }) { throw LeaseLost(jobID: lost.id) }
+                var current: [Int64: Sweep] = [:]
+                for s in try await Sweeps.find(ids: inRun, lock: true, on: c, logger: logger) { current[s.id] = s }
+                var out: [Stored] = []
+                for b in batches {
+                    // Only sweeps still where this run read them: another run may have moved one meanwhile.
+                    let transfers = b.transfers.filter { t in
+                        guard let now = current[t.sweep.id] else { return false }
+                        return now.state == t.sweep.state && now.topupAmount == t.sweep.topupAmount
+                    }
+                    guard !transfers.isEmpty else { continue }
+                    var nonces = [UInt64?](repeating: nil, count: transfers.count)
+                    if b.chain.kind == .evm {
+                        if b.purpose == "topup" {
+                            let from = transfers[0].from
+                            let first = try await Payments.allocateNonces(chain: b.chain.name, address: from, count: transfers.count,
+                                                                          initial: b.initialNonces[from], on: c, logger: logger)
+                            for i in transfers.indices { nonces[i] = first + UInt64(i) }
+                        } else {
+                            let byAddress = try await Payments.allocateNonce(chain: b.chain.name, addresses: transfers.map(\.from), initial: b.initialNonces,
+                                                                             on: c, logger: logger)
+                            for (i, t) in transfers.enumerated() { nonces[i] = byAddress[t.from] }
+                        }
+                    }
+                    var txs: [SignedPayment] = []
+                    for (i, t) in transfers.enumerated() { txs.append(try self.sign(t, nonce: nonces[i], chain: b.chain, refID: t.sweep.id)) }
+                    try await Payments.store(txs, purpose: b.purpose, followAfter: max(b.chain.payments.pollInterval, .milliseconds(200)), on: c, logger: logger)
+                    try await Sweeps.markSigned(txs.map { (id: $0.withdrawalID, txHash: b.purpose == "sweep" ? $0.txHash : nil) }, state: b.next, on: c,
+                                                logger: logger)
+                    out.append(Stored(node: b.node, txs: txs))
+                }
+                return out
+            }
+            for id in inRun { results[index[id]!] = .success(.completedInTransaction) }
+            let count = stored.reduce(0) { $0 + $1.txs.count }
+            if count > 0 { logger.info("top-ups and sweeps signed", metadata: ["count": "\(count)"]) }
+            await OutgoingBroadcaster(database: database, logger: logger).broadcast(stored.map { (node: $0.node, txs: $0.txs) })
+        } catch {
+            logger.warning("sweep signing run failed; its jobs will run again", metadata: ["error": "\(DatabaseErrors.describe(error))"])
+            for i in results.indices where results[i] == nil { results[i] = .success(.retry("sweep signing run failed: \(error)")) }
         }
-        var t = Transfer(from: sweep.address, to: sweep.destination, key: key, coinID: sweep.coinID, tokenContract: sweep.tokenContract, amount: sweep.amount,
-                         gas: gas)
-        try await prepare(&t, chain: chain, node: node, nonceOf: from)
-        return try await signStoreSend(t, sweep: sweep, purpose: "sweep", from: ["planned", "gas_confirmed"], to: "sweep_sent", chain: chain, node: node, ctx)
+        return results.map { $0 ?? .success(.completed) }
     }
 
-    /// Node reads signing needs: the nonce seed of an address that never sent (EVM), the reference block (TRON).
-    func prepare(_ t: inout Transfer, chain: ChainConfig, node: PaymentNode, nonceOf account: AccountID) async throws {
-        switch node {
-        case .evm(let evm):
-            let address = t.from
-            if !(try await database.withConnection { c in try await Payments.hasNonceRow(chain: chain.name, address: address, on: c, logger: self.logger) }) {
-                t.initialNonce = try await evm.nonce(of: account).pending
-            }
-        case .tron(let tron):
-            let (reference, _) = try await tron.referenceBlock()
-            let head = try await tron.nowBlock()
-            t.reference = reference
-            t.expiration = head.ref.timestampMillis + chain.payments.expiration.inMilliseconds
+    /// Where a sweep's top-up comes from: the wallet's gas address on a chain with `sweep.gas_wallet`, else
+    /// its hot address (nil: a gas wallet is configured but the wallet has no gas address yet).
+    func topUpSource(_ s: Sweep) -> String? {
+        chains[s.chain]?.sweep?.gasWallet == true ? s.gasAddress : s.hotAddress
+    }
+
+    /// The funding address of a sweep's top-up and its key (checked against the stored address).
+    func topUpSigner(_ s: Sweep, chain: ChainConfig) throws -> (address: String, key: Secp256k1.PrivateKey) {
+        guard chain.sweep?.gasWallet == true else {
+            return (s.hotAddress, try hotKeys.key(kind: chain.kind, account: s.accountIndex, expected: s.hotAddress))
         }
+        guard let gas = s.gasAddress else {
+            throw PermanentJobError("chains.\(chain.name).sweep.gas_wallet is on but the wallet has no gas address yet: run gatewayctl migrate")
+        }
+        return (gas, try depositKeys.gasKey(kind: chain.kind, account: s.accountIndex, expected: gas))
+    }
+
+    /// Top-ups of `sweeps` (one chain, one funding address): one fee estimate, one balance read, the nonce
+    /// seed; greedy in sweep order, what the address cannot afford beside what it has in flight waits.
+    func prepareTopUps(_ sweeps: [Sweep]) async -> Batch {
+        let first = sweeps[0]
+        let chain = chains[first.chain]!, node = nodes[first.chain]!
+        var b = Batch(purpose: "topup", chain: chain, node: node)
+        do {
+            let (source, key) = try topUpSigner(first, chain: chain)
+            let hot = try chain.kind.parseAddress(source)
+            let planner = SweepPlanner(chain: chain, settings: chain.sweep ?? SweepConfig(), node: node, database: database, logger: logger)
+            let gas = try await planner.gas(isToken: false, token: nil, from: hot, to: try chain.kind.parseAddress(first.address), amount: first.topupAmount)
+            let native = try await node.client.nativeBalance(of: hot).amount
+            struct Records: Sendable { var inFlight: (amounts: [Int32: BigUInt], maxFees: BigUInt), nativeID: Int32?, hasNonceRow: Bool }
+            let logger = self.logger
+            let records = try await database.withConnection { c in
+                Records(inFlight: try await Payments.inFlight(chain: chain.name, from: source, on: c, logger: logger),
+                        nativeID: try await Payments.nativeCoinID(chain: chain.name, on: c, logger: logger),
+                        hasNonceRow: try await Payments.hasNonceRow(chain: chain.name, address: source, on: c, logger: logger))
+            }
+            guard let nativeID = records.nativeID else {
+                throw PermanentJobError("chain \(chain.name) has no native coin in gateway.coins: a gas top-up is booked in it")
+            }
+            var reference: TronReferenceBlock?, expiration: Int64 = 0
+            switch node {
+            case .evm(let evm):
+                if !records.hasNonceRow { b.initialNonces[source] = try await evm.nonce(of: hot).pending }
+            case .tron(let tron):
+                reference = try await tron.referenceBlock().0
+                expiration = try await tron.nowBlock().ref.timestampMillis + chain.payments.expiration.inMilliseconds
+            }
+            let committed = records.inFlight.maxFees + (records.inFlight.amounts[nativeID] ?? 0)
+            var free = native > committed ? native - committed : 0
+            for s in sweeps {
+                let need = s.topupAmount + gas.total
+                guard free >= need else {
+                    b.waits.append(.init(id: s.id, delay: chain.sweep?.interval ?? .seconds(30)))
+                    continue
+                }
+                free -= need
+                b.transfers.append(Transfer(sweep: s, from: source, to: s.address, key: key, coinID: nativeID, tokenContract: nil, amount: s.topupAmount,
+                                            gas: gas, reference: reference, expiration: expiration))
+            }
+            if !b.waits.isEmpty {
+                logger.warning("the hot (or gas) address cannot pay every gas top-up yet; those sweeps wait", metadata: [
+                    "address": "\(source)", "waiting": "\(b.waits.count)", "free": "\(free)", "chain": "\(chain.name)",
+                ])
+            }
+        } catch {
+            b.transfers = []
+            b.waits = []
+            b.failures = sweeps.map { .init(id: $0.id, error: error) }
+        }
+        return b
+    }
+
+    /// Sweeps of one chain, each signed with its deposit address's key within the native coin the address
+    /// holds: one fee estimate per (coin, destination), the deposit addresses' balances and nonce seeds in
+    /// JSON-RPC batches (EVM), one reference block (TRON).
+    func prepareSweeps(_ sweeps: [Sweep]) async -> Batch {
+        let chain = chains[sweeps[0].chain]!, node = nodes[sweeps[0].chain]!
+        var b = Batch(purpose: "sweep", chain: chain, node: node)
+        var ready: [(sweep: Sweep, key: Secp256k1.PrivateKey, from: AccountID)] = []
+        for s in sweeps {
+            do {
+                ready.append((s, try depositKeys.key(kind: chain.kind, account: s.accountIndex, index: s.derivationIndex, expected: s.address),
+                              try chain.kind.parseAddress(s.address)))
+            } catch {
+                b.failures.append(.init(id: s.id, error: error))
+            }
+        }
+        do {
+            let planner = SweepPlanner(chain: chain, settings: chain.sweep ?? SweepConfig(), node: node, database: database, logger: logger)
+            var gasBy: [String: SweepPlanner.Gas] = [:]
+            func gasKey(_ s: Sweep) -> String { "\(s.coinID)\u{0}\(s.destination)" }
+            for r in ready where gasBy[gasKey(r.sweep)] == nil {
+                do {
+                    gasBy[gasKey(r.sweep)] = try await planner.gas(isToken: r.sweep.isToken, token: r.sweep.tokenContract, from: r.from,
+                                                                   to: try chain.kind.parseAddress(r.sweep.destination), amount: r.sweep.amount)
+                } catch let error as ChainNodeError where chain.kind == .evm {
+                    // A node may refuse to estimate for an address holding just its top-up once fees rose ("insufficient
+                    // funds"): each sweep's planned gas stands, capped below by what its address holds.
+                    logger.notice("fee estimate refused for sweeps; signing with the planned gas", metadata: ["chain": "\(chain.name)", "error": "\(error)"])
+                    break
+                }
+            }
+            func gas(_ s: Sweep) -> SweepPlanner.Gas {
+                if let g = gasBy[gasKey(s)] { return g }
+                let limit: UInt64 = s.isToken ? 100_000 : 21_000
+                return SweepPlanner.Gas(limit: limit, price: s.gasEstimate / BigUInt(limit), tip: 0)
+            }
+            switch node {
+            case .evm(let evm):
+                let addresses = ready.map(\.sweep.address)
+                let logger = self.logger
+                let rows = try await database.withConnection { c in try await Payments.nonceRows(chain: chain.name, addresses: addresses, on: c, logger: logger) }
+                let balances = try await evm.balances(ready.map { (account: $0.from, token: nil) })
+                let seeds = ready.indices.filter { !rows.contains(ready[$0].sweep.address) }
+                let counts = try await evm.pendingNonces(of: seeds.map { ready[$0].from })
+                var failed = Set<Int>()
+                for (j, i) in seeds.enumerated() {
+                    switch counts[j] {
+                    case .success(let n): b.initialNonces[ready[i].sweep.address] = n
+                    case .failure(let error):
+                        failed.insert(i)
+                        b.failures.append(.init(id: ready[i].sweep.id, error: error))
+                    }
+                }
+                var waiting = 0
+                for (i, r) in ready.enumerated() where !failed.contains(i) {
+                    let native: BigUInt
+                    switch balances[i] {
+                    case .success(let n): native = n
+                    case .failure(let error):
+                        b.failures.append(.init(id: r.sweep.id, error: error))
+                        continue
+                    }
+                    let s = r.sweep
+                    var g = gas(s)
+                    let spendable = s.isToken ? native : (native > s.amount ? native - s.amount : 0)
+                    // What the address holds caps the fee: a sweep never asks for gas it was not given.
+                    g.price = min(g.price, spendable / BigUInt(g.limit))
+                    g.tip = min(g.tip, g.price)
+                    guard g.price > 0 else {
+                        waiting += 1
+                        b.waits.append(.init(id: s.id, delay: chain.sweep?.interval ?? .seconds(30)))
+                        continue
+                    }
+                    b.transfers.append(Transfer(sweep: s, from: s.address, to: s.destination, key: r.key, coinID: s.coinID, tokenContract: s.tokenContract,
+                                                amount: s.amount, gas: g))
+                }
+                if waiting > 0 {
+                    logger.warning("deposit addresses hold no gas for their sweeps yet", metadata: ["chain": "\(chain.name)", "waiting": "\(waiting)"])
+                }
+            case .tron(let tron):
+                let reference = try await tron.referenceBlock().0
+                let expiration = try await tron.nowBlock().ref.timestampMillis + chain.payments.expiration.inMilliseconds
+                for r in ready {
+                    let s = r.sweep
+                    b.transfers.append(Transfer(sweep: s, from: s.address, to: s.destination, key: r.key, coinID: s.coinID, tokenContract: s.tokenContract,
+                                                amount: s.amount, gas: gas(s), reference: reference, expiration: expiration))
+                }
+            }
+        } catch {
+            let failedAlready = Set(b.failures.map(\.id))
+            b.transfers = []
+            b.waits = []
+            b.failures += ready.filter { !failedAlready.contains($0.sweep.id) }.map { .init(id: $0.sweep.id, error: error) }
+        }
+        return b
     }
 
     func sign(_ t: Transfer, nonce: UInt64?, chain: ChainConfig, refID: Int64) throws -> SignedPayment {
@@ -411,42 +701,6 @@ final class Sweeper: Sendable {
                                  expiration: t.expiration, maxFee: BigUInt(chain.payments.feeLimit), tip: 0, gasLimit: 0, txHash: Hex.encode(tx.txID),
                                  raw: tx.serialized())
         }
-    }
-
-    /// In one transaction: the sweep still in one of `from` states, a nonce (EVM), the signed
-    /// transaction stored with its confirmation job, the sweep moved to `to`, the job completed. Then
-    /// the broadcast (a lost one is re-sent by the confirmation job).
-    func signStoreSend(_ t: Transfer, sweep: Sweep, purpose: String, from states: Set<String>, to next: String, chain: ChainConfig, node: PaymentNode,
-                       _ ctx: JobContext) async throws -> JobOutcome {
-        let logger = self.logger
-        let signed = try await database.transaction { c -> SignedPayment? in
-            guard let current = try await Sweeps.find(sweep.id, lock: true, on: c, logger: logger), states.contains(current.state),
-                current.topupAmount == sweep.topupAmount
-            else {
-                try await ctx.complete(in: c)
-                return nil
-            }
-            var nonce: UInt64?
-            if chain.kind == .evm {
-                nonce = try await Payments.allocateNonces(chain: chain.name, address: t.from, count: 1, initial: t.initialNonce, on: c, logger: logger)
-            }
-            let tx = try self.sign(t, nonce: nonce, chain: chain, refID: sweep.id)
-            try await Payments.store([tx], purpose: purpose, followAfter: max(chain.payments.pollInterval, .milliseconds(200)), on: c, logger: logger)
-            try await Sweeps.markSigned(sweep.id, state: next, txHash: purpose == "sweep" ? tx.txHash : nil, on: c, logger: logger)
-            try await ctx.complete(in: c)
-            return tx
-        }
-        guard let signed else { return .completedInTransaction }
-        logger.info(purpose == "topup" ? "gas top-up signed" : "sweep signed", metadata: [
-            "sweep": "\(sweep.id)", "tx": "\(signed.txHash)", "from": "\(signed.from)", "to": "\(signed.to)", "amount": "\(signed.amount)",
-        ])
-        do {
-            _ = try await node.client.broadcast(signed.raw)
-            try await database.transaction { c in try await Payments.markBroadcast([signed.txHash], on: c, logger: logger) }
-        } catch {
-            logger.warning("broadcast failed; the confirmation job will send it again", metadata: ["tx": "\(signed.txHash)", "error": "\(error)"])
-        }
-        return .completedInTransaction
     }
 }
 
@@ -488,7 +742,12 @@ struct SweepReplaceHandler: JobHandler {
         }
         let key: Secp256k1.PrivateKey
         if purpose == "topup" {
-            key = try sweeper.hotKeys.key(kind: chain.kind, account: sweep.accountIndex, expected: sweep.hotAddress)
+            // The key of the address that sent it (the gas address, or the hot one before gas_wallet was turned on).
+            if let gas = sweep.gasAddress, gas.caseInsensitiveCompare(latest.from) == .orderedSame {
+                key = try sweeper.depositKeys.gasKey(kind: chain.kind, account: sweep.accountIndex, expected: gas)
+            } else {
+                key = try sweeper.hotKeys.key(kind: chain.kind, account: sweep.accountIndex, expected: sweep.hotAddress)
+            }
         } else {
             key = try sweeper.depositKeys.key(kind: chain.kind, account: sweep.accountIndex, index: sweep.derivationIndex, expected: sweep.address)
             let native = try await evm.nativeBalance(of: from).amount
@@ -499,7 +758,7 @@ struct SweepReplaceHandler: JobHandler {
                 return .snooze(chain.payments.replaceAfter)
             }
         }
-        let transfer = Sweeper.Transfer(from: latest.from, to: latest.to, key: key, coinID: latest.coinID, tokenContract: isToken ? sweep.tokenContract : nil,
+        let transfer = Sweeper.Transfer(sweep: sweep, from: latest.from, to: latest.to, key: key, coinID: latest.coinID, tokenContract: isToken ? sweep.tokenContract : nil,
                                         amount: latest.amount, gas: SweepPlanner.Gas(limit: latest.gasLimit, price: maxFee, tip: tip))
         let signed = try sweeper.sign(transfer, nonce: nonce, chain: chain, refID: id)
         let expected = purpose == "topup" ? "gas_topup_sent" : "sweep_sent"
@@ -557,7 +816,7 @@ struct PlanHandler: JobHandler {
 /// `sweep`: the sweep's next step.
 struct StepHandler: JobHandler {
     let sweeper: Sweeper
-    func handle(_ ctx: JobContext) async throws -> JobOutcome { try await sweeper.step(ctx) }
+    func handle(_ ctx: JobContext) async throws -> JobOutcome { try await sweeper.submit(ctx) }
 }
 
 /// Makes sure each swept chain has its planner job (a unique key: one per chain however many workers
