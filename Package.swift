@@ -253,6 +253,9 @@ let package = Package(
             name: "GatewayConsoleTests",
             dependencies: [
                 "GatewayConsole", "GatewayCore", "GatewayRuntime", "GatewayServices", "GatewayTesting", "GatewayCLI",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "HummingbirdOTP", package: "hummingbird-auth"),
