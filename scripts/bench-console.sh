@@ -25,14 +25,14 @@ export POSTGRES_DB=gw_bench_console GATEWAY_SQL_DIR="$ROOT/sql"
 unset DATABASE_URL
 PSQL=(psql -h "$POSTGRES_HOSTNAME" -p "$POSTGRES_PORT" -U "$POSTGRES_USER" -v ON_ERROR_STOP=1 -qAt)
 as_pg "${PSQL[@]}" -d postgres -c "DROP DATABASE IF EXISTS gw_bench_console" -c "CREATE DATABASE gw_bench_console" >/dev/null
-"$BIN/gatewayctl" migrate >/dev/null
+"$BIN/gatewayctl" migrate >/dev/null 2>&1
 "$BIN/gatewayctl" merchant add --name "Bench Merchant" >/dev/null
 "$BIN/gatewayctl" coin add --chain tron --main-coin-type 195 --token TR7NHqjeKQxGTCi8q8ZY4pL8otSzgjLj6t --symbol USDT --decimals 6 >/dev/null
 echo 'bench password 123' | "$BIN/gatewayctl" user add bench --role reviewer --level 2 >/dev/null
 say "seeding $PENDING pending reviews and $((PENDING * 2)) finished withdrawals"
 as_pg "${PSQL[@]}" -d gw_bench_console <<SQL
 INSERT INTO gateway.withdrawals (merchant_id, business_id, coin_id, chain, address, amount, call_url, proxypay, state, state_reason, version, updated_at)
-SELECT 1, 'bench-' || g, 1, 'tron', 'T' || substr(md5((g % 3000)::text), 1, 33), (g * 1000000)::numeric, 'http://127.0.0.1:9/cb', false,
+SELECT (SELECT min(id) FROM gateway.merchants), 'bench-' || g, (SELECT min(id) FROM gateway.coins), 'tron', 'T' || substr(md5((g % 3000)::text), 1, 33), g::numeric * 1000000, 'http://127.0.0.1:9/cb', false,
        CASE WHEN g <= $PENDING THEN 'pending_review' ELSE 'confirmed' END, 'bench', 2, now() - (g % 7200) * interval '1 second'
 FROM generate_series(1, $PENDING * 3) g;
 INSERT INTO gateway.withdrawal_reviews (withdrawal_id, level, level_name, sla, deadline, approvals_needed)
