@@ -62,6 +62,13 @@ extension Console {
         let isFirst = fourEyes && d.review?.firstApprover == user.name
         if pending && cannot == nil {
             data["canAct"] = true
+            if isFirst {
+                // Four eyes by person: the first approver may still reject, never approve again.
+                data["canApprove"] = false
+                data["cannotApprove"] = "You gave the first approval; four eyes: a second, different reviewer must approve."
+            } else {
+                data["canApprove"] = true
+            }
             data["needsCode"] = fourEyes && !isFirst
             let hotShort = w.stateReason == Payments.hotWalletReason
             data["approveLabel"] = hotShort ? "Release (pay again)" : (fourEyes ? (d.review?.firstApprover == nil ? "Give first approval" : "Give second approval") : "Approve")

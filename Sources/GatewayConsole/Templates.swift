@@ -167,12 +167,15 @@ enum Templates {
         </div>
         {{#canAct}}
         <section class="actions" id="actions">
+          {{#cannotApprove}}<p class="four-eyes" id="cannot-approve">{{.}}</p>{{/cannotApprove}}
+          {{#canApprove}}
           <form method="post" action="/withdrawals/{{id}}/approve" id="approve-form" data-confirm="{{approveConfirm}}">
             <input type="hidden" name="version" value="{{version}}">
             <label>comment <input name="comment" size="30"></label>
             {{#needsCode}}<label>TOTP code (four eyes) <input name="code" id="approve-code" inputmode="numeric" autocomplete="one-time-code" required size="7"></label>{{/needsCode}}
             <button type="submit" id="approve" class="approve">{{approveLabel}}</button>
           </form>
+          {{/canApprove}}
           <form method="post" action="/withdrawals/{{id}}/reject" id="reject-form" data-confirm="Reject withdrawal {{id}}?">
             <input type="hidden" name="version" value="{{version}}">
             <label>reason (required) <input name="reason" id="reject-reason" required size="40"></label>

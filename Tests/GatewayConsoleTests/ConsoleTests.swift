@@ -347,6 +347,8 @@ import Testing
             #expect(try await f.state(id) == ("pending_review", 3))
             let shown = try await a.get("/withdrawals/\(id)")
             #expect(shown.body.range(of: #"1 of 2 — alice \d\d:\d\d; you cannot be the second"#, options: .regularExpression) != nil, "four eyes shown")
+            #expect(!shown.body.contains("id=\"approve-form\"") && shown.body.contains("id=\"cannot-approve\"") && shown.body.contains("id=\"reject-form\""),
+                    "the first approver may reject, not approve again")
             // Alice again: four eyes enforced.
             let again = try await a.post("/withdrawals/\(id)/approve", [("version", "3"), ("code", try await f.code("alice"))])
             #expect(again.status == 409 && again.body.contains("a second, different reviewer must approve it"))
