@@ -50,7 +50,7 @@ mkdir -p "$LOCAL"
 sed "s/^  listen: 127.0.0.1:8090/  listen: 127.0.0.1:$PORT/" "$ROOT/workers.yml" > "$CONFIG"
 "$BIN/gateway-console" --config "$CONFIG" > "$LOCAL/bench-console.log" 2>&1 &
 CONSOLE=$!
-trap 'kill $CONSOLE 2>/dev/null || true; as_pg "${PSQL[@]}" -d postgres -c "DROP DATABASE IF EXISTS gw_bench_console WITH (FORCE)" >/dev/null 2>&1 || true' EXIT
+trap 'kill $CONSOLE 2>/dev/null || true; [ -n "${KEEP_BENCH_DB:-}" ] || as_pg "${PSQL[@]}" -d postgres -c "DROP DATABASE IF EXISTS gw_bench_console WITH (FORCE)" >/dev/null 2>&1 || true' EXIT
 for _ in $(seq 1 100); do grep -q ready "$LOCAL/bench-console.log" && break; sleep 0.1; done
 say "gateway-console ($BUILD) on 127.0.0.1:$PORT: $REQUESTS GETs of each page"
 python3 - "$PORT" "$SECRET" "$REQUESTS" <<'PY'
