@@ -28,6 +28,7 @@ extension Console {
             "hasOtherMerchants": !d.destination.otherMerchants.isEmpty,
         ]
         if !w.memo.isEmpty { data["memo"] = w.memo }
+        if let usd = Views.usd(w.amount, decimals: d.decimals, rate: settings.usdRates[d.symbol.uppercased()]) { data["usd"] = usd }
         if let detail = d.ruleDetail, !detail.isEmpty { data["ruleDetail"] = detail }
         if let last = d.destination.lastPaidAt { data["lastPaid"] = Views.time(last) }
         if let limit = config.review.limit(symbol: d.symbol.uppercased(), merchant: w.merchantID) { data["dayLimit"] = "\(limit) \(d.symbol)" }

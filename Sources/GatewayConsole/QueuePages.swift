@@ -82,7 +82,7 @@ extension Console {
         }
         let pairs = Self.pairs(f)
         let data: [String: Any] = [
-            "tabs": tabs, "tab": f.tab.rawValue, "rows": rows.map { Views.row($0, viewer: user.name) }, "query": Views.query(pairs),
+            "tabs": tabs, "tab": f.tab.rawValue, "rows": rows.map { Views.row($0, viewer: user.name, rates: settings.usdRates) }, "query": Views.query(pairs),
             "shown": rows.count, "total": max(total, Int64(rows.count)), "warnings": warnings, "canDecide": user.canDecide,
             "filterFields": pairs.map { ["name": $0.0, "value": $0.1] },
             "f": ["merchant": f.merchant.map { String($0) } ?? "", "coin": f.coin, "level": f.level.map { String($0) } ?? "", "rule": f.rule,
@@ -99,7 +99,7 @@ extension Console {
         let rows = try await database.withConnection { c in
             try await ConsoleQueries.queue(f, viewer: viewer(user), stuckAfter: settings.stuckAfter, limit: settings.pageSize, on: c, logger: logger)
         }
-        return Self.fragment(library.render(["rows": rows.map { Views.row($0, viewer: user.name) }], withTemplate: "rows") ?? "")
+        return Self.fragment(library.render(["rows": rows.map { Views.row($0, viewer: user.name, rates: settings.usdRates) }], withTemplate: "rows") ?? "")
     }
 
     func queueCSV(_ req: Request, user: ConsoleUser) async throws -> Response {

@@ -117,7 +117,7 @@ enum Templates {
         <td><a href="/withdrawals/{{id}}" class="open">{{id}}</a></td>
         <td>{{merchantName}} <span class="dim">#{{merchantID}}</span></td>
         <td class="bid">{{businessID}}</td>
-        <td class="num">{{amountText}} {{symbol}}</td>
+        <td class="num">{{amountText}} {{symbol}}{{#usd}}<br><span class="dim">{{.}}</span>{{/usd}}</td>
         <td class="addr">{{address}} <span class="dim">{{chain}}</span></td>
         <td class="state">{{state}}{{#stateReason}} <span class="dim">({{.}})</span>{{/stateReason}}</td>
         <td>{{levelText}}</td>
@@ -138,7 +138,7 @@ enum Templates {
         <div class="columns">
         <section class="facts">
           <dl>
-            <dt>amount</dt><dd class="amount" id="amount">{{amountText}} {{symbol}} <span class="dim">({{amount}} base units, fee {{feeText}})</span></dd>
+            <dt>amount</dt><dd class="amount" id="amount">{{amountText}} {{symbol}} {{#usd}}<span class="usd" id="usd">{{.}}</span> {{/usd}}<span class="dim">({{amount}} base units, fee {{feeText}})</span></dd>
             <dt>merchant</dt><dd>{{merchantName}} <span class="dim">#{{merchantID}}</span> · 24 h approved {{dayText}} {{symbol}}{{#dayLimit}} of limit {{.}}{{/dayLimit}}</dd>
             <dt>businessId</dt><dd>{{businessID}}</dd>
             <dt>destination</dt><dd class="addr" id="address">{{address}} <span class="dim">on {{chain}}</span></dd>

@@ -31,6 +31,21 @@ enum Views {
         units < 0 ? "-" + CoinAmount.format(units.magnitude, decimals: decimals) : CoinAmount.format(units.magnitude, decimals: decimals)
     }
 
+    /// "≈ 1,234.50 USD" for base units of a coin at a configured rate (USD per whole coin), rounded
+    /// down to the cent; nil without a rate. Integer arithmetic only.
+    static func usd(_ units: BigUInt, decimals: Int, rate: String?) -> String? {
+        guard let rate, let scaled = try? CoinAmount.parse(rate, decimals: 8) else { return nil }
+        let cents = units * scaled / BigUInt(10).power(decimals + 6)
+        var whole = String(cents / 100)
+        var grouped = ""
+        while whole.count > 3 {
+            grouped = "," + whole.suffix(3) + grouped
+            whole = String(whole.dropLast(3))
+        }
+        let c = String(cents % 100)
+        return "≈ \(whole)\(grouped).\(c.count == 1 ? "0" + c : c) USD"
+    }
+
     /// "1 of 2 — alice 10:02; you cannot be the second".
     static func approvals(needed: Int, first: String?, firstAt: Date?, viewer: String?) -> String {
         guard needed == 2 else { return "1 approval needed" }
@@ -40,7 +55,7 @@ enum Views {
         return text
     }
 
-    static func row(_ r: QueueRow, viewer: String) -> [String: Any] {
+    static func row(_ r: QueueRow, viewer: String, rates: [String: String] = [:]) -> [String: Any] {
         var flags: [String] = []
         if r.firstPayout { flags.append("new destination") }
         if r.approvalsNeeded == 2 { flags.append("four eyes") }
@@ -54,6 +69,7 @@ enum Views {
             "approvalsText": r.state == "pending_review" ? approvals(needed: r.approvalsNeeded, first: r.firstApprover, firstAt: r.firstApprovedAt, viewer: viewer) : "",
         ]
         if let reason = r.stateReason { out["stateReason"] = reason }
+        if let usd = usd(r.amount, decimals: r.decimals, rate: rates[r.symbol.uppercased()]) { out["usd"] = usd }
         if r.state == "pending_review", let d = r.deadline {
             out["countdown"] = countdown(d)
             out["deadlineEpoch"] = Int64(d.timeIntervalSince1970)

@@ -93,7 +93,7 @@ import Testing
             var b = Browser(client)
             try await b.signIn(f, "dave")
             #expect(try await b.get("/queue").status == 200)
-            try await f.db.transaction { c in
+            _ = try await f.db.transaction { c in
                 try await c.query("UPDATE gateway.console_sessions SET last_seen = now() - interval '31 minutes'", logger: log)
             }
             #expect(try await b.get("/queue").status == 303, "idle past console.idle_timeout (30m)")
@@ -258,13 +258,13 @@ import Testing
             // After approval: paying tab, then txid search finds it.
             let (_, v) = try await f.state(small)
             #expect(try await b.post("/withdrawals/\(small)/approve", [("version", "\(v)")]).status == 303)
-            try await f.db.transaction { c in
+            _ = try await f.db.transaction { c in
                 try await c.query("UPDATE gateway.withdrawals SET state = 'broadcast', tx_hash = 'abc123' WHERE id = \(small)", logger: log)
             }
             #expect(try await ids("tab=paying") == [small])
             #expect(try await ids("tab=paying&txid=abc123") == [small])
             #expect(try await ids("tab=stuck").isEmpty)
-            try await f.db.transaction { c in
+            _ = try await f.db.transaction { c in
                 try await c.query("UPDATE gateway.withdrawals SET updated_at = now() - interval '1 hour' WHERE id = \(small)", logger: log)
             }
             #expect(try await ids("tab=stuck") == [small], "unchanged past console.stuck_after")
@@ -274,11 +274,11 @@ import Testing
 
 @Suite struct ConsoleDecisionTests {
     @Test func decisionPageShowsWhatIsNeededToDecide() async throws {
-        try await withConsole { f, client in
+        try await withConsole(configure: { $0.console.usdRates = ["USDT": "1.25"] }) { f, client in
             try await f.user("alice", .reviewer, level: 1)
             // The destination was paid before by another merchant.
             let earlier = try await f.pending("3", merchant: f.beta)
-            try await f.db.transaction { c in
+            _ = try await f.db.transaction { c in
                 try await c.query("UPDATE gateway.withdrawals SET state = 'confirmed', tx_hash = 'feed' WHERE id = \(earlier)", logger: log)
             }
             let id = try await f.pending("1234.5", remark: "payout for June", rule: "new_destination")
@@ -287,6 +287,8 @@ import Testing
             let page = try await b.get("/withdrawals/\(id)")
             #expect(page.status == 200)
             #expect(page.body.contains("1234.5 USDT") && page.body.contains("1234500000 base units"))
+            #expect(page.body.contains("≈ 1,543.12 USD"), "the configured rate beside the amount, rounded down to the cent")
+            #expect(try await b.get("/queue").body.contains("≈ 1,543.12 USD"))
             #expect(page.body.contains("new_destination: rule said so"), "the rule and its words")
             #expect(page.body.contains("first payout of this merchant there"))
             #expect(page.body.contains("confirmed payouts there: 1") && page.body.contains("other merchants paying it: Beta Games"))
@@ -510,6 +512,9 @@ import Testing
         #expect(throws: ConfigError.self) { try GatewayConfig.parse(yaml: "console:\n  idle_timeout: 2d\n") }
         #expect(throws: ConfigError.self) { try GatewayConfig.parse(yaml: "console:\n  listen: nowhere\n") }
         #expect(throws: ConfigError.self) { try GatewayConfig.parse(yaml: "console:\n  colour: blue\n") }
+        #expect(try GatewayConfig.parse(yaml: "console:\n  usd_rates: { usdt: \"0.999\" }\n").console.usdRates == ["USDT": "0.999"])
+        #expect(throws: ConfigError.self) { try GatewayConfig.parse(yaml: "console:\n  usd_rates: { USDT: \"0.123456789\" }\n") }
+        #expect(throws: ConfigError.self) { try GatewayConfig.parse(yaml: "console:\n  usd_rates: { USDT: \"-1\" }\n") }
     }
 
     @Test func theCommittedWorkersYmlHasAValidConsoleSection() throws {

@@ -19,6 +19,9 @@ public struct ConsoleConfig: Sendable, Equatable {
     public var stuckAfter: Duration
     /// Most rows a queue page shows (the CSV export and bulk "all matching" go up to 10 000).
     public var pageSize: Int
+    /// US dollars per whole coin, by symbol (decimal text, at most 8 decimals), shown beside amounts.
+    /// Configured by hand: the console fetches no prices.
+    public var usdRates: [String: String] = [:]
 
     public init(listen: ListenAddress = .init(host: "127.0.0.1", port: 8090), secureCookies: Bool = false, idleTimeout: Duration = .seconds(1800),
                 signInFailures: Int = 5, signInWindow: Duration = .seconds(900), bcryptCost: Int = 12, stuckAfter: Duration = .seconds(900),
@@ -44,6 +47,11 @@ public struct ConsoleConfig: Sendable, Equatable {
         c.bcryptCost = try r.int("bcrypt_cost", default: c.bcryptCost, in: 4...16)
         c.stuckAfter = try r.duration("stuck_after", default: c.stuckAfter, minimum: .seconds(10))
         c.pageSize = try r.int("page_size", default: c.pageSize, in: 10...5000)
+        let rates = try r.section("usd_rates")
+        c.usdRates = try ReviewRulesConfig.readLimits(rates)
+        for (symbol, rate) in c.usdRates where (try? CoinAmount.parse(rate, decimals: 8)) == nil {
+            throw ConfigError(key: rates.keyPath(symbol), "expected a positive rate with at most 8 decimals, found '\(rate)'")
+        }
         try r.finish()
         return c
     }
