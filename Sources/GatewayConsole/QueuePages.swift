@@ -60,10 +60,10 @@ extension Console {
     func queuePage(_ req: Request, user: ConsoleUser) async throws -> Response {
         let (f, warnings) = Self.queryFilter(req)
         let viewer = viewer(user)
-        let (rows, counts, total) = try await database.withConnection { c in
+        let (rows, counts, total, hot) = try await database.withConnection { c in
             let rows = try await ConsoleQueries.queue(f, viewer: viewer, stuckAfter: settings.stuckAfter, limit: settings.pageSize, on: c, logger: logger)
             let counts = try await ConsoleQueries.counts(f, viewer: viewer, stuckAfter: settings.stuckAfter, on: c, logger: logger)
-            return (rows, counts, counts.byTab[f.tab] ?? 0)
+            return (rows, counts, counts.byTab[f.tab] ?? 0, try await ConsoleQueries.hotWallets(on: c, logger: logger))
         }
         var noLevel = f
         noLevel.level = nil
@@ -81,7 +81,17 @@ extension Console {
             }
         }
         let pairs = Self.pairs(f)
+        let hotLines: [[String: Any]] = hot.filter { $0.available != 0 || $0.approvedUnpaid != 0 }.map { h in
+            let low = config.chains.first { $0.name == h.chain }?.lowWater(h.symbol).map { BigInt($0) }
+            var line: [String: Any] = [
+                "chain": h.chain, "symbol": h.symbol, "available": Views.amount(h.available, h.decimals), "unpaid": Views.amount(h.approvedUnpaid, h.decimals),
+                "short": h.available < h.approvedUnpaid,
+            ]
+            if let low, h.available < low { line["lowWater"] = Views.amount(low, h.decimals) }
+            return line
+        }
         let data: [String: Any] = [
+            "hot": hotLines, "hasHot": !hotLines.isEmpty,
             "tabs": tabs, "tab": f.tab.rawValue, "rows": rows.map { Views.row($0, viewer: user.name, rates: settings.usdRates) }, "query": Views.query(pairs),
             "shown": rows.count, "total": max(total, Int64(rows.count)), "warnings": warnings, "canDecide": user.canDecide,
             "filterFields": pairs.map { ["name": $0.0, "value": $0.1] },

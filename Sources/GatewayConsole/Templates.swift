@@ -69,6 +69,7 @@ enum Templates {
 
     static let queue = """
         <h1>Review queue</h1>
+        {{#hasHot}}<p class="hotbar" id="hotbar">Hot wallets: {{#hot}}<span class="hotline{{#short}} short{{/short}}">{{chain}} {{symbol}} {{available}} · approved, unpaid {{unpaid}}{{#short}} · <strong>short</strong>{{/short}}{{#lowWater}} · <strong>below low-water {{.}}</strong>{{/lowWater}}</span> {{/hot}}</p>{{/hasHot}}
         <nav class="tabs" id="tabs">
         {{#tabs}}<a href="{{href}}" id="tab-{{id}}" class="tab{{#active}} active{{/active}}">{{label}} <span class="count">{{count}}</span></a>{{/tabs}}
         </nav>

@@ -164,6 +164,17 @@ public struct WithdrawalDetail: Sendable {
     public var lastDecision: WithdrawalDecision?
 }
 
+/// What the hot wallets of a chain hold in one coin, against what is approved and not yet paid.
+public struct HotWalletSummary: Sendable, Equatable {
+    public var chain: String
+    public var symbol: String
+    public var decimals: Int
+    /// Receipts − payments − fees by our records, less what is in flight (base units, all hot wallets).
+    public var available: BigInt
+    /// Withdrawals of the coin approved (or held for the hot wallet) and not yet paid.
+    public var approvedUnpaid: BigInt
+}
+
 /// One audit entry.
 public struct AuditEntry: Sendable, Equatable {
     public var id: Int64
@@ -436,6 +447,21 @@ public enum ConsoleQueries {
         return WithdrawalDetail(withdrawal: w, merchantName: merchantName, symbol: symbol, decimals: decimals, review: review, rule: sentBy?.rule,
                                 ruleDetail: sentBy?.detail, destination: destination, hotWallets: hot, merchantDay: day, timeline: timeline, txs: txs,
                                 scannedHeight: scanned, lastDecision: history.last)
+    }
+
+    /// Per chain and coin: the hot wallets' holding against approved-unpaid withdrawals (the queue's header).
+    public static func hotWallets(on c: PostgresConnection, logger: Logger) async throws -> [HotWalletSummary] {
+        var out: [HotWalletSummary] = []
+        for try await (chain, symbol, decimals, available, unpaid) in try await c.query("""
+            SELECT h.chain, h.symbol, h.decimals, sum(h.expected - h.in_flight)::text,
+                   (SELECT coalesce(sum(w.amount), 0) FROM gateway.withdrawals w
+                    WHERE w.coin_id = h.coin_id AND (w.state = 'approved' OR (w.state = 'pending_review' AND w.state_reason = \(Payments.hotWalletReason))))::text
+            FROM monitor.hot_wallets h GROUP BY h.chain, h.symbol, h.decimals, h.coin_id ORDER BY 1, 2
+            """, logger: logger).decode((String, String, Int32, String, String).self) {
+            out.append(HotWalletSummary(chain: chain, symbol: symbol, decimals: Int(decimals), available: BigInt(available) ?? 0,
+                                        approvedUnpaid: BigInt(unpaid) ?? 0))
+        }
+        return out
     }
 
     /// The latest decision on a withdrawal (who decided it, when).

@@ -258,6 +258,9 @@ import Testing
             // After approval: paying tab, then txid search finds it.
             let (_, v) = try await f.state(small)
             #expect(try await b.post("/withdrawals/\(small)/approve", [("version", "\(v)")]).status == 303)
+            let header = try await b.get("/queue").body
+            #expect(header.contains("id=\"hotbar\"") && header.contains("tron USDT 0 · approved, unpaid 5") && header.contains("<strong>short</strong>"),
+                    "the hot wallet against approved-unpaid, in the queue's header")
             _ = try await f.db.transaction { c in
                 try await c.query("UPDATE gateway.withdrawals SET state = 'broadcast', tx_hash = 'abc123' WHERE id = \(small)", logger: log)
             }
