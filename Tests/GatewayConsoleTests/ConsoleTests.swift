@@ -303,6 +303,38 @@ import Testing
         }
     }
 
+    @Test func afterApprovalThePaymentIsShownWithItsReplacementsAndNoManualSend() async throws {
+        try await withConsole { f, client in
+            try await f.user("alice", .reviewer, level: 1)
+            let id = try await f.pending("25")
+            var b = Browser(client)
+            try await b.signIn(f, "alice")
+            #expect(try await b.post("/withdrawals/\(id)/approve", [("version", "2")]).status == 303)
+            // As autopay and chain-worker would leave it: signed, replaced once on its nonce, the replacement mined at 100.
+            _ = try await f.db.transaction { c in
+                try await c.query("""
+                    INSERT INTO gateway.outgoing_txs (chain, purpose, ref_id, coin_id, from_address, to_address, amount, nonce, tx_hash, raw, state)
+                    VALUES ('tron', 'withdrawal', \(id), \(f.usdtTron.id), 'Thot', 'Tdest', 25000000, 7, 'aaa111', '\\x00'::bytea, 'replaced')
+                    """, logger: log)
+                try await c.query("""
+                    INSERT INTO gateway.outgoing_txs (chain, purpose, ref_id, coin_id, from_address, to_address, amount, nonce, tx_hash, raw, state, replaces,
+                                                      block_height)
+                    SELECT 'tron', 'withdrawal', \(id), \(f.usdtTron.id), 'Thot', 'Tdest', 25000000, 7, 'bbb222', '\\x00'::bytea, 'mined', max(id), 100
+                    FROM gateway.outgoing_txs
+                    """, logger: log)
+                try await c.query("INSERT INTO gateway.chain_scanners (chain, scanned_height) VALUES ('tron', 101)", logger: log)
+                try await c.query("UPDATE gateway.withdrawals SET state = 'broadcast', tx_hash = 'bbb222' WHERE id = \(id)", logger: log)
+            }
+            let page = try await b.get("/withdrawals/\(id)")
+            #expect(page.body.contains("id=\"payment\"") && page.body.contains("<code id=\"txhash\">bbb222</code>"))
+            #expect(page.body.contains("<li class=\"reached\">broadcast</li>") && page.body.contains("<li class=\"reached\">confirming"), "2 blocks deep")
+            #expect(page.body.contains("<li class=\"\">confirmed</li>"), "not confirmed yet")
+            #expect(page.body.contains("aaa111") && page.body.contains("replaced") && page.body.contains("signed (replacement)"), "replacement history")
+            #expect(!page.body.contains("approve-form") && !page.body.contains("reject-form"), "nothing to decide, and no manual send or mark-paid")
+            #expect(!page.body.lowercased().contains("mark as paid") && !page.body.lowercased().contains("send now"))
+        }
+    }
+
     @Test func aStaleFormSaysWhoDecidedAndChangesNothing() async throws {
         try await withConsole { f, client in
             try await f.user("alice", .reviewer, level: 1)
