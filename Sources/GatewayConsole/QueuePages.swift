@@ -60,8 +60,11 @@ extension Console {
     func queuePage(_ req: Request, user: ConsoleUser) async throws -> Response {
         let (f, warnings) = Self.queryFilter(req)
         let viewer = viewer(user)
+        let page = max(1, min(10_000, req.uri.queryParameters["page"].flatMap { Int(String($0)) } ?? 1))
+        let offset = (page - 1) * settings.pageSize
         let (rows, counts, total, hot) = try await database.withConnection { c in
-            let rows = try await ConsoleQueries.queue(f, viewer: viewer, stuckAfter: settings.stuckAfter, limit: settings.pageSize, on: c, logger: logger)
+            let rows = try await ConsoleQueries.queue(f, viewer: viewer, stuckAfter: settings.stuckAfter, limit: settings.pageSize, offset: offset,
+                                                      on: c, logger: logger)
             let counts = try await ConsoleQueries.counts(f, viewer: viewer, stuckAfter: settings.stuckAfter, on: c, logger: logger)
             return (rows, counts, counts.byTab[f.tab] ?? 0, try await ConsoleQueries.hotWallets(on: c, logger: logger))
         }
@@ -90,10 +93,14 @@ extension Console {
             if let low, h.available < low { line["lowWater"] = Views.amount(low, h.decimals) }
             return line
         }
+        var pager: [String: Any] = [:]
+        if page > 1 { pager["previous"] = "/queue?" + Views.query(pairs + [("page", String(page - 1))]) }
+        if Int64(offset + rows.count) < total { pager["next"] = "/queue?" + Views.query(pairs + [("page", String(page + 1))]) }
         let data: [String: Any] = [
+            "pager": pager, "hasPager": !pager.isEmpty, "refreshQuery": Views.query(pairs + [("page", page > 1 ? String(page) : "")]), "from": rows.isEmpty ? 0 : offset + 1, "to": offset + rows.count,
             "hot": hotLines, "hasHot": !hotLines.isEmpty,
             "tabs": tabs, "tab": f.tab.rawValue, "rows": rows.map { Views.row($0, viewer: user.name, rates: settings.usdRates) }, "query": Views.query(pairs),
-            "shown": rows.count, "total": max(total, Int64(rows.count)), "warnings": warnings, "canDecide": user.canDecide,
+            "total": max(total, Int64(offset + rows.count)), "warnings": warnings, "canDecide": user.canDecide,
             "filterFields": pairs.map { ["name": $0.0, "value": $0.1] },
             "f": ["merchant": f.merchant.map { String($0) } ?? "", "coin": f.coin, "level": f.level.map { String($0) } ?? "", "rule": f.rule,
                   "min": f.minAmount, "max": f.maxAmount, "address": f.address, "txid": f.txid, "businessId": f.businessID],
@@ -106,8 +113,10 @@ extension Console {
     /// The table body alone, for the 5-second refresh.
     func queueRows(_ req: Request, user: ConsoleUser) async throws -> Response {
         let (f, _) = Self.queryFilter(req)
+        let page = max(1, min(10_000, req.uri.queryParameters["page"].flatMap { Int(String($0)) } ?? 1))
         let rows = try await database.withConnection { c in
-            try await ConsoleQueries.queue(f, viewer: viewer(user), stuckAfter: settings.stuckAfter, limit: settings.pageSize, on: c, logger: logger)
+            try await ConsoleQueries.queue(f, viewer: viewer(user), stuckAfter: settings.stuckAfter, limit: settings.pageSize,
+                                           offset: (page - 1) * settings.pageSize, on: c, logger: logger)
         }
         return Self.fragment(library.render(["rows": rows.map { Views.row($0, viewer: user.name, rates: settings.usdRates) }], withTemplate: "rows") ?? "")
     }

@@ -93,11 +93,11 @@ enum Templates {
         <form method="post" action="/bulk" id="bulk">
           {{#filterFields}}<input type="hidden" name="f_{{name}}" value="{{value}}">{{/filterFields}}
           <input type="hidden" name="step" value="preview">
-          <p class="summary" id="summary">{{shown}} of {{total}} shown{{#refreshed}} · as of {{refreshed}}{{/refreshed}}</p>
+          <p class="summary" id="summary">{{from}}–{{to}} of {{total}}{{#hasPager}}{{#pager}} · {{#previous}}<a href="{{.}}" id="previous">← previous</a>{{/previous}} {{#next}}<a href="{{.}}" id="next">next →</a>{{/next}}{{/pager}}{{/hasPager}}</p>
           <table class="queue" id="queue">
             <thead><tr><th><span class="sr">select</span></th><th>id</th><th>merchant</th><th>businessId</th><th class="num">amount</th><th>destination</th>
             <th>state</th><th>level</th><th>deadline</th><th>approvals</th><th>rule</th><th>flags</th><th>remark</th></tr></thead>
-            <tbody id="rows" data-refresh="/queue/rows?{{query}}">{{> rows}}</tbody>
+            <tbody id="rows" data-refresh="/queue/rows?{{refreshQuery}}">{{> rows}}</tbody>
           </table>
           {{#canDecide}}
           <fieldset class="bulk">

@@ -219,6 +219,25 @@ import Testing
         }
     }
 
+    @Test func longListsArePagedWithTheFilterKept() async throws {
+        try await withConsole(configure: { $0.console.pageSize = 10 }) { f, client in
+            try await f.user("alice", .reviewer, level: 1)
+            var ids: [Int64] = []
+            for i in 0..<12 { ids.append(try await f.pending("\(i + 1)", deadlineIn: 600 + i * 10)) }
+            var b = Browser(client)
+            try await b.signIn(f, "alice")
+            let first = try await b.get("/queue?tab=pending&min=1")
+            #expect(first.body.contains("1–10 of 12") && first.body.contains("href=\"/queue?tab=pending&amp;min=1&amp;page=2\" id=\"next\""))
+            #expect(first.body.contains("id=\"w-\(ids[9])\"") && !first.body.contains("id=\"w-\(ids[10])\""))
+            let second = try await b.get("/queue?tab=pending&min=1&page=2")
+            #expect(second.body.contains("11–12 of 12") && second.body.contains("id=\"previous\"") && !second.body.contains("id=\"next\""))
+            #expect(second.body.contains("data-refresh=\"/queue/rows?tab=pending&amp;min=1&amp;page=2\""), "the refresh stays on the page")
+            let fragment = try await b.get("/queue/rows?tab=pending&min=1&page=2")
+            #expect(fragment.body.contains("id=\"w-\(ids[11])\"") && !fragment.body.contains("id=\"w-\(ids[0])\""))
+            #expect(second.body.contains("id=\"w-\(ids[10])\"") && second.body.contains("id=\"w-\(ids[11])\"") && !second.body.contains("id=\"w-\(ids[0])\""))
+        }
+    }
+
     @Test func filtersAreKeptInTheURLAndNarrowTheList() async throws {
         try await withConsole { f, client in
             try await f.user("alice", .reviewer, level: 2)
