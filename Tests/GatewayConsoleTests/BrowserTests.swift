@@ -201,9 +201,12 @@ struct WebDriver {
         #expect(try await w.until("return !!document.getElementById('done')"), "approved after the confirm step")
         #expect(try await f.state(first).0 == "approved")
 
-        // Bulk: tick three rows, reject with a reason, confirm, read the per-item result.
+        // Bulk: select three rows with j/x, reject with a reason, confirm, read the per-item result.
         try await w.go("\(site)/queue?tab=pending")
-        for id in bulk { try await w.click("#w-\(id) input.pick") }
+        #expect(try await w.until("return !!document.getElementById('pick-all')"))
+        try await w.press("jxjxjx")
+        let picked = try await w.text("return Array.from(document.querySelectorAll('input.pick:checked')).map(function (b) { return b.value; }).join(',')")
+        #expect(picked == bulk.map(String.init).joined(separator: ","), "x selected the rows j moved to")
         try await w.click("input[name=action][value=reject]")
         try await w.type("#bulk-reason", "duplicate payout")
         try await w.click("#bulk-preview")

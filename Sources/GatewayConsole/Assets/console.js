@@ -128,6 +128,20 @@
     }
   }
 
+  // A "select all on this page" box in the table's first header cell (only useful with JavaScript).
+  function addPickAll() {
+    var th = document.querySelector('#queue thead th');
+    if (!th || !document.getElementById('bulk-preview')) return;
+    var all = document.createElement('input');
+    all.type = 'checkbox';
+    all.id = 'pick-all';
+    all.setAttribute('aria-label', 'select all rows on this page');
+    all.addEventListener('change', function () {
+      document.querySelectorAll('#rows input.pick').forEach(function (b) { b.checked = all.checked; });
+    });
+    th.appendChild(all);
+  }
+
   function toggleHelp() {
     var help = document.getElementById('help');
     if (help) help.hidden = !help.hidden;
@@ -171,6 +185,7 @@
     setInterval(tick, 1000);
     confirmForms();
     addPauseToggle();
+    addPickAll();
     if (document.body.getAttribute('data-page') === 'decision') {
       if (window.location.hash === '#approve') {
         var target = document.getElementById('approve-code') || document.getElementById('approve');
