@@ -17,6 +17,7 @@ let package = Package(
         .executable(name: "sweep-worker", targets: ["sweep-worker"]),
         .executable(name: "gatewayctl", targets: ["gatewayctl"]),
         .executable(name: "devchain", targets: ["devchain"]),
+        .executable(name: "gateway-console", targets: ["gateway-console"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -33,6 +34,8 @@ let package = Package(
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
         .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
         .package(url: "https://github.com/attaswift/BigInt", from: "6.0.1"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird-auth", from: "2.5.0"),
+        .package(url: "https://github.com/hummingbird-project/swift-mustache", from: "2.1.1"),
     ],
     targets: [
         // System libraries.
@@ -126,6 +129,30 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // The operator console: server-rendered review queue, decisions and pipeline pages over the
+        // same services the admin API and gatewayctl use (never our JSON API over HTTP).
+        .target(
+            name: "GatewayConsole",
+            dependencies: [
+                "GatewayCore", "GatewayRuntime", "GatewayServices",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "BigInt", package: "BigInt"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdAuth", package: "hummingbird-auth"),
+                .product(name: "HummingbirdBcrypt", package: "hummingbird-auth"),
+                .product(name: "HummingbirdOTP", package: "hummingbird-auth"),
+                .product(name: "Mustache", package: "swift-mustache"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            // The browser's files are compiled into the binary: nothing to find at run time.
+            resources: [.embedInCode("Assets/console.js"), .embedInCode("Assets/console.css")],
+            swiftSettings: swiftSettings
+        ),
         // The local chain node as a library.
         .target(
             name: "DevChain",
@@ -144,7 +171,7 @@ let package = Package(
         .target(
             name: "GatewayCLI",
             dependencies: [
-                "GatewayCore", "GatewayRuntime", "GatewayStages", "GatewayServices", "ChainKit", "GatewayAPI", "DevChain", "MerchantSide",
+                "GatewayCore", "GatewayRuntime", "GatewayStages", "GatewayServices", "ChainKit", "GatewayAPI", "DevChain", "MerchantSide", "GatewayConsole",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -194,6 +221,7 @@ let package = Package(
         .executableTarget(name: "callback-worker", dependencies: ["GatewayStages", "GatewayRuntime", "GatewayCore", .product(name: "ArgumentParser", package: "swift-argument-parser")], swiftSettings: swiftSettings),
         .executableTarget(name: "sweep-worker", dependencies: ["GatewayStages", "GatewayRuntime", "GatewayCore", .product(name: "ArgumentParser", package: "swift-argument-parser")], swiftSettings: swiftSettings),
         .executableTarget(name: "gatewayctl", dependencies: ["GatewayCLI", .product(name: "ArgumentParser", package: "swift-argument-parser")], swiftSettings: swiftSettings),
+        .executableTarget(name: "gateway-console", dependencies: ["GatewayConsole", "GatewayRuntime", .product(name: "ArgumentParser", package: "swift-argument-parser")], swiftSettings: swiftSettings),
         .executableTarget(name: "devchain", dependencies: ["DevChain", "ChainKit", "GatewayRuntime", "GatewayCore", .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"), .product(name: "Logging", package: "swift-log"), .product(name: "ArgumentParser", package: "swift-argument-parser")], swiftSettings: swiftSettings),
 
         // Tests.
@@ -215,6 +243,22 @@ let package = Package(
                 "GatewayAPI", "GatewayCore", "GatewayRuntime", "GatewayServices", "GatewayTesting",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "BigInt", package: "BigInt"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "GatewayConsoleTests",
+            dependencies: [
+                "GatewayConsole", "GatewayCore", "GatewayRuntime", "GatewayServices", "GatewayTesting", "GatewayCLI",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "HummingbirdOTP", package: "hummingbird-auth"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "BigInt", package: "BigInt"),
                 .product(name: "Logging", package: "swift-log"),

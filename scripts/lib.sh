@@ -23,6 +23,22 @@ ensure_packages() {
         || die "apt-get install ${missing[*]} failed"
 }
 
+# Installs headless Chromium and chromedriver (Debian's chromium, chromium-driver) for the console's
+# browser suite, when missing.
+ensure_browser() {
+    local missing=()
+    for pkg in chromium chromium-driver; do
+        dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+    done
+    [ ${#missing[@]} -eq 0 ] && return 0
+    say "installing ${missing[*]} (the console's browser suite)"
+    local sudo=""
+    [ "$(id -u)" -ne 0 ] && sudo="sudo"
+    $sudo apt-get update -qq || die "apt-get update failed"
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null \
+        || die "apt-get install ${missing[*]} failed"
+}
+
 ensure_swift() {
     command -v swift >/dev/null 2>&1 && return 0
     [ -x /opt/swift/usr/bin/swift ] && { export PATH="/opt/swift/usr/bin:$PATH"; return 0; }

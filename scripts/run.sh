@@ -60,6 +60,7 @@ trap 'stop_all' EXIT
 start devchain --listen 127.0.0.1:8545 --seed devchain --block-time-ms 500
 start gateway-api --config "$CONFIG"
 for w in review autopay chain callback sweep; do start "$w-worker" --config "$CONFIG"; done
+start gateway-console --config "$CONFIG"
 
 # Wait until every process has said it is ready (or died).
 for i in "${!NAMES[@]}"; do
@@ -71,8 +72,9 @@ for i in "${!NAMES[@]}"; do
     done
 done
 
-say "running: devchain, gateway-api and 5 workers; logs in $LOGS/<process>.log"
+say "running: devchain, gateway-api, 5 workers and gateway-console; logs in $LOGS/<process>.log"
 echo "  merchant API     http://127.0.0.1:8080/mch/  (healthz, metrics on the same port)"
+echo "  console          http://127.0.0.1:8090/      (users: $BIN/gatewayctl user add NAME --role reviewer --level 1)"
 echo "  devchain         http://127.0.0.1:8545"
 echo "  worker metrics   http://127.0.0.1:9101..9105/metrics"
 echo "  queue status     $BIN/gatewayctl status"
@@ -80,7 +82,7 @@ echo "  queue status     $BIN/gatewayctl status"
 
 if [ "$SMOKE" -eq 1 ]; then
     ok=1
-    for url in http://127.0.0.1:8080/healthz http://127.0.0.1:8545/healthz http://127.0.0.1:9101/healthz http://127.0.0.1:9104/metrics; do
+    for url in http://127.0.0.1:8080/healthz http://127.0.0.1:8090/healthz http://127.0.0.1:8545/healthz http://127.0.0.1:9101/healthz http://127.0.0.1:9104/metrics; do
         if python3 -c "import sys,urllib.request; urllib.request.urlopen(sys.argv[1], timeout=5)" "$url" 2>/dev/null; then
             echo "  ok   $url"
         else

@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Runs the whole test suite against a throwaway PostgreSQL cluster (.local/pg-test), then removes
-# it. Installs what is missing first. Exits with the tests' status. Extra arguments go to
+# it. Installs what is missing first (headless Chromium and chromedriver too, for the console's
+# browser suite, which saves its screenshots in .local/screenshots). Exits with the tests' status. Extra arguments go to
 # `swift test` (e.g. --filter QueueTests).
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
 ensure_packages
+ensure_browser
 ensure_swift
 
 DATA="$LOCAL/pg-test"

@@ -14,7 +14,7 @@ public struct GatewayCTL: AsyncParsableCommand {
         discussion: ProcessOptions.discussion,
         subcommands: [
             Migrate.self, Status.self, Jobs.self, ConfigCommand.self, KeysCommand.self, ChainCommand.self, MerchantCommand.self, CoinCommand.self,
-            WalletCommand.self, AddressCommand.self, DepositCommand.self, WithdrawalCommand.self, ReviewCommand.self, LedgerCommand.self, SweepCommand.self, CallbacksCommand.self, AdminCommand.self, DemoCommand.self, Chaos.self, Bench.self,
+            WalletCommand.self, AddressCommand.self, DepositCommand.self, WithdrawalCommand.self, ReviewCommand.self, UserCommand.self, LedgerCommand.self, SweepCommand.self, CallbacksCommand.self, AdminCommand.self, DemoCommand.self, Chaos.self, Bench.self,
         ])
 
     public init() {}

@@ -475,6 +475,8 @@ public struct GatewayConfig: Sendable {
     public var wallet = WalletConfig()
     /// Automatic payment (`autopay:`).
     public var autopay = AutopaySettings()
+    /// The operator console (`console:`).
+    public var console = ConsoleConfig()
     /// Where the file was read from (for messages).
     public var source: String
 
@@ -583,6 +585,7 @@ public struct GatewayConfig: Sendable {
         }
         config.autopay.maxBatch = try autopay.int("max_batch", default: config.autopay.maxBatch, in: 1...10_000)
         try autopay.finish()
+        config.console = try ConsoleConfig.read(try root.section("console"))
         try root.finish()
 
         try config.applyEnvironment(environment)
