@@ -92,7 +92,7 @@ struct Migrate: AsyncParsableCommand {
         let done = try migrator.migrate(migrations)
         let latest = migrations.map(\.version).max() ?? 0
         print(done.isEmpty ? "schema is up to date (version \(latest))" : "applied \(done.count) migration(s); schema is at version \(latest)")
-        // What SQL cannot derive: the gas address (…/account'/2/0) of wallets attached before migration 0011.
+        // What SQL cannot derive: the gas address (…/account'/2/0) of wallets attached before migration 0012.
         let filled = try await CLIContext.with(options) { ctx in
             try await ctx.database.transaction { c in
                 try await Wallets.fillGasAddresses(directory: ChainDirectory(config: ctx.config), on: c, logger: ctx.logger)

@@ -76,7 +76,7 @@ public enum Wallets {
         return w
     }
 
-    /// Fills the gas address (`…/account'/2/0`) of wallets attached before it existed (migration 0011 adds the
+    /// Fills the gas address (`…/account'/2/0`) of wallets attached before it existed (migration 0012 adds the
     /// column; the derivation needs the xpub, so `gatewayctl migrate` runs this after the SQL). Returns how many.
     public static func fillGasAddresses(directory: ChainDirectory, on c: PostgresConnection, logger: Logger) async throws -> Int {
         var filled: [(Int64, String)] = []
