@@ -252,7 +252,7 @@ let package = Package(
         .testTarget(
             name: "GatewayConsoleTests",
             dependencies: [
-                "GatewayConsole", "GatewayCore", "GatewayRuntime", "GatewayServices", "GatewayTesting", "GatewayCLI",
+                "GatewayConsole", "GatewayCore", "GatewayRuntime", "GatewayServices", "GatewayTesting", "GatewayCLI", "ChainKit",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

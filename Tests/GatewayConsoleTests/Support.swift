@@ -1,4 +1,5 @@
 import BigInt
+import ChainKit
 import Foundation
 import GatewayConsole
 import GatewayCore
@@ -48,11 +49,16 @@ struct ConsoleFixture: Sendable {
             let eth = try await Coins.add(Coin(chain: "ethereum", mainCoinType: "60", coinType: Vectors.usdtERC20, symbol: "USDT", name: "USDT",
                                                coinName: "Ethereum", mainSymbol: "ETH", decimals: 6, isToken: true),
                                           directory: .standard, actor: "test", on: c, logger: log)
+            // Beta's wallets are account 1 of another seed: two wallets never share an xpub (their
+            // deposit, hot and gas addresses would be the same).
+            let other = try ExtendedPrivateKey(seed: Data(repeating: 7, count: 64))
+            let betaTron = try other.derived(path: AddressScheme.tron.accountPath(account: 1)).extendedPublicKey.serialized()
+            let betaEth = try other.derived(path: AddressScheme.evm.accountPath(account: 1)).extendedPublicKey.serialized()
             for m in [a.id, b.id] {
-                _ = try await Wallets.attach(merchantID: m, chain: "tron", xpub: Vectors.tronXpub, accountIndex: m == a.id ? 0 : 1, coldAddress: nil,
-                                             directory: .standard, actor: "test", on: c, logger: log)
-                _ = try await Wallets.attach(merchantID: m, chain: "ethereum", xpub: Vectors.ethXpub, accountIndex: m == a.id ? 0 : 1, coldAddress: nil,
-                                             directory: .standard, actor: "test", on: c, logger: log)
+                _ = try await Wallets.attach(merchantID: m, chain: "tron", xpub: m == a.id ? Vectors.tronXpub : betaTron, accountIndex: m == a.id ? 0 : 1,
+                                             coldAddress: nil, directory: .standard, actor: "test", on: c, logger: log)
+                _ = try await Wallets.attach(merchantID: m, chain: "ethereum", xpub: m == a.id ? Vectors.ethXpub : betaEth, accountIndex: m == a.id ? 0 : 1,
+                                             coldAddress: nil, directory: .standard, actor: "test", on: c, logger: log)
                 for coin in [tron.id, eth.id] {
                     try await Ledger.post([LedgerTransfer(reason: "deposit", ref: "test", legs: [
                         LedgerLeg(merchantID: nil, coinID: coin, kind: LedgerAccountKind.chain, amount: -1_000_000_000_000),
