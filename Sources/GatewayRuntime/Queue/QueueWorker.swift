@@ -243,26 +243,22 @@ public final class QueueWorker: Service {
             // transactions check the lease token, their outcomes are rejected as stale) and another
             // worker runs them; the completions stay unrecorded and the jobs run again after the lease
             // (at least once, as for a crash).
-            result = try await withDeadline(Self.databaseDeadline) { [database, completions] in
-                try await database.withConnection { conn -> FlushResult in
-                    var r = FlushResult()
-                    (r.completed, r.claimed) = try await JobQueue.completeAndClaim(
-                        completions, stage: stage, worker: worker, limit: want, lease: lease, on: conn, logger: logger)
-                    return r
-                }
+            result = try await bounded(inTransaction: false) { [completions] conn -> FlushResult in
+                var r = FlushResult()
+                (r.completed, r.claimed) = try await JobQueue.completeAndClaim(
+                    completions, stage: stage, worker: worker, limit: want, lease: lease, on: conn, logger: logger)
+                return r
             }
         } else {
-            result = try await withDeadline(Self.databaseDeadline) { [database, completions, reschedules, kills] in
-                try await database.transaction { conn -> FlushResult in
-                    var r = FlushResult()
-                    r.completed = try await JobQueue.complete(completions, on: conn, logger: logger)
-                    r.rescheduled = try await JobQueue.reschedule(reschedules, on: conn, logger: logger)
-                    r.killed = try await JobQueue.kill(kills, on: conn, logger: logger)
-                    if want > 0 {
-                        r.claimed = try await JobQueue.claim(stage: stage, limit: want, worker: worker, lease: lease, on: conn, logger: logger)
-                    }
-                    return r
+            result = try await bounded { [completions, reschedules, kills] conn -> FlushResult in
+                var r = FlushResult()
+                r.completed = try await JobQueue.complete(completions, on: conn, logger: logger)
+                r.rescheduled = try await JobQueue.reschedule(reschedules, on: conn, logger: logger)
+                r.killed = try await JobQueue.kill(kills, on: conn, logger: logger)
+                if want > 0 {
+                    r.claimed = try await JobQueue.claim(stage: stage, limit: want, worker: worker, lease: lease, on: conn, logger: logger)
                 }
+                return r
             }
         }
         if want > 0 { metrics.claimLatency.recordInterval(since: started) }
@@ -275,8 +271,8 @@ public final class QueueWorker: Service {
         let flushed = pending
         pending.removeAll()
         if !unmatched.isEmpty {
-            let present = (try? await withDeadline(Self.databaseDeadline) { [database] in
-                try await database.withConnection { conn in try await JobQueue.stillPresent(unmatched, on: conn, logger: logger) }
+            let present = (try? await bounded(inTransaction: false) { conn in
+                try await JobQueue.stillPresent(unmatched, on: conn, logger: logger)
             }) ?? []
             for p in present {
                 metrics.stale.increment()
@@ -351,6 +347,15 @@ public final class QueueWorker: Service {
     /// ten minutes after the restart). Giving up is safe: outcomes stay buffered and are recorded
     /// again (they are fenced by lease tokens); jobs a lost claim took run again when its lease ends.
     static let databaseDeadline: Duration = .seconds(30)
+
+    /// The worker's own statements: in a transaction (or on a bare connection), given up after `databaseDeadline`.
+    private func bounded<T: Sendable>(inTransaction: Bool = true, _ body: @escaping @Sendable (PostgresConnection) async throws -> T)
+        async throws -> T
+    {
+        try await withDeadline(Self.databaseDeadline) { [database] in
+            inTransaction ? try await database.transaction { try await body($0) } : try await database.withConnection { try await body($0) }
+        }
+    }
 
     /// How long a run may take before the watchdog gives up on it.
     var maxRun: Duration { max(settings.config.lease * 4, .seconds(30)) }
@@ -437,9 +442,8 @@ public final class QueueWorker: Service {
             let due = shared.state.withLock { s in s.inflight.values.filter { now - $0.lastBeat >= every }.map { ($0.job.id, $0.job.leaseToken) } }
             if !due.isEmpty {
                 do {
-                    let held = try await withDeadline(Self.databaseDeadline) { [database, logger] in
-                        try await database.transaction { conn in try await JobQueue.heartbeat(due, lease: lease, on: conn, logger: logger) }
-                    }
+                    let logger = self.logger
+                    let held = try await bounded { conn in try await JobQueue.heartbeat(due, lease: lease, on: conn, logger: logger) }
                     let lost = due.map(\.0).filter { !held.contains($0) }
                     shared.state.withLock { s in for id in held { s.inflight[id]?.lastBeat = now } }
                     for id in lost {
@@ -455,9 +459,7 @@ public final class QueueWorker: Service {
             if now - lastPrune > .seconds(600) {
                 lastPrune = now
                 let (retention, logger) = (settings.statsRetention, self.logger)
-                _ = try? await withDeadline(Self.databaseDeadline) { [database] in
-                    try await database.transaction { conn in try await JobQueue.pruneStats(olderThan: retention, on: conn, logger: logger) }
-                }
+                _ = try? await bounded { conn in try await JobQueue.pruneStats(olderThan: retention, on: conn, logger: logger) }
             }
         }
     }
@@ -472,11 +474,9 @@ public final class QueueWorker: Service {
         guard counts.completed + counts.retried + counts.dead > 0 else { return }
         do {
             let (stage, worker, logger) = (settings.stage, settings.workerID, self.logger)
-            try await withDeadline(Self.databaseDeadline) { [database] in
-                try await database.transaction { conn in
-                    try await JobQueue.recordStats(stage: stage, worker: worker, completed: counts.completed,
-                                                   retried: counts.retried, dead: counts.dead, on: conn, logger: logger)
-                }
+            try await bounded { conn in
+                try await JobQueue.recordStats(stage: stage, worker: worker, completed: counts.completed,
+                                               retried: counts.retried, dead: counts.dead, on: conn, logger: logger)
             }
         } catch {
             shared.state.withLock { s in
