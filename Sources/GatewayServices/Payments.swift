@@ -268,13 +268,19 @@ public enum Payments {
     public static func markBroadcast(_ hashes: [String], on c: PostgresConnection, logger: Logger) async throws {
         guard !hashes.isEmpty else { return }
         try await c.query("""
-            WITH t AS (
+            WITH locked AS (  -- rows locked in id order, as every multi-row writer of outgoing_txs does (no deadlocks)
+                SELECT id FROM gateway.outgoing_txs WHERE tx_hash = ANY(\(hashes)) AND state IN ('signed', 'broadcast', 'mined')
+                ORDER BY id FOR UPDATE
+            ), t AS (
                 UPDATE gateway.outgoing_txs SET state = CASE WHEN state = 'signed' THEN 'broadcast' ELSE state END,
                        broadcasts = broadcasts + 1, broadcast_at = now(), last_error = NULL, updated_at = now()
-                WHERE tx_hash = ANY(\(hashes)) AND state IN ('signed', 'broadcast', 'mined') RETURNING purpose, ref_id
+                WHERE id IN (SELECT id FROM locked) RETURNING purpose, ref_id
+            ), held AS (
+                SELECT x.id FROM gateway.withdrawals x JOIN t ON t.purpose = 'withdrawal' AND x.id = t.ref_id
+                WHERE x.state = 'signed' ORDER BY x.id FOR UPDATE OF x
             )
             UPDATE gateway.withdrawals w SET state = 'broadcast', updated_at = now()
-            FROM t WHERE t.purpose = 'withdrawal' AND w.id = t.ref_id AND w.state = 'signed'
+            WHERE w.id IN (SELECT id FROM held) AND w.state = 'signed'
             """, logger: logger)
     }
 
@@ -370,9 +376,13 @@ public enum Payments {
         guard !seen.isEmpty else { return }
         let ids = seen.map(\.txID), heights = seen.map { $0.blockHeight ?? -1 }
         try await c.query("""
+            WITH locked AS (
+                SELECT id FROM gateway.outgoing_txs WHERE id = ANY(\(ids)::int8[]) AND state IN ('signed', 'broadcast', 'mined')
+                ORDER BY id FOR UPDATE
+            )
             UPDATE gateway.outgoing_txs o SET state = CASE WHEN u.h < 0 THEN 'broadcast' ELSE 'mined' END, block_height = nullif(u.h, -1), updated_at = now()
             FROM unnest(\(ids)::int8[], \(heights)::int8[]) AS u(i, h)
-            WHERE o.id = u.i AND o.state IN ('signed', 'broadcast', 'mined')
+            WHERE o.id = u.i AND o.id IN (SELECT id FROM locked)
             """, logger: logger)
     }
 
@@ -490,9 +500,13 @@ public enum Payments {
         let txIDs = items.map(\.txID), refs = items.map(\.withdrawalID), blocks = items.map(\.blockHeight)
         let outcomes = items.map { $0.outcome == .confirmed ? "confirmed" : "failed" }, paid = items.map(\.networkFee.description)
         for try await (w, hash) in try await c.query("""
+            WITH locked AS (
+                SELECT id FROM gateway.outgoing_txs WHERE purpose = \(purpose) AND ref_id = ANY(\(refs)::int8[])
+                  AND state IN ('signed', 'broadcast', 'mined') ORDER BY id FOR UPDATE
+            )
             UPDATE gateway.outgoing_txs o SET state = u.ustate, block_height = u.uheight, network_fee = u.ufee::numeric, updated_at = now()
             FROM unnest(\(txIDs)::int8[], \(refs)::int8[], \(outcomes)::text[], \(blocks)::int8[], \(paid)::text[]) AS u(uid, uref, ustate, uheight, ufee)
-            WHERE o.id = u.uid AND o.purpose = \(purpose) AND o.ref_id = u.uref AND o.state IN ('signed', 'broadcast', 'mined')
+            WHERE o.id = u.uid AND o.purpose = \(purpose) AND o.ref_id = u.uref AND o.id IN (SELECT id FROM locked)
             RETURNING o.ref_id, o.tx_hash
             """, logger: logger).decode((Int64, String).self) {
             hashes[w] = hash
