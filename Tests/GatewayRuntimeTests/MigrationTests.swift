@@ -120,4 +120,36 @@ import Testing
             #expect(count == 1)
         }
     }
+    /// The payment path's busiest updates stay heap-only (0011, 0015): no index of withdrawals may use a
+    /// column that signing, broadcasting or settling changes, and none of outgoing_txs one that its
+    /// signed → broadcast update changes. (An index on one of them, as 0013's (state, updated_at) was,
+    /// makes every such update write into every index of the table.)
+    @Test func paymentPathUpdatesTouchNoIndexedColumn() async throws {
+        try await TestDatabase.withDatabase { db in
+            let changed: [String: Set<String>] = [
+                "withdrawals": ["state", "state_reason", "tx_hash", "sent_amount", "version", "updated_at", "block_height", "network_fee", "reserved"],
+                "outgoing_txs": ["state", "broadcasts", "broadcast_at", "last_error", "updated_at"],
+            ]
+            var offending: [String] = []
+            for try await (table, index, column) in try await db.query("""
+                SELECT t.relname, i.relname, a.attname
+                FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid JOIN pg_class t ON t.oid = x.indrelid
+                JOIN pg_namespace n ON n.oid = t.relnamespace
+                JOIN pg_attribute a ON a.attrelid = t.oid AND a.attnum > 0
+                WHERE n.nspname = 'gateway' AND t.relname IN ('withdrawals', 'outgoing_txs')
+                  AND (a.attnum = ANY(x.indkey)
+                       OR pg_get_expr(x.indexprs, x.indrelid) ~ ('\\m' || a.attname || '\\M')
+                       OR pg_get_expr(x.indpred, x.indrelid) ~ ('\\m' || a.attname || '\\M'))
+                """).decode((String, String, String).self) where changed[table]?.contains(column) == true {
+                offending.append("\(table).\(index) uses \(column)")
+            }
+            #expect(offending.isEmpty, "indexes that stop the payment path's updates from being heap-only: \(offending)")
+            // The check itself sees indexes: the open-transactions index names block_height (which only mining changes).
+            var seen: Int64 = 0
+            for try await n in try await db.query("""
+                SELECT count(*) FROM pg_indexes WHERE schemaname = 'gateway' AND indexname = 'outgoing_txs_unmined' AND indexdef LIKE '%block_height IS NULL%'
+                """).decode(Int64.self) { seen = n }
+            #expect(seen == 1)
+        }
+    }
 }
