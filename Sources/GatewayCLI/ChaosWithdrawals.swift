@@ -311,6 +311,21 @@ struct ChaosWithdrawals: AsyncParsableCommand {
         report.check(delivered[1] == Int64(count) && delivered[3] == Int64(count) && distinct1 == count && distinct3 == count,
                      "callbacks delivered: status 1 \(delivered[1] ?? 0), status 3 \(delivered[3] ?? 0) for \(count) withdrawals; the receiver saw "
                         + "\(distinct1) + \(distinct3) distinct (\(got.count) POSTs, re-sends of the same webhook-id included)")
+        if delivered[1] != Int64(count) || delivered[3] != Int64(count) {
+            // Which ones, and what their jobs are doing: enough to tell a slow retry from a lost job.
+            try await db.withConnection { c in
+                for try await (id, trade, status, state, attempts, error, webhook, job) in try await c.query("""
+                    SELECT c.id, c.trade_id, c.status::int4, c.state, c.attempts, coalesce(c.last_error, ''), c.webhook_id,
+                           coalesce((SELECT j.id || ' ' || j.state || ' attempt ' || j.attempt || ' run_at ' || j.run_at || ' owner '
+                                            || coalesce(j.lease_owner, '-') || ' error ' || coalesce(j.last_error, '-')
+                                     FROM gateway.jobs j WHERE j.stage = 'callback' AND j.unique_key = 'callback:' || c.id), 'no job')
+                    FROM gateway.callbacks c WHERE c.trade_type = 2 AND c.trade_id = ANY(\(ids)) AND c.status IN (1, 3) AND c.state <> 'delivered'
+                    """, logger: logger).decode((Int64, Int64, Int32, String, Int32, String, String, String).self) {
+                    report.lines.append("      callback \(id) (withdrawal \(trade), status \(status)): \(state), \(attempts) attempts, last error "
+                        + "\(error.isEmpty ? "-" : error), webhook-id \(webhook) POSTed \(seen[webhook] ?? 0)×; job: \(job)")
+                }
+            }
+        }
         let problems = try await db.withConnection { c in try await Ledger.inconsistencies(on: c, logger: logger) }
         let reserved = try await countRows(db, """
             SELECT count(*) FROM gateway.ledger_accounts WHERE merchant_id = \(merchantID) AND kind = 'reserved' AND balance <> 0

@@ -133,6 +133,10 @@ public final class Database: Sendable {
     /// One write statement in its own (implicit) transaction: one round trip instead of BEGIN,
     /// statement, COMMIT. Only for a write that is whole by itself and enqueues no jobs (a job
     /// enqueued here would not wake the workers); everything else goes through `transaction`.
+    /// Not for a write whose success the caller acts on (completing a job, answering a client):
+    /// postgres-nio reports the statement done at CommandComplete, before its implicit commit, so a
+    /// crash of the server in between loses a write the caller saw succeed. `transaction` returns
+    /// only after COMMIT's answer.
     public func execute(_ query: PostgresQuery, file: String = #fileID, line: Int = #line) async throws {
         for try await _ in try await client.query(query, logger: logger, file: file, line: line) {}
     }

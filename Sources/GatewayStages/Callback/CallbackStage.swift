@@ -256,7 +256,11 @@ final class DeliveryRecorder: Sendable {
         runner = GroupedRunner { callbacks in
             let ids = callbacks.map(\.id)
             do {
-                try await database.execute("""
+                // In an explicit transaction: the caller completes its job once this returns, so "recorded" must
+                // mean committed. A lone statement is reported done at CommandComplete, before its implicit
+                // commit; a database crash in between lost a delivered mark while the job completed (a chaos
+                // run ended with one callback pending and no job left to send it).
+                try await database.transaction { c in try await c.query("""
                     WITH d AS (
                         UPDATE gateway.callbacks SET state = 'delivered', delivered_at = now(), attempts = attempts + 1, last_error = NULL
                         WHERE id = ANY(\(ids)::int8[]) AND state = 'pending' RETURNING id, trade_type, trade_id)
@@ -266,7 +270,7 @@ final class DeliveryRecorder: Sendable {
                             SELECT n.id FROM gateway.callbacks n
                             WHERE n.trade_type = d.trade_type AND n.trade_id = d.trade_id AND n.id > d.id AND n.state = 'pending'
                             ORDER BY n.id LIMIT 1) n))
-                    """)
+                    """, logger: logger) }
                 return ids.map { _ in .success(()) }
             } catch {
                 logger.warning("could not record delivered callbacks; their jobs will run again", metadata: [
