@@ -109,8 +109,10 @@ public enum Sweeps {
         return Int64(ref.dropFirst("sweep:".count))
     }
 
-    /// Deposit addresses of `chain` holding a coin of `coinIDs` by our records (confirmed only), with
-    /// no sweep in flight; `address` narrows to one.
+    /// Deposit addresses of `chain` holding a coin of `coinIDs` by our records (confirmed only, more
+    /// than nothing), with no sweep in flight; `address` narrows to one. (Swept addresses net to zero
+    /// and are left out here rather than decoded and dropped: after 22,000 sweeps that was 44,000 rows
+    /// per planning run.)
     public static func candidates(chain: String, coinIDs: [Int32], address: String? = nil, on c: PostgresConnection,
                                   logger: Logger) async throws -> [SweepCandidate] {
         var out: [SweepCandidate] = []
@@ -125,6 +127,8 @@ public enum Sweeps {
             WHERE a.chain = \(chain) AND k.id = ANY(\(coinIDs)::int4[]) AND (\(address ?? "") = '' OR a.address = \(address ?? ""))
               AND NOT EXISTS (SELECT 1 FROM gateway.sweeps s WHERE s.chain = a.chain AND s.address = a.address AND s.state NOT IN ('swept', 'failed'))
             GROUP BY a.id, w.id, k.id
+            HAVING sum(f.moved) - coalesce((SELECT sum(d.amount) FROM gateway.deposits d
+                                            WHERE d.address_id = a.id AND d.coin_id = k.id AND d.status = 'seen'), 0) > 0
             ORDER BY k.is_token DESC, a.id
             """, logger: logger)
         for try await r in rows.decode((Int64, String, Int64, Int64, String, String, Int32, String, Bool, String, String).self) {
