@@ -140,14 +140,15 @@ public enum Sweeps {
 
     /// Per (wallet id, coin id) of `chain`: what its hot address holds by our records, plus what open
     /// sweeps are bringing it (the hot cap compares against this).
-    public static func hotHoldings(chain: String, on c: PostgresConnection, logger: Logger) async throws -> [Int64: [Int32: BigInt]] {
+    /// Only for `coinIDs` (the swept coins): each (wallet, coin) sums its hot address's whole history.
+    public static func hotHoldings(chain: String, coinIDs: [Int32], on c: PostgresConnection, logger: Logger) async throws -> [Int64: [Int32: BigInt]] {
         var out: [Int64: [Int32: BigInt]] = [:]
         for try await (wallet, coin, held) in try await c.query("""
             SELECT w.id, k.id,
                    (coalesce((SELECT sum(f.moved) FROM gateway.address_flows f WHERE f.chain = w.chain AND f.address = w.hot_address AND f.coin_id = k.id), 0)
                     + coalesce((SELECT sum(s.amount) FROM gateway.sweeps s WHERE s.wallet_id = w.id AND s.coin_id = k.id AND s.destination_role = 'hot'
                                 AND s.state NOT IN ('swept', 'failed')), 0))::text
-            FROM gateway.wallets w JOIN gateway.coins k ON k.chain = w.chain WHERE w.chain = \(chain)
+            FROM gateway.wallets w JOIN gateway.coins k ON k.chain = w.chain WHERE w.chain = \(chain) AND k.id = ANY(\(coinIDs)::int4[])
             """, logger: logger).decode((Int64, Int32, String).self) {
             out[wallet, default: [:]][coin] = BigInt(held) ?? 0
         }

@@ -103,7 +103,7 @@ public struct SweepPlanner: Sendable {
         let records: Records = try await database.withConnection { c in
             let coins = try await Reconciliation.coins(chain: chainName, on: c, logger: logger).filter { settings.coins[$0.symbol.uppercased()] != nil }
             let candidates = try await Sweeps.candidates(chain: chainName, coinIDs: coins.map(\.id), address: address, on: c, logger: logger)
-            return Records(coins: coins, candidates: candidates, holdings: try await Sweeps.hotHoldings(chain: chainName, on: c, logger: logger))
+            return Records(coins: coins, candidates: candidates, holdings: try await Sweeps.hotHoldings(chain: chainName, coinIDs: coins.map(\.id), on: c, logger: logger))
         }
         var holdings = records.holdings
         // One sweep per address: the first coin (tokens first) above its threshold.
