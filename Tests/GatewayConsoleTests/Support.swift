@@ -205,3 +205,11 @@ extension String {
         return distance(from: startIndex, to: r.lowerBound)
     }
 }
+
+/// The text of the HTML row with `id` (from its `<tr` to its `</tr>`), or "".
+func row(_ html: String, id: String) -> String {
+    guard let start = html.range(of: "id=\"\(id)\"") else { return "" }
+    let rest = html[start.lowerBound...]
+    guard let end = rest.range(of: "</tr>") else { return String(rest) }
+    return String(rest[..<end.lowerBound])
+}
