@@ -140,7 +140,7 @@ enum Templates {
         <section class="facts">
           <dl>
             <dt>amount</dt><dd class="amount" id="amount">{{amountText}} {{symbol}} {{#usd}}<span class="usd" id="usd">{{.}}</span> {{/usd}}<span class="dim">({{amount}} base units, fee {{feeText}})</span></dd>
-            <dt>merchant</dt><dd>{{merchantName}} <span class="dim">#{{merchantID}}</span> · 24 h approved {{dayText}} {{symbol}}{{#dayLimit}} of limit {{.}}{{/dayLimit}}</dd>
+            <dt>merchant</dt><dd>{{merchantName}} <span class="dim">#{{merchantID}}</span> · 24 h approved {{dayText}} {{symbol}}</dd>
             <dt>businessId</dt><dd>{{businessID}}</dd>
             <dt>destination</dt><dd class="addr" id="address">{{address}} <span class="dim">on {{chain}}</span></dd>
             {{#memo}}<dt>memo</dt><dd>{{.}}</dd>{{/memo}}
@@ -158,6 +158,9 @@ enum Templates {
           <p id="four-eyes" class="{{#fourEyes}}four-eyes{{/fourEyes}}">{{approvalsText}}</p>
           {{/review}}
           {{^review}}<p class="dim">No review level recorded.</p>{{/review}}
+          <h2>Limits</h2>
+          <table id="limits"><thead><tr><th>limit</th><th class="num">used</th><th class="num">of</th><th></th></tr></thead>
+          <tbody>{{#limits}}<tr id="limit-{{id}}" class="{{#over}}over{{/over}}"><td>{{label}}</td><td class="num">{{used}}</td><td class="num">{{limit}}</td><td class="dim">{{#over}}<strong>over</strong> · {{/over}}{{note}}</td></tr>{{/limits}}</tbody></table>
           <h2>Destination</h2>
           <p id="destination">{{#firstPayout}}<strong class="flag">first payout of this merchant there</strong>{{/firstPayout}}{{^firstPayout}}this merchant paid there {{merchantCount}} time(s){{/firstPayout}}
           · confirmed payouts there: {{paidCount}}{{#lastPaid}}, last {{.}}{{/lastPaid}}
