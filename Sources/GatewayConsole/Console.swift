@@ -34,6 +34,9 @@ public struct Console: Sendable {
     /// The session cookie's name.
     public static let cookieName = "gw_console"
 
+    /// The hot wallet header of the page being rendered (HTML), read once per request by `page`.
+    @TaskLocal static var hotHeaderHTML: String?
+
     public init(config: GatewayConfig, database: Database, logger: Logger) throws {
         self.config = config
         self.database = database
@@ -68,6 +71,8 @@ public struct Console: Sendable {
             }
         }
         router.get("/queue") { req, ctx in await self.page(req, ctx) { user in try await self.queuePage(req, user: user) } }
+        router.get("/queue/tabs") { req, ctx in await self.page(req, ctx) { user in try await self.queueTabs(req, user: user) } }
+        router.get("/hotbar") { req, ctx in await self.page(req, ctx) { _ in Self.fragment(Self.hotHeaderHTML ?? "") } }
         router.get("/queue/rows") { req, ctx in await self.page(req, ctx) { user in try await self.queueRows(req, user: user) } }
         router.get("/queue.csv") { req, ctx in await self.page(req, ctx) { user in try await self.queueCSV(req, user: user) } }
         router.get("/withdrawals/:id") { req, ctx in
@@ -131,7 +136,8 @@ public struct Console: Sendable {
                          "back": "/signin"])
         }
         do {
-            return try await body(user)
+            let hot = try await hotHeader()
+            return try await Self.$hotHeaderHTML.withValue(hot) { try await body(user) }
         } catch let e as ServiceError {
             switch e {
             case .notFound: return message(.notFound, "Not found", e.description, user: user)
@@ -204,7 +210,10 @@ public struct Console: Sendable {
         context["user"] = user.map(Self.userView) as Any
         let content = library.render(context, withTemplate: template) ?? ""
         var layout: [String: Any] = ["title": title, "content": content, "page": template]
-        if let user { layout["user"] = Self.userView(user) }
+        if let user {
+            layout["user"] = Self.userView(user)
+            layout["hotbar"] = Self.hotHeaderHTML ?? ""
+        }
         if let flash { layout["flash"] = ["kind": flash.kind, "text": flash.text] }
         let page = library.render(layout, withTemplate: "layout") ?? ""
         return Response(status: status, headers: [.contentType: "text/html; charset=utf-8"], body: .init(byteBuffer: ByteBuffer(string: page)))

@@ -7,6 +7,7 @@ enum Templates {
     static let all: [String: String] = [
         "layout": layout, "signin": signin, "queue": queue, "rows": rows, "decision": decision, "bulk_confirm": bulkConfirm,
         "bulk_result": bulkResult, "pipeline": pipeline, "pipeline_tables": pipelineTables, "audit": audit, "message": message,
+        "tabs": tabs, "hotbar": hotbar,
     ]
 
     /// The library with every template registered (partials by the same names).
@@ -37,6 +38,7 @@ enum Templates {
           <span class="me" id="me">{{name}} · {{roleText}}</span>
           <form method="post" action="/signout" class="inline"><button type="submit" id="signout">Sign out</button></form>
         </header>
+        <div class="hotbar" id="hotbar" data-refresh="/hotbar">{{{hotbar}}}</div>
         {{/user}}
         <main>
         {{#flash}}<p class="flash {{kind}}" role="status" id="flash">{{text}}</p>{{/flash}}
@@ -56,6 +58,16 @@ enum Templates {
         </html>
         """
 
+    /// The queue's tabs with their counts (also the tabs' refresh fragment).
+    static let tabs = """
+        {{#tabs}}<a href="{{href}}" id="tab-{{id}}" class="tab{{#active}} active{{/active}}">{{label}} <span class="count">{{count}}</span></a>{{/tabs}}
+        """
+
+    /// The hot wallet header of every page (also its refresh fragment).
+    static let hotbar = """
+        {{#hasHot}}Hot wallets: {{#hot}}<span class="hotline{{#short}} short{{/short}}">{{chain}} {{symbol}} {{available}} · approved, unpaid {{unpaid}}{{#short}} · <strong>short</strong>{{/short}}{{#lowWater}} · <strong>below low-water {{.}}</strong>{{/lowWater}}</span> {{/hot}}{{/hasHot}}{{^hasHot}}<span class="dim">Hot wallets: nothing held, nothing approved and unpaid.</span>{{/hasHot}}
+        """
+
     static let signin = """
         <h1>Sign in</h1>
         <form method="post" action="/signin" class="signin" id="signin-form">
@@ -69,10 +81,7 @@ enum Templates {
 
     static let queue = """
         <h1>Review queue</h1>
-        {{#hasHot}}<p class="hotbar" id="hotbar">Hot wallets: {{#hot}}<span class="hotline{{#short}} short{{/short}}">{{chain}} {{symbol}} {{available}} · approved, unpaid {{unpaid}}{{#short}} · <strong>short</strong>{{/short}}{{#lowWater}} · <strong>below low-water {{.}}</strong>{{/lowWater}}</span> {{/hot}}</p>{{/hasHot}}
-        <nav class="tabs" id="tabs">
-        {{#tabs}}<a href="{{href}}" id="tab-{{id}}" class="tab{{#active}} active{{/active}}">{{label}} <span class="count">{{count}}</span></a>{{/tabs}}
-        </nav>
+        <nav class="tabs" id="tabs" data-refresh="/queue/tabs?{{refreshQuery}}">{{> tabs}}</nav>
         <form method="get" action="/queue" class="filters" id="filters">
           <input type="hidden" name="tab" value="{{tab}}">
           <label>merchant <input name="merchant" id="f-merchant" value="{{f.merchant}}" size="5" inputmode="numeric"></label>
