@@ -32,6 +32,8 @@ public struct ConsoleUser: Sendable, Equatable {
     public var canDecide: Bool { (role == .reviewer || role == .admin) && reviewLevel > 0 }
     public var canRetry: Bool { role == .admin }
     public var canReadAudit: Bool { role == .admin || role == .auditor }
+    /// Lists console users and changes them (each change with a fresh TOTP code).
+    public var canManageUsers: Bool { role == .admin }
     /// The reviewer this user decides as.
     public var reviewer: Reviewer { Reviewer(name: name, level: canDecide ? reviewLevel : 0) }
 }
@@ -119,23 +121,75 @@ public enum ConsoleAccounts {
         return enrollment(name: name, secret: secret)
     }
 
+    /// Checks a reviewer level for a role (as `add` does).
+    static func checkLevel(_ role: ConsoleRole, _ reviewLevel: Int) throws {
+        switch role {
+        case .reviewer: guard (1...1000).contains(reviewLevel) else { throw ServiceError.invalid("a reviewer needs a level from 1 to 1000") }
+        case .admin: guard (0...1000).contains(reviewLevel) else { throw ServiceError.invalid("an admin's level is 0 (none) to 1000") }
+        case .viewer, .auditor: guard reviewLevel == 0 else { throw ServiceError.invalid("a \(role.rawValue) decides nothing: level 0") }
+        }
+    }
+
+    /// Locks a user's row for a change; with `expectedVersion`, refuses (conflict) when the row moved on
+    /// since the page that asked for the change was read.
+    static func lockUser(_ name: String, expectedVersion: Int?, on c: PostgresConnection, logger: Logger) async throws -> Int32 {
+        for try await (id, version) in try await c.query("""
+            SELECT id, version FROM gateway.console_users WHERE name = \(name) FOR UPDATE
+            """, logger: logger).decode((Int32, Int32).self) {
+            if let expectedVersion, Int(version) != expectedVersion {
+                throw ServiceError.conflict("console user \(name) was changed since you loaded the page; nothing was changed")
+            }
+            return id
+        }
+        throw ServiceError.notFound("console user \(name)")
+    }
+
+    /// Enables a disabled user again (they sign in with their password and authenticator as before).
+    public static func enable(name: String, expectedVersion: Int? = nil, actor: String, detail: [String: JSONValue] = [:], on c: PostgresConnection,
+                              logger: Logger) async throws {
+        let id = try await lockUser(name, expectedVersion: expectedVersion, on: c, logger: logger)
+        try await c.query("UPDATE gateway.console_users SET disabled = false, version = version + 1, updated_at = now() WHERE id = \(id)", logger: logger)
+        try await Audit.record(actor: actor, action: "console_user.enable", target: "console_user:\(name)", detail: detail, on: c, logger: logger)
+    }
+
+    /// Changes a user's role and review level (checked as for `add`). Their sessions stay: every
+    /// request reads the role afresh.
+    public static func setRole(name: String, role: ConsoleRole, reviewLevel: Int, expectedVersion: Int? = nil, actor: String,
+                               detail: [String: JSONValue] = [:], on c: PostgresConnection, logger: Logger) async throws {
+        try checkLevel(role, reviewLevel)
+        let id = try await lockUser(name, expectedVersion: expectedVersion, on: c, logger: logger)
+        var before = ("", Int32(0))
+        for try await r in try await c.query("SELECT role, review_level FROM gateway.console_users WHERE id = \(id)", logger: logger)
+            .decode((String, Int32).self) { before = r }
+        try await c.query("""
+            UPDATE gateway.console_users SET role = \(role.rawValue), review_level = \(Int32(reviewLevel)), version = version + 1, updated_at = now()
+            WHERE id = \(id)
+            """, logger: logger)
+        try await Audit.record(actor: actor, action: "console_user.role", target: "console_user:\(name)",
+                               detail: ["from": .string("\(before.0) \(before.1)"), "role": .string(role.rawValue), "review_level": .int(reviewLevel)]
+                                   .merging(detail) { a, _ in a },
+                               on: c, logger: logger)
+    }
+
     /// Disables a user and ends their sessions.
-    public static func disable(name: String, actor: String, on c: PostgresConnection, logger: Logger) async throws {
-        let id = try await userID(name, on: c, logger: logger)
-        try await c.query("UPDATE gateway.console_users SET disabled = true, updated_at = now() WHERE id = \(id)", logger: logger)
+    public static func disable(name: String, expectedVersion: Int? = nil, actor: String, detail: [String: JSONValue] = [:], on c: PostgresConnection,
+                               logger: Logger) async throws {
+        let id = try await lockUser(name, expectedVersion: expectedVersion, on: c, logger: logger)
+        try await c.query("UPDATE gateway.console_users SET disabled = true, version = version + 1, updated_at = now() WHERE id = \(id)", logger: logger)
         try await c.query("DELETE FROM gateway.console_sessions WHERE user_id = \(id)", logger: logger)
-        try await Audit.record(actor: actor, action: "console_user.disable", target: "console_user:\(name)", on: c, logger: logger)
+        try await Audit.record(actor: actor, action: "console_user.disable", target: "console_user:\(name)", detail: detail, on: c, logger: logger)
     }
 
     /// Gives a user a new TOTP secret (their old authenticator stops working) and ends their sessions.
-    public static func resetTOTP(name: String, actor: String, on c: PostgresConnection, logger: Logger) async throws -> TOTPEnrollment {
-        let id = try await userID(name, on: c, logger: logger)
+    public static func resetTOTP(name: String, expectedVersion: Int? = nil, actor: String, detail: [String: JSONValue] = [:], on c: PostgresConnection,
+                                 logger: Logger) async throws -> TOTPEnrollment {
+        let id = try await lockUser(name, expectedVersion: expectedVersion, on: c, logger: logger)
         let secret = newTOTPSecret()
         try await c.query("""
-            UPDATE gateway.console_users SET totp_secret = \(secret), totp_last_step = 0, updated_at = now() WHERE id = \(id)
+            UPDATE gateway.console_users SET totp_secret = \(secret), totp_last_step = 0, version = version + 1, updated_at = now() WHERE id = \(id)
             """, logger: logger)
         try await c.query("DELETE FROM gateway.console_sessions WHERE user_id = \(id)", logger: logger)
-        try await Audit.record(actor: actor, action: "console_user.reset_totp", target: "console_user:\(name)", on: c, logger: logger)
+        try await Audit.record(actor: actor, action: "console_user.reset_totp", target: "console_user:\(name)", detail: detail, on: c, logger: logger)
         return enrollment(name: name, secret: secret)
     }
 
@@ -144,7 +198,7 @@ public enum ConsoleAccounts {
         try checkPassword(password)
         let id = try await userID(name, on: c, logger: logger)
         let hashed = try await hash(password, cost: bcryptCost)
-        try await c.query("UPDATE gateway.console_users SET password_hash = \(hashed), updated_at = now() WHERE id = \(id)", logger: logger)
+        try await c.query("UPDATE gateway.console_users SET password_hash = \(hashed), version = version + 1, updated_at = now() WHERE id = \(id)", logger: logger)
         try await c.query("DELETE FROM gateway.console_sessions WHERE user_id = \(id)", logger: logger)
         try await Audit.record(actor: actor, action: "console_user.password", target: "console_user:\(name)", on: c, logger: logger)
     }
@@ -163,15 +217,17 @@ public enum ConsoleAccounts {
         public var reviewLevel: Int
         public var disabled: Bool
         public var lastSignIn: Date?
+        /// The row's version (changes carry it).
+        public var version: Int
     }
 
     public static func list(on c: PostgresConnection, logger: Logger) async throws -> [Listed] {
         var out: [Listed] = []
-        for try await (name, role, level, disabled, last) in try await c.query("""
-            SELECT u.name, u.role, u.review_level, u.disabled, (SELECT max(at) FROM gateway.console_sign_ins s WHERE s.name = u.name AND s.ok)
+        for try await (name, role, level, disabled, last, version) in try await c.query("""
+            SELECT u.name, u.role, u.review_level, u.disabled, (SELECT max(at) FROM gateway.console_sign_ins s WHERE s.name = u.name AND s.ok), u.version
             FROM gateway.console_users u ORDER BY u.name
-            """, logger: logger).decode((String, String, Int32, Bool, Date?).self) {
-            out.append(Listed(name: name, role: role, reviewLevel: Int(level), disabled: disabled, lastSignIn: last))
+            """, logger: logger).decode((String, String, Int32, Bool, Date?, Int32).self) {
+            out.append(Listed(name: name, role: role, reviewLevel: Int(level), disabled: disabled, lastSignIn: last, version: Int(version)))
         }
         return out
     }

@@ -73,6 +73,16 @@ public struct Console: Sendable {
         router.get("/queue") { req, ctx in await self.page(req, ctx) { user in try await self.queuePage(req, user: user) } }
         router.get("/queue/tabs") { req, ctx in await self.page(req, ctx) { user in try await self.queueTabs(req, user: user) } }
         router.get("/hotbar") { req, ctx in await self.page(req, ctx) { _ in Self.fragment(Self.hotHeaderHTML ?? "") } }
+        router.get("/users") { req, ctx in
+            await self.page(req, ctx) { user in
+                try await self.usersPage(user: user, status: .ok, done: req.uri.queryParameters["done"].flatMap { Self.doneMessages[String($0)] })
+            }
+        }
+        router.post("/users/:name/:change") { req, ctx in
+            await self.page(req, ctx) { user in
+                try await self.changeUser(req, name: ctx.parameters.get("name") ?? "", change: ctx.parameters.get("change") ?? "", user: user)
+            }
+        }
         router.get("/queue/rows") { req, ctx in await self.page(req, ctx) { user in try await self.queueRows(req, user: user) } }
         router.get("/queue.csv") { req, ctx in await self.page(req, ctx) { user in try await self.queueCSV(req, user: user) } }
         router.get("/withdrawals/:id") { req, ctx in
@@ -111,6 +121,7 @@ public struct Console: Sendable {
     static let doneMessages = [
         "approved": "Approved: the payment is queued.", "first_approval": "First approval recorded: a second, different reviewer must approve.",
         "rejected": "Rejected.", "retried": "Job put back in the queue.", "resent": "Callback queued again.",
+        "disabled": "User disabled; their sessions ended.", "enabled": "User enabled.", "role": "Role and level changed.",
     ]
 
     // MARK: Sessions and errors
@@ -221,7 +232,7 @@ public struct Console: Sendable {
 
     static func userView(_ u: ConsoleUser) -> [String: Any] {
         ["name": u.name, "roleText": u.role == .reviewer || (u.role == .admin && u.reviewLevel > 0) ? "\(u.role.rawValue), level \(u.reviewLevel)" : u.role.rawValue,
-         "canReadAudit": u.canReadAudit, "canDecide": u.canDecide]
+         "canReadAudit": u.canReadAudit, "canDecide": u.canDecide, "canManageUsers": u.canManageUsers]
     }
 
     static func fragment(_ text: String) -> Response {

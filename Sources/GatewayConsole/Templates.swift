@@ -7,7 +7,7 @@ enum Templates {
     static let all: [String: String] = [
         "layout": layout, "signin": signin, "queue": queue, "rows": rows, "decision": decision, "bulk_confirm": bulkConfirm,
         "bulk_result": bulkResult, "pipeline": pipeline, "pipeline_tables": pipelineTables, "audit": audit, "message": message,
-        "tabs": tabs, "hotbar": hotbar,
+        "tabs": tabs, "hotbar": hotbar, "users": users, "totp_enrollment": totpEnrollment,
     ]
 
     /// The library with every template registered (partials by the same names).
@@ -34,6 +34,7 @@ enum Templates {
             <a href="/queue" id="nav-queue">Review queue</a>
             <a href="/pipeline" id="nav-pipeline">Pipeline</a>
             {{#canReadAudit}}<a href="/audit" id="nav-audit">Audit</a>{{/canReadAudit}}
+            {{#canManageUsers}}<a href="/users" id="nav-users">Users</a>{{/canManageUsers}}
           </nav>
           <span class="me" id="me">{{name}} · {{roleText}}</span>
           <form method="post" action="/signout" class="inline"><button type="submit" id="signout">Sign out</button></form>
@@ -267,6 +268,28 @@ enum Templates {
         <h2>Sign-ins</h2>
         <table id="sign-ins"><thead><tr><th>when</th><th>name</th><th>address</th><th>result</th></tr></thead>
         <tbody>{{#signIns}}<tr><td>{{at}}</td><td>{{name}}</td><td>{{ip}}</td><td>{{result}}</td></tr>{{/signIns}}</tbody></table>
+        """
+
+    static let users = """
+        <h1>Users</h1>
+        {{#message}}<p class="flash error" id="message" role="alert">{{.}}</p>{{/message}}
+        {{#done}}<p class="flash ok" id="done" role="status">{{.}}</p>{{/done}}
+        <p class="dim">Every change asks for a current code from <em>your</em> authenticator and is audited. Add users and set passwords with gatewayctl user.</p>
+        <table id="users"><thead><tr><th>name</th><th>role</th><th>level</th><th>state</th><th>last sign-in</th><th>change (your TOTP code)</th></tr></thead>
+        <tbody>{{#users}}<tr id="user-{{name}}"{{#disabled}} class="disabled"{{/disabled}}><td>{{name}}</td><td>{{role}}</td><td>{{level}}</td><td>{{#disabled}}disabled{{/disabled}}{{^disabled}}enabled{{/disabled}}</td><td>{{lastSignIn}}</td>
+        <td>{{#me}}<span class="dim">you (change your own account with gatewayctl user)</span>{{/me}}{{^me}}
+          {{#disabled}}<form method="post" action="/users/{{name}}/enable" class="inline" id="enable-{{name}}"><input type="hidden" name="version" value="{{version}}"><input name="code" size="7" inputmode="numeric" autocomplete="one-time-code" required placeholder="code"> <button>enable</button></form>{{/disabled}}
+          {{^disabled}}<form method="post" action="/users/{{name}}/disable" class="inline" id="disable-{{name}}"><input type="hidden" name="version" value="{{version}}"><input name="code" size="7" inputmode="numeric" autocomplete="one-time-code" required placeholder="code"> <button>disable</button></form>{{/disabled}}
+          <form method="post" action="/users/{{name}}/reset-totp" class="inline" id="reset-totp-{{name}}"><input type="hidden" name="version" value="{{version}}"><input name="code" size="7" inputmode="numeric" autocomplete="one-time-code" required placeholder="code"> <button>reset TOTP</button></form>
+          <form method="post" action="/users/{{name}}/role" class="inline" id="role-{{name}}"><input type="hidden" name="version" value="{{version}}"><select name="role">{{#roles}}<option value="{{value}}"{{#selected}} selected{{/selected}}>{{value}}</option>{{/roles}}</select> level <input name="level" value="{{level}}" size="3" inputmode="numeric"> <input name="code" size="7" inputmode="numeric" autocomplete="one-time-code" required placeholder="code"> <button>set role</button></form>
+        {{/me}}</td></tr>{{/users}}</tbody></table>
+        """
+
+    static let totpEnrollment = """
+        <h1>New TOTP secret for {{name}}</h1>
+        <p id="message">Shown once: give it to {{name}} for their authenticator app. Their old codes and sessions no longer work.</p>
+        <dl><dt>secret</dt><dd><code id="totp-secret">{{secret}}</code></dd><dt>otpauth URI</dt><dd><code id="totp-uri">{{uri}}</code></dd></dl>
+        <p><a href="/users">back to the users</a></p>
         """
 
     static let message = """

@@ -30,7 +30,7 @@ import Testing
             // Approve one: the hot wallet (empty) is short of it, on every page and in the header's fragment.
             let (_, v) = try await f.state(first)
             #expect(try await b.post("/withdrawals/\(first)/approve", [("version", "\(v)")]).status == 303)
-            for path in ["/queue", "/withdrawals/\(first)", "/pipeline", "/audit"] {
+            for path in ["/queue", "/withdrawals/\(first)", "/pipeline", "/audit", "/users"] {
                 let page = try await b.get(path).body
                 #expect(page.contains("id=\"hotbar\" data-refresh=\"/hotbar\"") && page.contains("tron USDT 0 · approved, unpaid 5") && page.contains("<strong>short</strong>"),
                         "\(path)")
