@@ -19,3 +19,7 @@ CREATE INDEX operator_notifications_ref ON gateway.operator_notifications (ref, 
 -- User changes from the console's Users page carry the row's version, as review decisions do: a
 -- change made on a stale page (a colleague changed the user meanwhile) is refused and changes nothing.
 ALTER TABLE gateway.console_users ADD COLUMN version integer NOT NULL DEFAULT 1;
+
+-- console_users.totp_secret holds 'aesgcm:' + base64(nonce, ciphertext, tag) when the console's key is
+-- configured (console.totp_key_env / totp_key_file; sealed for the user's name); without a key, or for
+-- secrets stored before one was set, the secret itself (gateway-console reads both).

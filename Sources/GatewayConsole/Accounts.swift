@@ -95,7 +95,7 @@ public enum ConsoleAccounts {
     }
 
     /// Adds a user; returns the TOTP enrollment (shown once, never logged).
-    public static func add(name: String, role: ConsoleRole, reviewLevel: Int, password: String, bcryptCost: Int, actor: String,
+    public static func add(name: String, role: ConsoleRole, reviewLevel: Int, password: String, bcryptCost: Int, secrets: TOTPSecretBox, actor: String,
                            on c: PostgresConnection, logger: Logger) async throws -> TOTPEnrollment {
         guard validName(name) else {
             throw ServiceError.invalid("a user name is 1 to 63 lower-case letters, digits, '.', '_' or '-', starting with a letter or digit")
@@ -111,7 +111,7 @@ public enum ConsoleAccounts {
         do {
             try await c.query("""
                 INSERT INTO gateway.console_users (name, role, review_level, password_hash, totp_secret)
-                VALUES (\(name), \(role.rawValue), \(Int32(reviewLevel)), \(hashed), \(secret))
+                VALUES (\(name), \(role.rawValue), \(Int32(reviewLevel)), \(hashed), \(try secrets.seal(secret, name: name)))
                 """, logger: logger)
         } catch where DatabaseErrors.sqlState(error) == "23505" {
             throw ServiceError.conflict("a console user named \(name) exists")
@@ -181,12 +181,12 @@ public enum ConsoleAccounts {
     }
 
     /// Gives a user a new TOTP secret (their old authenticator stops working) and ends their sessions.
-    public static func resetTOTP(name: String, expectedVersion: Int? = nil, actor: String, detail: [String: JSONValue] = [:], on c: PostgresConnection,
+    public static func resetTOTP(name: String, expectedVersion: Int? = nil, secrets: TOTPSecretBox, actor: String, detail: [String: JSONValue] = [:], on c: PostgresConnection,
                                  logger: Logger) async throws -> TOTPEnrollment {
         let id = try await lockUser(name, expectedVersion: expectedVersion, on: c, logger: logger)
         let secret = newTOTPSecret()
         try await c.query("""
-            UPDATE gateway.console_users SET totp_secret = \(secret), totp_last_step = 0, version = version + 1, updated_at = now() WHERE id = \(id)
+            UPDATE gateway.console_users SET totp_secret = \(try secrets.seal(secret, name: name)), totp_last_step = 0, version = version + 1, updated_at = now() WHERE id = \(id)
             """, logger: logger)
         try await c.query("DELETE FROM gateway.console_sessions WHERE user_id = \(id)", logger: logger)
         try await Audit.record(actor: actor, action: "console_user.reset_totp", target: "console_user:\(name)", detail: detail, on: c, logger: logger)
@@ -258,10 +258,12 @@ public enum ConsoleAccounts {
 
     /// Checks a TOTP code of user `id` and uses it up (a code is good once: its step must be after the
     /// last accepted one), in the caller's transaction.
-    public static func useTOTP(userID id: Int32, code: String, now: Date = Date(), on c: PostgresConnection, logger: Logger) async throws -> Bool {
+    public static func useTOTP(userID id: Int32, code: String, secrets: TOTPSecretBox, now: Date = Date(), on c: PostgresConnection,
+                               logger: Logger) async throws -> Bool {
         var secret: String?
-        for try await s in try await c.query("SELECT totp_secret FROM gateway.console_users WHERE id = \(id) AND NOT disabled FOR UPDATE", logger: logger)
-            .decode(String.self) { secret = s }
+        for try await (name, stored) in try await c.query("""
+            SELECT name, totp_secret FROM gateway.console_users WHERE id = \(id) AND NOT disabled FOR UPDATE
+            """, logger: logger).decode((String, String).self) { secret = try secrets.open(stored, name: name) }
         guard let secret, let step = matchingStep(secret: secret, code: code, now: now) else { return false }
         var used = false
         for try await _ in try await c.query("""
@@ -275,7 +277,7 @@ public enum ConsoleAccounts {
     /// Checks name, password and TOTP code; on success opens a session and returns its token (for the
     /// cookie; only its hash is stored). Every attempt is recorded; failures within the window beyond
     /// the limit (per name, and five times as many per address) refuse further attempts.
-    public static func signIn(name: String, password: String, code: String, ip: String, config: ConsoleConfig, database: Database,
+    public static func signIn(name: String, password: String, code: String, ip: String, config: ConsoleConfig, secrets: TOTPSecretBox, database: Database,
                               logger: Logger) async throws -> (token: String, user: ConsoleUser) {
         let window = Double(config.signInWindow.components.seconds)
         let (nameFailures, ipFailures, row) = try await database.withConnection { c in
@@ -318,7 +320,14 @@ public enum ConsoleAccounts {
             try await record(false, "disabled")
             throw SignInFailure.wrong(reason: "disabled")
         }
-        let codeOK = try await database.transaction { c in try await useTOTP(userID: id, code: code, on: c, logger: logger) }
+        let codeOK: Bool
+        do {
+            codeOK = try await database.transaction { c in try await useTOTP(userID: id, code: code, secrets: secrets, on: c, logger: logger) }
+        } catch let e as TOTPSecretError {
+            logger.error("console sign-in: the TOTP secret cannot be opened", metadata: ["user": "\(name)", "error": "\(e.description)"])
+            try await record(false, "TOTP secret cannot be opened (console.totp_key_*)")
+            throw SignInFailure.wrong(reason: "TOTP secret cannot be opened")
+        }
         guard codeOK else {
             try await record(false, "wrong or reused TOTP code")
             throw SignInFailure.wrong(reason: "wrong or reused TOTP code")

@@ -30,6 +30,8 @@ public struct Console: Sendable {
     public let database: Database
     public let logger: Logger
     let library: MustacheLibrary
+    /// Seals and opens console users' TOTP secrets (`console.totp_key_*`).
+    let secrets: TOTPSecretBox
 
     /// The session cookie's name.
     public static let cookieName = "gw_console"
@@ -42,6 +44,7 @@ public struct Console: Sendable {
         self.database = database
         self.logger = logger
         self.library = try Templates.library()
+        self.secrets = try TOTPSecretBox.load(config.console, relativeTo: config.source)
     }
 
     var settings: ConsoleConfig { config.console }
@@ -187,7 +190,7 @@ public struct Console: Sendable {
             let next = Self.safeNext(form["next"])
             do {
                 let (token, _) = try await ConsoleAccounts.signIn(name: name, password: form["password"], code: form["code"], ip: ctx.clientIP,
-                                                                 config: settings, database: database, logger: logger)
+                                                                 config: settings, secrets: secrets, database: database, logger: logger)
                 var r = Self.redirect(next)
                 r.setCookie(cookie(value: token, maxAge: nil))
                 return r

@@ -180,7 +180,7 @@ extension Console {
                 if approve, let status = try await Reviews.status([id], on: c, logger: logger)[id], status.approvalsNeeded == 2,
                    status.firstApprover != user.name
                 {
-                    guard try await ConsoleAccounts.useTOTP(userID: user.id, code: form["code"], on: c, logger: logger) else { throw StepUpRequired() }
+                    guard try await ConsoleAccounts.useTOTP(userID: user.id, code: form["code"], secrets: secrets, on: c, logger: logger) else { throw StepUpRequired() }
                 }
                 return try await Reviews.decide(id, approve: approve, reason: text.isEmpty ? nil : text, expectedVersion: version, reviewer: user.reviewer,
                                                 channel: "console", on: c, logger: logger)

@@ -52,7 +52,7 @@ extension Console {
         let detail: [String: JSONValue] = ["step_up": .string("totp")]
         do {
             let enrollment = try await database.transaction { c -> TOTPEnrollment? in
-                guard try await ConsoleAccounts.useTOTP(userID: user.id, code: form["code"], on: c, logger: logger) else { throw StepUpRequired() }
+                guard try await ConsoleAccounts.useTOTP(userID: user.id, code: form["code"], secrets: secrets, on: c, logger: logger) else { throw StepUpRequired() }
                 switch change {
                 case "disable":
                     try await ConsoleAccounts.disable(name: name, expectedVersion: version, actor: actor, detail: detail, on: c, logger: logger)
@@ -62,7 +62,7 @@ extension Console {
                     try await ConsoleAccounts.setRole(name: name, role: role, reviewLevel: level, expectedVersion: version, actor: actor, detail: detail,
                                                       on: c, logger: logger)
                 default:
-                    return try await ConsoleAccounts.resetTOTP(name: name, expectedVersion: version, actor: actor, detail: detail, on: c, logger: logger)
+                    return try await ConsoleAccounts.resetTOTP(name: name, expectedVersion: version, secrets: secrets, actor: actor, detail: detail, on: c, logger: logger)
                 }
                 return nil
             }

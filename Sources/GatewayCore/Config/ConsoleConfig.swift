@@ -25,6 +25,11 @@ public struct ConsoleConfig: Sendable, Equatable {
     /// The console's address as operators' browsers reach it (`https://console.example/`), without a
     /// trailing slash; nil: operator notifications carry no link.
     public var publicURL: String?
+    /// Where the key sealing console users' TOTP secrets comes from (64 hex digits): an environment
+    /// variable's name (wins when set) and a file (a relative path is relative to the configuration
+    /// file); neither: secrets are stored in the clear.
+    public var totpKeyEnv: String?
+    public var totpKeyFile: String?
 
     public init(listen: ListenAddress = .init(host: "127.0.0.1", port: 8090), secureCookies: Bool = false, idleTimeout: Duration = .seconds(1800),
                 signInFailures: Int = 5, signInWindow: Duration = .seconds(900), bcryptCost: Int = 12, stuckAfter: Duration = .seconds(900),
@@ -61,6 +66,8 @@ public struct ConsoleConfig: Sendable, Equatable {
             else { throw ConfigError(key: r.keyPath("public_url"), "expected an http:// or https:// URL such as https://console.example/, found '\(url)'") }
             c.publicURL = url.hasSuffix("/") ? String(url.dropLast()) : url
         }
+        c.totpKeyEnv = try r.optionalString("totp_key_env")
+        c.totpKeyFile = try r.optionalString("totp_key_file")
         try r.finish()
         return c
     }
