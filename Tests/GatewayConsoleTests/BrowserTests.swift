@@ -155,9 +155,18 @@ struct WebDriver {
         try #require(FileManager.default.isExecutableFile(atPath: Self.chromedriver),
                      "chromedriver missing: scripts/test.sh installs Debian's chromium and chromium-driver")
         try await TestDatabase.withDatabase { db in
-            let f = try await ConsoleFixture.make(db)
+            // Limits, so the decision page's screenshot shows them set against the withdrawal.
+            let f = try await ConsoleFixture.make(db) {
+                $0.review.rules = ReviewRuleSet(dailyLimitPerMerchant: ["USDT": "100"], dailyLimitPerAddress: ["USDT": "10"], fourEyesAbove: ["USDT": "1000"],
+                                                maxPerAddressPerHour: 5)
+                $0.review.autoApproveUpTo = ["USDT": "10"]
+            }
             try await f.user("alice", .reviewer, level: 1)
             let first = try await f.pending("12.5", remark: "<b>not bold</b>", deadlineIn: 60)
+            try await f.db.transaction { c in
+                try await OperatorNotifications.enqueue("Withdrawal \(first) entered review: above the automatic approval limit", ref: "withdrawal:\(first)",
+                                                        on: c, logger: log)
+            }
             let bulk = [try await f.pending("1", deadlineIn: 600), try await f.pending("2", deadlineIn: 700), try await f.pending("3", deadlineIn: 800)]
             let watched = try await f.pending("4", deadlineIn: 900)
             let rejectMe = try await f.pending("5", deadlineIn: 1000)
