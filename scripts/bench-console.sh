@@ -2,7 +2,8 @@
 # Measures the console's queue and decision pages with many pending reviews: a throwaway database
 # on the cluster named by POSTGRES_* (default: scripts/test.sh's settings), N withdrawals waiting in
 # review (levels 1–2, every tenth four-eyes) beside 2N finished ones, gateway-console on a free
-# loopback port, a signed-in reviewer, then R sequential GETs of each page; prints p50/p99 ms.
+# loopback port, a signed-in reviewer, then R sequential GETs of each page (and of the tab-count and
+# hot-wallet-header fragments the 5-second refresh fetches); prints p50/p99 ms.
 #   scripts/bench-console.sh [--pending 10000] [--requests 100]   (GATEWAY_BUILD=release for a release build)
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
@@ -74,7 +75,8 @@ status, setcookie, _, _ = request("POST", "/signin", urllib.parse.urlencode({"na
 assert status == 303 and setcookie, status
 cookie = setcookie.split(";")[0]
 for label, path in [("queue (needs me)", "/queue"), ("queue (all waiting, L2 filter)", "/queue?tab=pending&level=2&min=100"),
-                    ("decision page", "/withdrawals/%d" % 4242)]:
+                    ("decision page", "/withdrawals/%d" % 4242), ("refresh: tab counts", "/queue/tabs?tab=needs_me"),
+                    ("refresh: hot wallet header", "/hotbar")]:
     times = []
     for _ in range(n):
         s, _, data, ms = request("GET", path, cookie=cookie)
