@@ -180,7 +180,11 @@ struct WebDriver {
                 driver.standardOutput = FileHandle.nullDevice
                 driver.standardError = FileHandle.nullDevice
                 try driver.run()
-                defer { driver.terminate() }
+                defer {
+                    // SIGKILL: chromedriver outlived terminate()'s SIGTERM, one left behind per run.
+                    kill(driver.processIdentifier, SIGKILL)
+                    driver.waitUntilExit()
+                }
                 let http = HTTPClient(eventLoopGroupProvider: .singleton)
                 do {
                     var up = false
