@@ -2,7 +2,8 @@
 # Measures the console's queue and decision pages with many pending reviews: a throwaway database
 # on the cluster named by POSTGRES_* (default: scripts/test.sh's settings), N withdrawals waiting in
 # review (levels 1–2, every tenth four-eyes) beside 2N finished ones, gateway-console on a free
-# loopback port, a signed-in reviewer, then R sequential GETs of each page; prints p50/p99 ms.
+# loopback port, a signed-in reviewer, then R sequential GETs of each page (and of the tab-count and
+# hot-wallet-header fragments the 5-second refresh fetches); prints p50/p99 ms.
 #   scripts/bench-console.sh [--pending 10000] [--requests 100]   (GATEWAY_BUILD=release for a release build)
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
@@ -28,7 +29,10 @@ as_pg "${PSQL[@]}" -d postgres -c "DROP DATABASE IF EXISTS gw_bench_console" -c 
 "$BIN/gatewayctl" migrate >/dev/null 2>&1
 "$BIN/gatewayctl" merchant add --name "Bench Merchant" >/dev/null
 "$BIN/gatewayctl" coin add --chain tron --main-coin-type 195 --token TR7NHqjeKQxGTCi8q8ZY4pL8otSzgjLj6t --symbol USDT --decimals 6 >/dev/null
-echo 'bench password 123' | "$BIN/gatewayctl" user add bench --role reviewer --level 2 >/dev/null
+ensure_totp_key "$LOCAL/console-totp.key"
+# The TOTP secret as gatewayctl prints it (base32): the database holds it sealed.
+SECRET=$(echo 'bench password 123' | "$BIN/gatewayctl" user add bench --role reviewer --level 2 | awk '$1 == "secret" { print $2 }')
+[ -n "$SECRET" ] || die "gatewayctl user add printed no TOTP secret"
 say "seeding $PENDING pending reviews and $((PENDING * 2)) finished withdrawals"
 as_pg "${PSQL[@]}" -d gw_bench_console <<SQL
 INSERT INTO gateway.withdrawals (merchant_id, business_id, coin_id, chain, address, amount, call_url, proxypay, state, state_reason, version, updated_at)
@@ -43,21 +47,21 @@ INSERT INTO gateway.withdrawal_decisions (withdrawal_id, decision, rule, actor, 
 SELECT id, 'review', CASE WHEN id % 3 = 0 THEN 'daily_limit_per_merchant' ELSE 'new_destination' END, 'review-worker', 'bench' FROM gateway.withdrawals;
 ANALYZE;
 SQL
-SECRET=$(as_pg "${PSQL[@]}" -d gw_bench_console -c "SELECT totp_secret FROM gateway.console_users WHERE name = 'bench'")
 PORT=$(free_port 18090)
 CONFIG="$LOCAL/bench-console.yml"
 mkdir -p "$LOCAL"
-sed "s/^  listen: 127.0.0.1:8090/  listen: 127.0.0.1:$PORT/" "$ROOT/workers.yml" > "$CONFIG"
+sed -e "s/^  listen: 127.0.0.1:8090/  listen: 127.0.0.1:$PORT/" -e "s|^  totp_key_file: .*|  totp_key_file: $LOCAL/console-totp.key|" "$ROOT/workers.yml" > "$CONFIG"
 "$BIN/gateway-console" --config "$CONFIG" > "$LOCAL/bench-console.log" 2>&1 &
 CONSOLE=$!
 trap 'kill $CONSOLE 2>/dev/null || true; [ -n "${KEEP_BENCH_DB:-}" ] || as_pg "${PSQL[@]}" -d postgres -c "DROP DATABASE IF EXISTS gw_bench_console WITH (FORCE)" >/dev/null 2>&1 || true' EXIT
 for _ in $(seq 1 100); do grep -q ready "$LOCAL/bench-console.log" && break; sleep 0.1; done
 say "gateway-console ($BUILD) on 127.0.0.1:$PORT: $REQUESTS GETs of each page"
 python3 - "$PORT" "$SECRET" "$REQUESTS" <<'PY'
-import hashlib, hmac, http.client, struct, sys, time, urllib.parse
-port, secret, n = int(sys.argv[1]), sys.argv[2], int(sys.argv[3])
+import base64, hashlib, hmac, http.client, struct, sys, time, urllib.parse
+port, b32, n = int(sys.argv[1]), sys.argv[2], int(sys.argv[3])
+secret = base64.b32decode(b32 + "=" * (-len(b32) % 8))
 def totp(t):
-    mac = hmac.new(secret.encode(), struct.pack(">Q", int(t // 30)), hashlib.sha1).digest()
+    mac = hmac.new(secret, struct.pack(">Q", int(t // 30)), hashlib.sha1).digest()
     o = mac[-1] & 15
     return "%06d" % ((struct.unpack(">I", mac[o:o + 4])[0] & 0x7fffffff) % 1000000)
 def request(method, path, body=None, cookie=None):
@@ -71,7 +75,8 @@ status, setcookie, _, _ = request("POST", "/signin", urllib.parse.urlencode({"na
 assert status == 303 and setcookie, status
 cookie = setcookie.split(";")[0]
 for label, path in [("queue (needs me)", "/queue"), ("queue (all waiting, L2 filter)", "/queue?tab=pending&level=2&min=100"),
-                    ("decision page", "/withdrawals/%d" % 4242)]:
+                    ("decision page", "/withdrawals/%d" % 4242), ("refresh: tab counts", "/queue/tabs?tab=needs_me"),
+                    ("refresh: hot wallet header", "/hotbar")]:
     times = []
     for _ in range(n):
         s, _, data, ms = request("GET", path, cookie=cookie)

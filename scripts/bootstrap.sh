@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Prepares this machine for the gateway: installs what is missing, creates and starts the
-# embedded PostgreSQL cluster under .local/pg, creates the database. Idempotent.
+# embedded PostgreSQL cluster under .local/pg, creates the database, and writes the key that seals
+# console users' TOTP secrets (.local/console-totp.key) when there is none. Idempotent.
 #
 #   scripts/bootstrap.sh            # cluster on 127.0.0.1:${GATEWAY_PG_PORT:-54329}, database "gateway"
 #
@@ -17,6 +18,7 @@ ensure_swift
 start_cluster "$DATA" "$PORT" "$DB"
 
 mkdir -p "$LOCAL"
+ensure_totp_key "$LOCAL/console-totp.key"   # workers.yml console.totp_key_file
 cat > "$LOCAL/env" <<ENV
 export POSTGRES_HOSTNAME=127.0.0.1
 export POSTGRES_PORT=$PORT

@@ -39,6 +39,17 @@ ensure_browser() {
         || die "apt-get install ${missing[*]} failed"
 }
 
+# ensure_totp_key FILE: writes a new random key (64 hex digits, mode 0600) for sealing console users'
+# TOTP secrets (workers.yml console.totp_key_file), unless FILE exists. Never overwrites one: the
+# secrets sealed with it would no longer open.
+ensure_totp_key() {
+    local file="$1"
+    [ -f "$file" ] && return 0
+    mkdir -p "$(dirname "$file")"
+    (umask 077 && od -An -tx1 -N32 /dev/urandom | tr -d ' \n' > "$file")
+    say "wrote the console's TOTP secret key to $file (back it up apart from the database: without it no console user can sign in)"
+}
+
 ensure_swift() {
     command -v swift >/dev/null 2>&1 && return 0
     [ -x /opt/swift/usr/bin/swift ] && { export PATH="/opt/swift/usr/bin:$PATH"; return 0; }

@@ -22,7 +22,10 @@ struct UserCommand: AsyncParsableCommand {
             A console user's name is their reviewer name: the same person deciding through gatewayctl (--as NAME), an \
             admin token or the console is one reviewer, so four eyes need two different names. Give a person the \
             same name everywhere, and never give two people one name. \
-            The TOTP secret is printed once, never logged: put it in the authenticator (or make a QR code of the otpauth URI).
+            The TOTP secret is printed once, never logged: put it in the authenticator (or make a QR code of the otpauth URI). \
+            In the database it is sealed (AES-GCM) with the key named by console.totp_key_env / totp_key_file (scripts/bootstrap.sh \
+            writes .local/console-totp.key); with neither configured it is stored as it is. Admins can also disable, enable, \
+            reset TOTP and change roles on the console's Users page (each change with a fresh TOTP code).
             """,
         subcommands: [Add.self, Disable.self, ResetTOTP.self, Password.self, List.self])
 
@@ -39,6 +42,11 @@ struct UserCommand: AsyncParsableCommand {
             throw CLIError("give the password on standard input (one line), or use --generate-password")
         }
         return line
+    }
+
+    /// The key sealing TOTP secrets (console.totp_key_env / totp_key_file), as gateway-console loads it.
+    static func secrets(_ config: GatewayConfig) throws -> TOTPSecretBox {
+        do { return try TOTPSecretBox.load(config.console, relativeTo: config.source) } catch let e as ConfigError { throw CLIError(e.description) }
     }
 
     static func generatedPassword() -> String {
@@ -88,7 +96,7 @@ struct UserCommand: AsyncParsableCommand {
             let (name, level) = (self.name, self.level ?? 0)
             let (enrollment, tokenExists) = try await UserCommand.write(options) { c, config, l in
                 let e = try await ConsoleAccounts.add(name: name, role: role, reviewLevel: level, password: password, bcryptCost: config.console.bcryptCost,
-                                                      actor: "cli", on: c, logger: l)
+                                                      secrets: try UserCommand.secrets(config), actor: "cli", on: c, logger: l)
                 return (e, try await Reviews.reviewer(named: name, on: c, logger: l) != nil)
             }
             print("console user \(name) added: \(role.rawValue)\(level > 0 ? ", reviews up to level \(level)" : "")")
@@ -118,7 +126,9 @@ struct UserCommand: AsyncParsableCommand {
 
         func run() async throws {
             let name = self.name
-            let e = try await UserCommand.write(options) { c, _, l in try await ConsoleAccounts.resetTOTP(name: name, actor: "cli", on: c, logger: l) }
+            let e = try await UserCommand.write(options) { c, config, l in
+                try await ConsoleAccounts.resetTOTP(name: name, secrets: try UserCommand.secrets(config), actor: "cli", on: c, logger: l)
+            }
             UserCommand.printEnrollment(e, name: name)
         }
     }

@@ -32,6 +32,8 @@ public struct ConsoleUser: Sendable, Equatable {
     public var canDecide: Bool { (role == .reviewer || role == .admin) && reviewLevel > 0 }
     public var canRetry: Bool { role == .admin }
     public var canReadAudit: Bool { role == .admin || role == .auditor }
+    /// Lists console users and changes them (each change with a fresh TOTP code).
+    public var canManageUsers: Bool { role == .admin }
     /// The reviewer this user decides as.
     public var reviewer: Reviewer { Reviewer(name: name, level: canDecide ? reviewLevel : 0) }
 }
@@ -93,7 +95,7 @@ public enum ConsoleAccounts {
     }
 
     /// Adds a user; returns the TOTP enrollment (shown once, never logged).
-    public static func add(name: String, role: ConsoleRole, reviewLevel: Int, password: String, bcryptCost: Int, actor: String,
+    public static func add(name: String, role: ConsoleRole, reviewLevel: Int, password: String, bcryptCost: Int, secrets: TOTPSecretBox, actor: String,
                            on c: PostgresConnection, logger: Logger) async throws -> TOTPEnrollment {
         guard validName(name) else {
             throw ServiceError.invalid("a user name is 1 to 63 lower-case letters, digits, '.', '_' or '-', starting with a letter or digit")
@@ -109,7 +111,7 @@ public enum ConsoleAccounts {
         do {
             try await c.query("""
                 INSERT INTO gateway.console_users (name, role, review_level, password_hash, totp_secret)
-                VALUES (\(name), \(role.rawValue), \(Int32(reviewLevel)), \(hashed), \(secret))
+                VALUES (\(name), \(role.rawValue), \(Int32(reviewLevel)), \(hashed), \(try secrets.seal(secret, name: name)))
                 """, logger: logger)
         } catch where DatabaseErrors.sqlState(error) == "23505" {
             throw ServiceError.conflict("a console user named \(name) exists")
@@ -119,23 +121,75 @@ public enum ConsoleAccounts {
         return enrollment(name: name, secret: secret)
     }
 
+    /// Checks a reviewer level for a role (as `add` does).
+    static func checkLevel(_ role: ConsoleRole, _ reviewLevel: Int) throws {
+        switch role {
+        case .reviewer: guard (1...1000).contains(reviewLevel) else { throw ServiceError.invalid("a reviewer needs a level from 1 to 1000") }
+        case .admin: guard (0...1000).contains(reviewLevel) else { throw ServiceError.invalid("an admin's level is 0 (none) to 1000") }
+        case .viewer, .auditor: guard reviewLevel == 0 else { throw ServiceError.invalid("a \(role.rawValue) decides nothing: level 0") }
+        }
+    }
+
+    /// Locks a user's row for a change; with `expectedVersion`, refuses (conflict) when the row moved on
+    /// since the page that asked for the change was read.
+    static func lockUser(_ name: String, expectedVersion: Int?, on c: PostgresConnection, logger: Logger) async throws -> Int32 {
+        for try await (id, version) in try await c.query("""
+            SELECT id, version FROM gateway.console_users WHERE name = \(name) FOR UPDATE
+            """, logger: logger).decode((Int32, Int32).self) {
+            if let expectedVersion, Int(version) != expectedVersion {
+                throw ServiceError.conflict("console user \(name) was changed since you loaded the page; nothing was changed")
+            }
+            return id
+        }
+        throw ServiceError.notFound("console user \(name)")
+    }
+
+    /// Enables a disabled user again (they sign in with their password and authenticator as before).
+    public static func enable(name: String, expectedVersion: Int? = nil, actor: String, detail: [String: JSONValue] = [:], on c: PostgresConnection,
+                              logger: Logger) async throws {
+        let id = try await lockUser(name, expectedVersion: expectedVersion, on: c, logger: logger)
+        try await c.query("UPDATE gateway.console_users SET disabled = false, version = version + 1, updated_at = now() WHERE id = \(id)", logger: logger)
+        try await Audit.record(actor: actor, action: "console_user.enable", target: "console_user:\(name)", detail: detail, on: c, logger: logger)
+    }
+
+    /// Changes a user's role and review level (checked as for `add`). Their sessions stay: every
+    /// request reads the role afresh.
+    public static func setRole(name: String, role: ConsoleRole, reviewLevel: Int, expectedVersion: Int? = nil, actor: String,
+                               detail: [String: JSONValue] = [:], on c: PostgresConnection, logger: Logger) async throws {
+        try checkLevel(role, reviewLevel)
+        let id = try await lockUser(name, expectedVersion: expectedVersion, on: c, logger: logger)
+        var before = ("", Int32(0))
+        for try await r in try await c.query("SELECT role, review_level FROM gateway.console_users WHERE id = \(id)", logger: logger)
+            .decode((String, Int32).self) { before = r }
+        try await c.query("""
+            UPDATE gateway.console_users SET role = \(role.rawValue), review_level = \(Int32(reviewLevel)), version = version + 1, updated_at = now()
+            WHERE id = \(id)
+            """, logger: logger)
+        try await Audit.record(actor: actor, action: "console_user.role", target: "console_user:\(name)",
+                               detail: ["from": .string("\(before.0) \(before.1)"), "role": .string(role.rawValue), "review_level": .int(reviewLevel)]
+                                   .merging(detail) { a, _ in a },
+                               on: c, logger: logger)
+    }
+
     /// Disables a user and ends their sessions.
-    public static func disable(name: String, actor: String, on c: PostgresConnection, logger: Logger) async throws {
-        let id = try await userID(name, on: c, logger: logger)
-        try await c.query("UPDATE gateway.console_users SET disabled = true, updated_at = now() WHERE id = \(id)", logger: logger)
+    public static func disable(name: String, expectedVersion: Int? = nil, actor: String, detail: [String: JSONValue] = [:], on c: PostgresConnection,
+                               logger: Logger) async throws {
+        let id = try await lockUser(name, expectedVersion: expectedVersion, on: c, logger: logger)
+        try await c.query("UPDATE gateway.console_users SET disabled = true, version = version + 1, updated_at = now() WHERE id = \(id)", logger: logger)
         try await c.query("DELETE FROM gateway.console_sessions WHERE user_id = \(id)", logger: logger)
-        try await Audit.record(actor: actor, action: "console_user.disable", target: "console_user:\(name)", on: c, logger: logger)
+        try await Audit.record(actor: actor, action: "console_user.disable", target: "console_user:\(name)", detail: detail, on: c, logger: logger)
     }
 
     /// Gives a user a new TOTP secret (their old authenticator stops working) and ends their sessions.
-    public static func resetTOTP(name: String, actor: String, on c: PostgresConnection, logger: Logger) async throws -> TOTPEnrollment {
-        let id = try await userID(name, on: c, logger: logger)
+    public static func resetTOTP(name: String, expectedVersion: Int? = nil, secrets: TOTPSecretBox, actor: String, detail: [String: JSONValue] = [:], on c: PostgresConnection,
+                                 logger: Logger) async throws -> TOTPEnrollment {
+        let id = try await lockUser(name, expectedVersion: expectedVersion, on: c, logger: logger)
         let secret = newTOTPSecret()
         try await c.query("""
-            UPDATE gateway.console_users SET totp_secret = \(secret), totp_last_step = 0, updated_at = now() WHERE id = \(id)
+            UPDATE gateway.console_users SET totp_secret = \(try secrets.seal(secret, name: name)), totp_last_step = 0, version = version + 1, updated_at = now() WHERE id = \(id)
             """, logger: logger)
         try await c.query("DELETE FROM gateway.console_sessions WHERE user_id = \(id)", logger: logger)
-        try await Audit.record(actor: actor, action: "console_user.reset_totp", target: "console_user:\(name)", on: c, logger: logger)
+        try await Audit.record(actor: actor, action: "console_user.reset_totp", target: "console_user:\(name)", detail: detail, on: c, logger: logger)
         return enrollment(name: name, secret: secret)
     }
 
@@ -144,7 +198,7 @@ public enum ConsoleAccounts {
         try checkPassword(password)
         let id = try await userID(name, on: c, logger: logger)
         let hashed = try await hash(password, cost: bcryptCost)
-        try await c.query("UPDATE gateway.console_users SET password_hash = \(hashed), updated_at = now() WHERE id = \(id)", logger: logger)
+        try await c.query("UPDATE gateway.console_users SET password_hash = \(hashed), version = version + 1, updated_at = now() WHERE id = \(id)", logger: logger)
         try await c.query("DELETE FROM gateway.console_sessions WHERE user_id = \(id)", logger: logger)
         try await Audit.record(actor: actor, action: "console_user.password", target: "console_user:\(name)", on: c, logger: logger)
     }
@@ -163,15 +217,17 @@ public enum ConsoleAccounts {
         public var reviewLevel: Int
         public var disabled: Bool
         public var lastSignIn: Date?
+        /// The row's version (changes carry it).
+        public var version: Int
     }
 
     public static func list(on c: PostgresConnection, logger: Logger) async throws -> [Listed] {
         var out: [Listed] = []
-        for try await (name, role, level, disabled, last) in try await c.query("""
-            SELECT u.name, u.role, u.review_level, u.disabled, (SELECT max(at) FROM gateway.console_sign_ins s WHERE s.name = u.name AND s.ok)
+        for try await (name, role, level, disabled, last, version) in try await c.query("""
+            SELECT u.name, u.role, u.review_level, u.disabled, (SELECT max(at) FROM gateway.console_sign_ins s WHERE s.name = u.name AND s.ok), u.version
             FROM gateway.console_users u ORDER BY u.name
-            """, logger: logger).decode((String, String, Int32, Bool, Date?).self) {
-            out.append(Listed(name: name, role: role, reviewLevel: Int(level), disabled: disabled, lastSignIn: last))
+            """, logger: logger).decode((String, String, Int32, Bool, Date?, Int32).self) {
+            out.append(Listed(name: name, role: role, reviewLevel: Int(level), disabled: disabled, lastSignIn: last, version: Int(version)))
         }
         return out
     }
@@ -202,10 +258,12 @@ public enum ConsoleAccounts {
 
     /// Checks a TOTP code of user `id` and uses it up (a code is good once: its step must be after the
     /// last accepted one), in the caller's transaction.
-    public static func useTOTP(userID id: Int32, code: String, now: Date = Date(), on c: PostgresConnection, logger: Logger) async throws -> Bool {
+    public static func useTOTP(userID id: Int32, code: String, secrets: TOTPSecretBox, now: Date = Date(), on c: PostgresConnection,
+                               logger: Logger) async throws -> Bool {
         var secret: String?
-        for try await s in try await c.query("SELECT totp_secret FROM gateway.console_users WHERE id = \(id) AND NOT disabled FOR UPDATE", logger: logger)
-            .decode(String.self) { secret = s }
+        for try await (name, stored) in try await c.query("""
+            SELECT name, totp_secret FROM gateway.console_users WHERE id = \(id) AND NOT disabled FOR UPDATE
+            """, logger: logger).decode((String, String).self) { secret = try secrets.open(stored, name: name) }
         guard let secret, let step = matchingStep(secret: secret, code: code, now: now) else { return false }
         var used = false
         for try await _ in try await c.query("""
@@ -219,7 +277,7 @@ public enum ConsoleAccounts {
     /// Checks name, password and TOTP code; on success opens a session and returns its token (for the
     /// cookie; only its hash is stored). Every attempt is recorded; failures within the window beyond
     /// the limit (per name, and five times as many per address) refuse further attempts.
-    public static func signIn(name: String, password: String, code: String, ip: String, config: ConsoleConfig, database: Database,
+    public static func signIn(name: String, password: String, code: String, ip: String, config: ConsoleConfig, secrets: TOTPSecretBox, database: Database,
                               logger: Logger) async throws -> (token: String, user: ConsoleUser) {
         let window = Double(config.signInWindow.components.seconds)
         let (nameFailures, ipFailures, row) = try await database.withConnection { c in
@@ -262,7 +320,14 @@ public enum ConsoleAccounts {
             try await record(false, "disabled")
             throw SignInFailure.wrong(reason: "disabled")
         }
-        let codeOK = try await database.transaction { c in try await useTOTP(userID: id, code: code, on: c, logger: logger) }
+        let codeOK: Bool
+        do {
+            codeOK = try await database.transaction { c in try await useTOTP(userID: id, code: code, secrets: secrets, on: c, logger: logger) }
+        } catch let e as TOTPSecretError {
+            logger.error("console sign-in: the TOTP secret cannot be opened", metadata: ["user": "\(name)", "error": "\(e.description)"])
+            try await record(false, "TOTP secret cannot be opened (console.totp_key_*)")
+            throw SignInFailure.wrong(reason: "TOTP secret cannot be opened")
+        }
         guard codeOK else {
             try await record(false, "wrong or reused TOTP code")
             throw SignInFailure.wrong(reason: "wrong or reused TOTP code")

@@ -30,15 +30,21 @@ public struct Console: Sendable {
     public let database: Database
     public let logger: Logger
     let library: MustacheLibrary
+    /// Seals and opens console users' TOTP secrets (`console.totp_key_*`).
+    let secrets: TOTPSecretBox
 
     /// The session cookie's name.
     public static let cookieName = "gw_console"
+
+    /// The hot wallet header of the page being rendered (HTML), read once per request by `page`.
+    @TaskLocal static var hotHeaderHTML: String?
 
     public init(config: GatewayConfig, database: Database, logger: Logger) throws {
         self.config = config
         self.database = database
         self.logger = logger
         self.library = try Templates.library()
+        self.secrets = try TOTPSecretBox.load(config.console, relativeTo: config.source)
     }
 
     var settings: ConsoleConfig { config.console }
@@ -68,6 +74,18 @@ public struct Console: Sendable {
             }
         }
         router.get("/queue") { req, ctx in await self.page(req, ctx) { user in try await self.queuePage(req, user: user) } }
+        router.get("/queue/tabs") { req, ctx in await self.page(req, ctx) { user in try await self.queueTabs(req, user: user) } }
+        router.get("/hotbar") { req, ctx in await self.page(req, ctx) { _ in Self.fragment(Self.hotHeaderHTML ?? "") } }
+        router.get("/users") { req, ctx in
+            await self.page(req, ctx) { user in
+                try await self.usersPage(user: user, status: .ok, done: req.uri.queryParameters["done"].flatMap { Self.doneMessages[String($0)] })
+            }
+        }
+        router.post("/users/:name/:change") { req, ctx in
+            await self.page(req, ctx) { user in
+                try await self.changeUser(req, name: ctx.parameters.get("name") ?? "", change: ctx.parameters.get("change") ?? "", user: user)
+            }
+        }
         router.get("/queue/rows") { req, ctx in await self.page(req, ctx) { user in try await self.queueRows(req, user: user) } }
         router.get("/queue.csv") { req, ctx in await self.page(req, ctx) { user in try await self.queueCSV(req, user: user) } }
         router.get("/withdrawals/:id") { req, ctx in
@@ -106,6 +124,7 @@ public struct Console: Sendable {
     static let doneMessages = [
         "approved": "Approved: the payment is queued.", "first_approval": "First approval recorded: a second, different reviewer must approve.",
         "rejected": "Rejected.", "retried": "Job put back in the queue.", "resent": "Callback queued again.",
+        "disabled": "User disabled; their sessions ended.", "enabled": "User enabled.", "role": "Role and level changed.",
     ]
 
     // MARK: Sessions and errors
@@ -131,7 +150,8 @@ public struct Console: Sendable {
                          "back": "/signin"])
         }
         do {
-            return try await body(user)
+            let hot = try await hotHeader()
+            return try await Self.$hotHeaderHTML.withValue(hot) { try await body(user) }
         } catch let e as ServiceError {
             switch e {
             case .notFound: return message(.notFound, "Not found", e.description, user: user)
@@ -170,7 +190,7 @@ public struct Console: Sendable {
             let next = Self.safeNext(form["next"])
             do {
                 let (token, _) = try await ConsoleAccounts.signIn(name: name, password: form["password"], code: form["code"], ip: ctx.clientIP,
-                                                                 config: settings, database: database, logger: logger)
+                                                                 config: settings, secrets: secrets, database: database, logger: logger)
                 var r = Self.redirect(next)
                 r.setCookie(cookie(value: token, maxAge: nil))
                 return r
@@ -204,7 +224,10 @@ public struct Console: Sendable {
         context["user"] = user.map(Self.userView) as Any
         let content = library.render(context, withTemplate: template) ?? ""
         var layout: [String: Any] = ["title": title, "content": content, "page": template]
-        if let user { layout["user"] = Self.userView(user) }
+        if let user {
+            layout["user"] = Self.userView(user)
+            layout["hotbar"] = Self.hotHeaderHTML ?? ""
+        }
         if let flash { layout["flash"] = ["kind": flash.kind, "text": flash.text] }
         let page = library.render(layout, withTemplate: "layout") ?? ""
         return Response(status: status, headers: [.contentType: "text/html; charset=utf-8"], body: .init(byteBuffer: ByteBuffer(string: page)))
@@ -212,7 +235,7 @@ public struct Console: Sendable {
 
     static func userView(_ u: ConsoleUser) -> [String: Any] {
         ["name": u.name, "roleText": u.role == .reviewer || (u.role == .admin && u.reviewLevel > 0) ? "\(u.role.rawValue), level \(u.reviewLevel)" : u.role.rawValue,
-         "canReadAudit": u.canReadAudit, "canDecide": u.canDecide]
+         "canReadAudit": u.canReadAudit, "canDecide": u.canDecide, "canManageUsers": u.canManageUsers]
     }
 
     static func fragment(_ text: String) -> Response {

@@ -31,7 +31,7 @@ extension Console {
         if let usd = Views.usd(w.amount, decimals: d.decimals, rate: settings.usdRates[d.symbol.uppercased()]) { data["usd"] = usd }
         if let detail = d.ruleDetail, !detail.isEmpty { data["ruleDetail"] = detail }
         if let last = d.destination.lastPaidAt { data["lastPaid"] = Views.time(last) }
-        if let limit = config.review.limit(symbol: d.symbol.uppercased(), merchant: w.merchantID) { data["dayLimit"] = "\(limit) \(d.symbol)" }
+        data["limits"] = limitRows(d)
         if let message { data["message"] = message }
         if let done { data["done"] = done }
         data["hot"] = d.hotWallets.map { h -> [String: Any] in
@@ -118,6 +118,45 @@ extension Console {
         return html(status, "decision", title: "Withdrawal \(id)", user: user, data)
     }
 
+    /// Every limit the review rules apply to this withdrawal (the merchant's and the destination's
+    /// daily limits, the per-hour velocity to the address, the automatic approval ceiling, the four-eyes
+    /// threshold), with what is used against it now. Limits not configured for the coin are left out.
+    func limitRows(_ d: WithdrawalDetail) -> [[String: Any]] {
+        let w = d.withdrawal, symbol = d.symbol.uppercased(), rules = config.review
+        func units(_ text: String?) -> BigUInt? { text.flatMap { try? CoinAmount.parse($0, decimals: d.decimals) } }
+        func coins(_ u: BigUInt) -> String { "\(Views.amount(u, d.decimals)) \(d.symbol)" }
+        var rows: [[String: Any]] = []
+        func add(_ id: String, _ label: String, used: String, limit: String, over: Bool, note: String) {
+            rows.append(["id": id, "label": label, "used": used, "limit": limit, "over": over, "note": note])
+        }
+        if let limit = units(rules.amountRule(\.dailyLimitPerMerchant, symbol: symbol, merchant: w.merchantID)) {
+            let used = d.usage.merchantDay + w.amount
+            add("merchant-day", "merchant, 24 h", used: coins(used), limit: coins(limit), over: used > limit,
+                note: "\(coins(d.usage.merchantDay)) approved or paid in 24 h + this one")
+        }
+        if let limit = units(rules.amountRule(\.dailyLimitPerAddress, symbol: symbol, merchant: w.merchantID)) {
+            let used = d.usage.addressDay + w.amount
+            add("address-day", "destination, 24 h", used: coins(used), limit: coins(limit), over: used > limit,
+                note: "\(coins(d.usage.addressDay)) approved or paid to it in 24 h (any merchant) + this one")
+        }
+        if let perHour = rules.maxPerAddressPerHour(merchant: w.merchantID) {
+            add("velocity", "withdrawals to this address, 1 h", used: "\(d.usage.addressHour)", limit: "\(perHour)", over: d.usage.addressHour > Int64(perHour),
+                note: "any merchant, any state but rejected")
+        }
+        let autoText = rules.limit(symbol: symbol, merchant: w.merchantID)
+        if let limit = units(autoText) {
+            add("auto-approve", "automatic approval up to", used: coins(w.amount), limit: coins(limit), over: w.amount > limit,
+                note: w.amount > limit ? "above: people decide" : "within")
+        } else {
+            add("auto-approve", "automatic approval up to", used: coins(w.amount), limit: "none", over: false, note: "no automatic approval of \(d.symbol): people decide")
+        }
+        if let limit = units(rules.amountRule(\.fourEyesAbove, symbol: symbol, merchant: w.merchantID)) {
+            add("four-eyes", "four eyes above", used: coins(w.amount), limit: coins(limit), over: w.amount > limit,
+                note: w.amount > limit ? "above: two reviewers" : "within: one reviewer")
+        }
+        return rows
+    }
+
     func firstApprovalAt(_ d: WithdrawalDetail) -> Date? {
         d.timeline.last(where: { $0.kind == "decision" && $0.title == "first_approval" })?.at
     }
@@ -141,7 +180,7 @@ extension Console {
                 if approve, let status = try await Reviews.status([id], on: c, logger: logger)[id], status.approvalsNeeded == 2,
                    status.firstApprover != user.name
                 {
-                    guard try await ConsoleAccounts.useTOTP(userID: user.id, code: form["code"], on: c, logger: logger) else { throw StepUpRequired() }
+                    guard try await ConsoleAccounts.useTOTP(userID: user.id, code: form["code"], secrets: secrets, on: c, logger: logger) else { throw StepUpRequired() }
                 }
                 return try await Reviews.decide(id, approve: approve, reason: text.isEmpty ? nil : text, expectedVersion: version, reviewer: user.reviewer,
                                                 channel: "console", on: c, logger: logger)

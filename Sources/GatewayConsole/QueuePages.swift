@@ -57,17 +57,8 @@ extension Console {
 
     func viewer(_ user: ConsoleUser) -> QueueViewer { QueueViewer(name: user.name, level: user.canDecide ? user.reviewLevel : 0) }
 
-    func queuePage(_ req: Request, user: ConsoleUser) async throws -> Response {
-        let (f, warnings) = Self.queryFilter(req)
-        let viewer = viewer(user)
-        let page = max(1, min(10_000, req.uri.queryParameters["page"].flatMap { Int(String($0)) } ?? 1))
-        let offset = (page - 1) * settings.pageSize
-        let (rows, counts, total, hot) = try await database.withConnection { c in
-            let rows = try await ConsoleQueries.queue(f, viewer: viewer, stuckAfter: settings.stuckAfter, limit: settings.pageSize, offset: offset,
-                                                      on: c, logger: logger)
-            let counts = try await ConsoleQueries.counts(f, viewer: viewer, stuckAfter: settings.stuckAfter, on: c, logger: logger)
-            return (rows, counts, counts.byTab[f.tab] ?? 0, try await ConsoleQueries.hotWallets(on: c, logger: logger))
-        }
+    /// The tabs with their counts for filter `f` (the level tabs after "All waiting").
+    func tabs(_ f: QueueFilter, counts: QueueCounts) -> [[String: Any]] {
         var noLevel = f
         noLevel.level = nil
         var tabs: [[String: Any]] = []
@@ -83,23 +74,27 @@ extension Console {
                 }
             }
         }
-        let pairs = Self.pairs(f)
-        let hotLines: [[String: Any]] = hot.filter { $0.available != 0 || $0.approvedUnpaid != 0 }.map { h in
-            let low = config.chains.first { $0.name == h.chain }?.lowWater(h.symbol).map { BigInt($0) }
-            var line: [String: Any] = [
-                "chain": h.chain, "symbol": h.symbol, "available": Views.amount(h.available, h.decimals), "unpaid": Views.amount(h.approvedUnpaid, h.decimals),
-                "short": h.available < h.approvedUnpaid,
-            ]
-            if let low, h.available < low { line["lowWater"] = Views.amount(low, h.decimals) }
-            return line
+        return tabs
+    }
+
+    func queuePage(_ req: Request, user: ConsoleUser) async throws -> Response {
+        let (f, warnings) = Self.queryFilter(req)
+        let viewer = viewer(user)
+        let page = max(1, min(10_000, req.uri.queryParameters["page"].flatMap { Int(String($0)) } ?? 1))
+        let offset = (page - 1) * settings.pageSize
+        let (rows, counts, total) = try await database.withConnection { c in
+            let rows = try await ConsoleQueries.queue(f, viewer: viewer, stuckAfter: settings.stuckAfter, limit: settings.pageSize, offset: offset,
+                                                      on: c, logger: logger)
+            let counts = try await ConsoleQueries.counts(f, viewer: viewer, stuckAfter: settings.stuckAfter, on: c, logger: logger)
+            return (rows, counts, counts.byTab[f.tab] ?? 0)
         }
+        let pairs = Self.pairs(f)
         var pager: [String: Any] = [:]
         if page > 1 { pager["previous"] = "/queue?" + Views.query(pairs + [("page", String(page - 1))]) }
         if Int64(offset + rows.count) < total { pager["next"] = "/queue?" + Views.query(pairs + [("page", String(page + 1))]) }
         let data: [String: Any] = [
             "pager": pager, "hasPager": !pager.isEmpty, "refreshQuery": Views.query(pairs + [("page", page > 1 ? String(page) : "")]), "from": rows.isEmpty ? 0 : offset + 1, "to": offset + rows.count,
-            "hot": hotLines, "hasHot": !hotLines.isEmpty,
-            "tabs": tabs, "tab": f.tab.rawValue, "rows": rows.map { Views.row($0, viewer: user.name, rates: settings.usdRates) }, "query": Views.query(pairs),
+            "tabs": tabs(f, counts: counts), "tab": f.tab.rawValue, "rows": rows.map { Views.row($0, viewer: user.name, rates: settings.usdRates) }, "query": Views.query(pairs),
             "total": max(total, Int64(offset + rows.count)), "warnings": warnings, "canDecide": user.canDecide,
             "filterFields": pairs.map { ["name": $0.0, "value": $0.1] },
             "f": ["merchant": f.merchant.map { String($0) } ?? "", "coin": f.coin, "level": f.level.map { String($0) } ?? "", "rule": f.rule,
@@ -108,6 +103,36 @@ extension Console {
             "flags": ([""] + QueueFilter.flags).map { ["value": $0, "label": $0.isEmpty ? "any" : $0.replacingOccurrences(of: "_", with: " "), "selected": $0 == f.flag] },
         ]
         return html(.ok, "queue", title: "Review queue", user: user, data)
+    }
+
+    /// The tabs and their counts alone, for the 5-second refresh (the same filter as the page).
+    func queueTabs(_ req: Request, user: ConsoleUser) async throws -> Response {
+        let (f, _) = Self.queryFilter(req)
+        let counts = try await database.withConnection { c in
+            try await ConsoleQueries.counts(f, viewer: viewer(user), stuckAfter: settings.stuckAfter, on: c, logger: logger)
+        }
+        return Self.fragment(library.render(["tabs": tabs(f, counts: counts)], withTemplate: "tabs") ?? "")
+    }
+
+    /// The hot wallet header's lines: per chain and coin, what the hot wallets hold against what is
+    /// approved and not yet paid (short, and below low-water, marked).
+    func hotLines() async throws -> [[String: Any]] {
+        let hot = try await database.withConnection { c in try await ConsoleQueries.hotWallets(on: c, logger: logger) }
+        return hot.filter { $0.available != 0 || $0.approvedUnpaid != 0 }.map { h in
+            let low = config.chains.first { $0.name == h.chain }?.lowWater(h.symbol).map { BigInt($0) }
+            var line: [String: Any] = [
+                "chain": h.chain, "symbol": h.symbol, "available": Views.amount(h.available, h.decimals), "unpaid": Views.amount(h.approvedUnpaid, h.decimals),
+                "short": h.available < h.approvedUnpaid,
+            ]
+            if let low, h.available < low { line["lowWater"] = Views.amount(low, h.decimals) }
+            return line
+        }
+    }
+
+    /// The hot wallet header as HTML (inside the layout's `#hotbar`, and its refresh fragment).
+    func hotHeader() async throws -> String {
+        let lines = try await hotLines()
+        return library.render(["hot": lines, "hasHot": !lines.isEmpty], withTemplate: "hotbar") ?? ""
     }
 
     /// The table body alone, for the 5-second refresh.

@@ -7,6 +7,7 @@ enum Templates {
     static let all: [String: String] = [
         "layout": layout, "signin": signin, "queue": queue, "rows": rows, "decision": decision, "bulk_confirm": bulkConfirm,
         "bulk_result": bulkResult, "pipeline": pipeline, "pipeline_tables": pipelineTables, "audit": audit, "message": message,
+        "tabs": tabs, "hotbar": hotbar, "users": users, "totp_enrollment": totpEnrollment,
     ]
 
     /// The library with every template registered (partials by the same names).
@@ -33,10 +34,12 @@ enum Templates {
             <a href="/queue" id="nav-queue">Review queue</a>
             <a href="/pipeline" id="nav-pipeline">Pipeline</a>
             {{#canReadAudit}}<a href="/audit" id="nav-audit">Audit</a>{{/canReadAudit}}
+            {{#canManageUsers}}<a href="/users" id="nav-users">Users</a>{{/canManageUsers}}
           </nav>
           <span class="me" id="me">{{name}} · {{roleText}}</span>
           <form method="post" action="/signout" class="inline"><button type="submit" id="signout">Sign out</button></form>
         </header>
+        <div class="hotbar" id="hotbar" data-refresh="/hotbar">{{{hotbar}}}</div>
         {{/user}}
         <main>
         {{#flash}}<p class="flash {{kind}}" role="status" id="flash">{{text}}</p>{{/flash}}
@@ -56,6 +59,16 @@ enum Templates {
         </html>
         """
 
+    /// The queue's tabs with their counts (also the tabs' refresh fragment).
+    static let tabs = """
+        {{#tabs}}<a href="{{href}}" id="tab-{{id}}" class="tab{{#active}} active{{/active}}">{{label}} <span class="count">{{count}}</span></a>{{/tabs}}
+        """
+
+    /// The hot wallet header of every page (also its refresh fragment).
+    static let hotbar = """
+        {{#hasHot}}Hot wallets: {{#hot}}<span class="hotline{{#short}} short{{/short}}">{{chain}} {{symbol}} {{available}} · approved, unpaid {{unpaid}}{{#short}} · <strong>short</strong>{{/short}}{{#lowWater}} · <strong>below low-water {{.}}</strong>{{/lowWater}}</span> {{/hot}}{{/hasHot}}{{^hasHot}}<span class="dim">Hot wallets: nothing held, nothing approved and unpaid.</span>{{/hasHot}}
+        """
+
     static let signin = """
         <h1>Sign in</h1>
         <form method="post" action="/signin" class="signin" id="signin-form">
@@ -69,10 +82,7 @@ enum Templates {
 
     static let queue = """
         <h1>Review queue</h1>
-        {{#hasHot}}<p class="hotbar" id="hotbar">Hot wallets: {{#hot}}<span class="hotline{{#short}} short{{/short}}">{{chain}} {{symbol}} {{available}} · approved, unpaid {{unpaid}}{{#short}} · <strong>short</strong>{{/short}}{{#lowWater}} · <strong>below low-water {{.}}</strong>{{/lowWater}}</span> {{/hot}}</p>{{/hasHot}}
-        <nav class="tabs" id="tabs">
-        {{#tabs}}<a href="{{href}}" id="tab-{{id}}" class="tab{{#active}} active{{/active}}">{{label}} <span class="count">{{count}}</span></a>{{/tabs}}
-        </nav>
+        <nav class="tabs" id="tabs" data-refresh="/queue/tabs?{{refreshQuery}}">{{> tabs}}</nav>
         <form method="get" action="/queue" class="filters" id="filters">
           <input type="hidden" name="tab" value="{{tab}}">
           <label>merchant <input name="merchant" id="f-merchant" value="{{f.merchant}}" size="5" inputmode="numeric"></label>
@@ -140,7 +150,7 @@ enum Templates {
         <section class="facts">
           <dl>
             <dt>amount</dt><dd class="amount" id="amount">{{amountText}} {{symbol}} {{#usd}}<span class="usd" id="usd">{{.}}</span> {{/usd}}<span class="dim">({{amount}} base units, fee {{feeText}})</span></dd>
-            <dt>merchant</dt><dd>{{merchantName}} <span class="dim">#{{merchantID}}</span> · 24 h approved {{dayText}} {{symbol}}{{#dayLimit}} of limit {{.}}{{/dayLimit}}</dd>
+            <dt>merchant</dt><dd>{{merchantName}} <span class="dim">#{{merchantID}}</span> · 24 h approved {{dayText}} {{symbol}}</dd>
             <dt>businessId</dt><dd>{{businessID}}</dd>
             <dt>destination</dt><dd class="addr" id="address">{{address}} <span class="dim">on {{chain}}</span></dd>
             {{#memo}}<dt>memo</dt><dd>{{.}}</dd>{{/memo}}
@@ -158,6 +168,9 @@ enum Templates {
           <p id="four-eyes" class="{{#fourEyes}}four-eyes{{/fourEyes}}">{{approvalsText}}</p>
           {{/review}}
           {{^review}}<p class="dim">No review level recorded.</p>{{/review}}
+          <h2>Limits</h2>
+          <table id="limits"><thead><tr><th>limit</th><th class="num">used</th><th class="num">of</th><th></th></tr></thead>
+          <tbody>{{#limits}}<tr id="limit-{{id}}" class="{{#over}}over{{/over}}"><td>{{label}}</td><td class="num">{{used}}</td><td class="num">{{limit}}</td><td class="dim">{{#over}}<strong>over</strong> · {{/over}}{{note}}</td></tr>{{/limits}}</tbody></table>
           <h2>Destination</h2>
           <p id="destination">{{#firstPayout}}<strong class="flag">first payout of this merchant there</strong>{{/firstPayout}}{{^firstPayout}}this merchant paid there {{merchantCount}} time(s){{/firstPayout}}
           · confirmed payouts there: {{paidCount}}{{#lastPaid}}, last {{.}}{{/lastPaid}}
@@ -255,6 +268,28 @@ enum Templates {
         <h2>Sign-ins</h2>
         <table id="sign-ins"><thead><tr><th>when</th><th>name</th><th>address</th><th>result</th></tr></thead>
         <tbody>{{#signIns}}<tr><td>{{at}}</td><td>{{name}}</td><td>{{ip}}</td><td>{{result}}</td></tr>{{/signIns}}</tbody></table>
+        """
+
+    static let users = """
+        <h1>Users</h1>
+        {{#message}}<p class="flash error" id="message" role="alert">{{.}}</p>{{/message}}
+        {{#done}}<p class="flash ok" id="done" role="status">{{.}}</p>{{/done}}
+        <p class="dim">Every change asks for a current code from <em>your</em> authenticator and is audited. Add users and set passwords with gatewayctl user.</p>
+        <table id="users"><thead><tr><th>name</th><th>role</th><th>level</th><th>state</th><th>last sign-in</th><th>change (your TOTP code)</th></tr></thead>
+        <tbody>{{#users}}<tr id="user-{{name}}"{{#disabled}} class="disabled"{{/disabled}}><td>{{name}}</td><td>{{role}}</td><td>{{level}}</td><td>{{#disabled}}disabled{{/disabled}}{{^disabled}}enabled{{/disabled}}</td><td>{{lastSignIn}}</td>
+        <td>{{#me}}<span class="dim">you (change your own account with gatewayctl user)</span>{{/me}}{{^me}}
+          {{#disabled}}<form method="post" action="/users/{{name}}/enable" class="inline" id="enable-{{name}}"><input type="hidden" name="version" value="{{version}}"><input name="code" size="7" inputmode="numeric" autocomplete="one-time-code" required placeholder="code"> <button>enable</button></form>{{/disabled}}
+          {{^disabled}}<form method="post" action="/users/{{name}}/disable" class="inline" id="disable-{{name}}"><input type="hidden" name="version" value="{{version}}"><input name="code" size="7" inputmode="numeric" autocomplete="one-time-code" required placeholder="code"> <button>disable</button></form>{{/disabled}}
+          <form method="post" action="/users/{{name}}/reset-totp" class="inline" id="reset-totp-{{name}}"><input type="hidden" name="version" value="{{version}}"><input name="code" size="7" inputmode="numeric" autocomplete="one-time-code" required placeholder="code"> <button>reset TOTP</button></form>
+          <form method="post" action="/users/{{name}}/role" class="inline" id="role-{{name}}"><input type="hidden" name="version" value="{{version}}"><select name="role">{{#roles}}<option value="{{value}}"{{#selected}} selected{{/selected}}>{{value}}</option>{{/roles}}</select> level <input name="level" value="{{level}}" size="3" inputmode="numeric"> <input name="code" size="7" inputmode="numeric" autocomplete="one-time-code" required placeholder="code"> <button>set role</button></form>
+        {{/me}}</td></tr>{{/users}}</tbody></table>
+        """
+
+    static let totpEnrollment = """
+        <h1>New TOTP secret for {{name}}</h1>
+        <p id="message">Shown once: give it to {{name}} for their authenticator app. Their old codes and sessions no longer work.</p>
+        <dl><dt>secret</dt><dd><code id="totp-secret">{{secret}}</code></dd><dt>otpauth URI</dt><dd><code id="totp-uri">{{uri}}</code></dd></dl>
+        <p><a href="/users">back to the users</a></p>
         """
 
     static let message = """

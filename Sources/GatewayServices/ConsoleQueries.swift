@@ -122,7 +122,7 @@ public struct HotWalletLine: Sendable, Equatable {
 /// One event in a withdrawal's timeline.
 public struct TimelineEvent: Sendable, Equatable {
     public var at: Date
-    /// decision, callback, tx, job.
+    /// decision, callback, tx, job, notification.
     public var kind: String
     public var title: String
     public var actor: String
@@ -142,6 +142,19 @@ public struct PaymentTx: Sendable, Equatable {
     public var createdAt: Date
 }
 
+/// What a withdrawal's review rules measure, read now: the look-backs behind the per-merchant and
+/// per-destination daily limits and the per-hour velocity, with the same selections as the review
+/// stage (approved or on their way in the last 24 h, this withdrawal excluded; any state but rejected
+/// in the last hour, this one included when it is that recent).
+public struct LimitUsage: Sendable, Equatable {
+    /// The merchant's withdrawals of this coin (base units).
+    public var merchantDay: BigUInt
+    /// Withdrawals of this coin to the destination, any merchant (base units).
+    public var addressDay: BigUInt
+    /// Withdrawals to the destination within the last hour.
+    public var addressHour: Int64
+}
+
 /// Everything the decision page shows about one withdrawal.
 public struct WithdrawalDetail: Sendable {
     public var withdrawal: Withdrawal
@@ -156,6 +169,8 @@ public struct WithdrawalDetail: Sendable {
     public var hotWallets: [HotWalletLine]
     /// Approved and paid amount of the merchant in this coin over the last 24 h (base units).
     public var merchantDay: BigUInt
+    /// The review rules' look-backs for this withdrawal (the decision page sets them against the limits).
+    public var usage: LimitUsage
     public var timeline: [TimelineEvent]
     public var txs: [PaymentTx]
     /// The chain's scanned height (for confirmations).
@@ -410,6 +425,23 @@ public enum ConsoleQueries {
             day = BigUInt(text) ?? 0
         }
 
+        // The review stage's look-backs (ReviewStage.apply): the same states and windows.
+        let notApproved = ["received", "pending_review", "rejected", "failed"]
+        var usage = LimitUsage(merchantDay: 0, addressDay: 0, addressHour: 0)
+        for try await (m, a, n) in try await c.query("""
+            SELECT (SELECT coalesce(sum(amount), 0) FROM gateway.withdrawals
+                    WHERE merchant_id = \(w.merchantID) AND coin_id = \(w.coinID) AND created_at > now() - interval '24 hours' AND id <> \(id)
+                      AND state <> ALL(\(notApproved)::text[]))::text,
+                   (SELECT coalesce(sum(amount), 0) FROM gateway.withdrawals
+                    WHERE lower(address) = lower(\(w.address)) AND (address = \(w.address) OR \(w.address) ILIKE '0x%') AND coin_id = \(w.coinID)
+                      AND created_at > now() - interval '24 hours' AND id <> \(id) AND state <> ALL(\(notApproved)::text[]))::text,
+                   (SELECT count(*) FROM gateway.withdrawals
+                    WHERE lower(address) = lower(\(w.address)) AND (address = \(w.address) OR \(w.address) ILIKE '0x%')
+                      AND created_at > now() - interval '1 hour' AND state <> 'rejected')
+            """, logger: logger).decode((String, String, Int64).self) {
+            usage = LimitUsage(merchantDay: BigUInt(m) ?? 0, addressDay: BigUInt(a) ?? 0, addressHour: n)
+        }
+
         var txs: [PaymentTx] = []
         for try await row in try await c.query("""
             SELECT id, tx_hash, state, nonce, replaces, broadcasts, block_height, last_error, created_at FROM gateway.outgoing_txs
@@ -443,9 +475,15 @@ public enum ConsoleQueries {
             timeline.append(TimelineEvent(at: at, kind: "job", title: "\(stage) \(kind)", actor: stage,
                                           detail: "\(state), attempt \(attempt)\(error.isEmpty ? "" : ", last error: \(error)")"))
         }
+        // Notifications stay in their own table after their job is gone (gateway.operator_notifications).
+        for try await (at, text) in try await c.query("""
+            SELECT at, text FROM gateway.operator_notifications WHERE ref = \("withdrawal:\(id)") ORDER BY id
+            """, logger: logger).decode((Date, String).self) {
+            timeline.append(TimelineEvent(at: at, kind: "notification", title: "operators notified", actor: "notifications", detail: text))
+        }
         timeline.sort { $0.at < $1.at }
         return WithdrawalDetail(withdrawal: w, merchantName: merchantName, symbol: symbol, decimals: decimals, review: review, rule: sentBy?.rule,
-                                ruleDetail: sentBy?.detail, destination: destination, hotWallets: hot, merchantDay: day, timeline: timeline, txs: txs,
+                                ruleDetail: sentBy?.detail, destination: destination, hotWallets: hot, merchantDay: day, usage: usage, timeline: timeline, txs: txs,
                                 scannedHeight: scanned, lastDecision: history.last)
     }
 

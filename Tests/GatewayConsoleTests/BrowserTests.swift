@@ -87,6 +87,26 @@ struct WebDriver {
     }
 
     func acceptAlert() async throws { _ = try await cmd(.POST, "/alert/accept") }
+    func dismissAlert() async throws { _ = try await cmd(.POST, "/alert/dismiss") }
+
+    /// A click with Shift held (a range of checkboxes).
+    func shiftClick(_ css: String) async throws {
+        let element = try await find(css)
+        let shift = "\u{E008}"
+        _ = try await cmd(.POST, "/actions", .object([("actions", .array([
+            .object([("type", .string("key")), ("id", .string("keyboard")), ("actions", .array([
+                .object([("type", .string("keyDown")), ("value", .string(shift))]), .object([("type", .string("pause")), ("duration", .number("0"))]),
+                .object([("type", .string("pause")), ("duration", .number("0"))]), .object([("type", .string("pause")), ("duration", .number("0"))]),
+                .object([("type", .string("keyUp")), ("value", .string(shift))]),
+            ]))]),
+            .object([("type", .string("pointer")), ("id", .string("mouse")), ("parameters", .object([("pointerType", .string("mouse"))])), ("actions", .array([
+                .object([("type", .string("pause")), ("duration", .number("0"))]),
+                .object([("type", .string("pointerMove")), ("origin", .object([(Self.elementKey, .string(element))])), ("x", .number("0")), ("y", .number("0"))]),
+                .object([("type", .string("pointerDown")), ("button", .number("0"))]), .object([("type", .string("pointerUp")), ("button", .number("0"))]),
+            ]))]),
+        ]))]))
+        _ = try await cmd(.DELETE, "/actions")
+    }
 
     /// Waits (up to `timeout`) until `js` returns true.
     func until(_ js: String, timeout: Duration = .seconds(20)) async throws -> Bool {
@@ -135,11 +155,21 @@ struct WebDriver {
         try #require(FileManager.default.isExecutableFile(atPath: Self.chromedriver),
                      "chromedriver missing: scripts/test.sh installs Debian's chromium and chromium-driver")
         try await TestDatabase.withDatabase { db in
-            let f = try await ConsoleFixture.make(db)
+            // Limits, so the decision page's screenshot shows them set against the withdrawal.
+            let f = try await ConsoleFixture.make(db) {
+                $0.review.rules = ReviewRuleSet(dailyLimitPerMerchant: ["USDT": "100"], dailyLimitPerAddress: ["USDT": "10"], fourEyesAbove: ["USDT": "1000"],
+                                                maxPerAddressPerHour: 5)
+                $0.review.autoApproveUpTo = ["USDT": "10"]
+            }
             try await f.user("alice", .reviewer, level: 1)
             let first = try await f.pending("12.5", remark: "<b>not bold</b>", deadlineIn: 60)
+            try await f.db.transaction { c in
+                try await OperatorNotifications.enqueue("Withdrawal \(first) entered review: above the automatic approval limit", ref: "withdrawal:\(first)",
+                                                        on: c, logger: log)
+            }
             let bulk = [try await f.pending("1", deadlineIn: 600), try await f.pending("2", deadlineIn: 700), try await f.pending("3", deadlineIn: 800)]
             let watched = try await f.pending("4", deadlineIn: 900)
+            let rejectMe = try await f.pending("5", deadlineIn: 1000)
             let app = try buildConsoleApplication(config: f.config, database: db, logger: log)
             try await app.test(.live) { client in
                 let site = "http://127.0.0.1:\(try #require(client.port))"
@@ -150,7 +180,11 @@ struct WebDriver {
                 driver.standardOutput = FileHandle.nullDevice
                 driver.standardError = FileHandle.nullDevice
                 try driver.run()
-                defer { driver.terminate() }
+                defer {
+                    // SIGKILL: chromedriver outlived terminate()'s SIGTERM, one left behind per run.
+                    kill(driver.processIdentifier, SIGKILL)
+                    driver.waitUntilExit()
+                }
                 let http = HTTPClient(eventLoopGroupProvider: .singleton)
                 do {
                     var up = false
@@ -161,7 +195,7 @@ struct WebDriver {
                     try #require(up, "chromedriver did not answer on port \(port)")
                     let w = try await WebDriver.start(http, port: port)
                     do {
-                        try await run(w, f: f, site: site, first: first, bulk: bulk, watched: watched)
+                        try await run(w, f: f, site: site, first: first, bulk: bulk, watched: watched, rejectMe: rejectMe)
                     } catch {
                         _ = try? await w.screenshot("failure")
                         await w.quit()
@@ -177,7 +211,7 @@ struct WebDriver {
         }
     }
 
-    func run(_ w: WebDriver, f: ConsoleFixture, site: String, first: Int64, bulk: [Int64], watched: Int64) async throws {
+    func run(_ w: WebDriver, f: ConsoleFixture, site: String, first: Int64, bulk: [Int64], watched: Int64, rejectMe: Int64) async throws {
         // Sign in with password and TOTP.
         try await w.go("\(site)/queue")
         #expect(try await w.until("return location.pathname === '/signin'"))
@@ -188,6 +222,14 @@ struct WebDriver {
         #expect(try await w.until("return location.pathname === '/queue' && !!document.getElementById('rows')"), "signed in, on the queue")
         #expect(try await w.text("return document.querySelector('#w-\(first) .remark').textContent") == "<b>not bold</b>", "hostile text shown as text")
         _ = try await w.screenshot("queue")
+
+        // ? shows the keys and hides them again; / puts the cursor in the filters.
+        try await w.press("?")
+        #expect(try await w.until("return !document.getElementById('help').hidden"), "? shows the help")
+        try await w.press("?")
+        #expect(try await w.until("return document.getElementById('help').hidden"))
+        try await w.press("/")
+        #expect(try await w.until("return document.activeElement && document.activeElement.id === 'f-merchant'"), "/ focuses the search")
 
         // Keyboard: j selects the first row (earliest deadline), a opens its approval; a again asks to confirm.
         try await w.press("j")
@@ -201,12 +243,16 @@ struct WebDriver {
         #expect(try await w.until("return !!document.getElementById('done')"), "approved after the confirm step")
         #expect(try await f.state(first).0 == "approved")
 
-        // Bulk: select three rows with j/x, reject with a reason, confirm, read the per-item result.
+        // Bulk: j, j, k back to the first row, x selects it, a shift-click on the third box selects the range;
+        // reject with a reason, confirm, read the per-item result.
         try await w.go("\(site)/queue?tab=pending")
         #expect(try await w.until("return !!document.getElementById('pick-all')"))
-        try await w.press("jxjxjx")
+        try await w.press("jjk")
+        #expect(try await w.until("return document.querySelector('#rows tr.current').dataset.id === '\(bulk[0])'"), "k moved back up")
+        try await w.press("x")
+        try await w.shiftClick("#w-\(bulk[2]) input.pick")
         let picked = try await w.text("return Array.from(document.querySelectorAll('input.pick:checked')).map(function (b) { return b.value; }).join(',')")
-        #expect(picked == bulk.map(String.init).joined(separator: ","), "x selected the rows j moved to")
+        #expect(picked == bulk.map(String.init).joined(separator: ","), "x, then shift-click: the range of three")
         try await w.click("input[name=action][value=reject]")
         try await w.type("#bulk-reason", "duplicate payout")
         try await w.click("#bulk-preview")
@@ -216,16 +262,42 @@ struct WebDriver {
         #expect(try await w.text("return document.querySelector('h1').textContent").contains("3 done, 0 skipped"))
         for id in bulk { #expect(try await f.state(id).0 == "rejected") }
 
-        // The queue refreshes by itself: a colleague's decision takes the row away without a reload.
+        // o opens the current row; r there puts the cursor in the reason; the rejection asks to confirm
+        // (dismissed: nothing changes; accepted: rejected).
         try await w.go("\(site)/queue?tab=pending")
-        #expect(try await w.until("return !!document.getElementById('w-\(watched)')"))
+        #expect(try await w.until("return !!document.getElementById('w-\(rejectMe)')"))
+        try await w.press("jj")
+        try await w.press("o")
+        #expect(try await w.until("return location.pathname === '/withdrawals/\(rejectMe)' && !!document.getElementById('reject')"), "o opened the row")
+        try await w.press("r")
+        #expect(try await w.until("return document.activeElement && document.activeElement.id === 'reject-reason'"), "r: the reason first")
+        try await w.type("#reject-reason", "wrong network")
+        try await w.click("#reject")
+        try await w.dismissAlert()
+        #expect(try await f.state(rejectMe).0 == "pending_review", "the confirm step dismissed: nothing changed")
+        try await w.click("#reject")
+        try await w.acceptAlert()
+        #expect(try await w.until("return !!document.getElementById('done')"))
+        #expect(try await f.state(rejectMe).0 == "rejected")
+
+        // The queue refreshes by itself — rows and tab counts — unless paused: a colleague's decision takes
+        // the row away without a reload once the refresh runs again.
+        try await w.go("\(site)/queue?tab=pending")
+        #expect(try await w.until("return !!document.getElementById('w-\(watched)') && !!document.getElementById('pause')"))
+        #expect(try await w.text("return document.querySelector('#tab-pending .count').textContent") == "1")
         _ = try await w.script("window.__noReload = 1; return true")
+        try await w.click("#pause")
+        #expect(try await w.text("return document.getElementById('pause').getAttribute('aria-pressed')") == "true")
         _ = try await f.db.transaction { c in
             try await Reviews.decide(watched, approve: false, reason: "seen elsewhere", expectedVersion: nil, reviewer: Reviewer(name: "bob", level: 1),
                                      channel: "cli", on: c, logger: log)
         }
+        try await Task.sleep(for: .seconds(6))
+        #expect(try await w.text("return document.getElementById('w-\(watched)') ? 'there' : 'gone'") == "there", "paused: no refresh")
+        try await w.click("#pause")
         #expect(try await w.until("return !document.getElementById('w-\(watched)') && window.__noReload === 1", timeout: .seconds(20)),
-                "the 5-second refresh replaced the rows in place")
+                "resumed: the refresh replaced the rows in place")
+        #expect(try await w.until("return document.querySelector('#tab-pending .count').textContent === '0'"), "and the tab counts")
         _ = try await w.screenshot("queue-after")
     }
 }

@@ -73,6 +73,11 @@ struct ConsoleFixture: Sendable {
         }
     }
 
+    /// The key of the fixture's configuration (none unless a test configures one).
+    var secrets: TOTPSecretBox {
+        get throws { try TOTPSecretBox.load(config.console) }
+    }
+
     var app: some ApplicationProtocol {
         get throws { try buildConsoleApplication(config: config, database: db, logger: log) }
     }
@@ -80,7 +85,8 @@ struct ConsoleFixture: Sendable {
     /// Adds a console user with the fixture's password.
     func user(_ name: String, _ role: ConsoleRole, level: Int = 0) async throws {
         _ = try await db.transaction { c in
-            try await ConsoleAccounts.add(name: name, role: role, reviewLevel: level, password: Self.password, bcryptCost: 4, actor: "test", on: c, logger: log)
+            try await ConsoleAccounts.add(name: name, role: role, reviewLevel: level, password: Self.password, bcryptCost: 4, secrets: secrets, actor: "test",
+                                          on: c, logger: log)
         }
     }
 
@@ -88,12 +94,13 @@ struct ConsoleFixture: Sendable {
     /// used: the user's used-step mark is cleared first (a code is good once, and a test uses several
     /// within one 30-second step).
     func code(_ name: String) async throws -> String {
-        var secret = ""
+        var stored = ""
         try await db.transaction { c in
             for try await s in try await c.query("""
                 UPDATE gateway.console_users SET totp_last_step = 0 WHERE name = \(name) RETURNING totp_secret
-                """, logger: log).decode(String.self) { secret = s }
+                """, logger: log).decode(String.self) { stored = s }
         }
+        let secret = try stored.isEmpty ? "" : secrets.open(stored, name: name)
         try #require(!secret.isEmpty, "no console user \(name)")
         return String(format: "%06d", TOTP(secret: secret).compute(date: Date()))
     }
@@ -204,4 +211,12 @@ extension String {
         guard let r = range(of: needle) else { return Int.max }
         return distance(from: startIndex, to: r.lowerBound)
     }
+}
+
+/// The text of the HTML row with `id` (from its `<tr` to its `</tr>`), or "".
+func row(_ html: String, id: String) -> String {
+    guard let start = html.range(of: "id=\"\(id)\"") else { return "" }
+    let rest = html[start.lowerBound...]
+    guard let end = rest.range(of: "</tr>") else { return String(rest) }
+    return String(rest[..<end.lowerBound])
 }

@@ -22,6 +22,14 @@ public struct ConsoleConfig: Sendable, Equatable {
     /// US dollars per whole coin, by symbol (decimal text, at most 8 decimals), shown beside amounts.
     /// Configured by hand: the console fetches no prices.
     public var usdRates: [String: String] = [:]
+    /// The console's address as operators' browsers reach it (`https://console.example/`), without a
+    /// trailing slash; nil: operator notifications carry no link.
+    public var publicURL: String?
+    /// Where the key sealing console users' TOTP secrets comes from (64 hex digits): an environment
+    /// variable's name (wins when set) and a file (a relative path is relative to the configuration
+    /// file); neither: secrets are stored in the clear.
+    public var totpKeyEnv: String?
+    public var totpKeyFile: String?
 
     public init(listen: ListenAddress = .init(host: "127.0.0.1", port: 8090), secureCookies: Bool = false, idleTimeout: Duration = .seconds(1800),
                 signInFailures: Int = 5, signInWindow: Duration = .seconds(900), bcryptCost: Int = 12, stuckAfter: Duration = .seconds(900),
@@ -52,6 +60,14 @@ public struct ConsoleConfig: Sendable, Equatable {
         for (symbol, rate) in c.usdRates where (try? CoinAmount.parse(rate, decimals: 8)) == nil {
             throw ConfigError(key: rates.keyPath(symbol), "expected a positive rate with at most 8 decimals, found '\(rate)'")
         }
+        if let url = try r.optionalString("public_url") {
+            guard let parts = URLComponents(string: url), ["http", "https"].contains(parts.scheme?.lowercased() ?? ""), let host = parts.host, !host.isEmpty,
+                  parts.query == nil, parts.fragment == nil, parts.user == nil
+            else { throw ConfigError(key: r.keyPath("public_url"), "expected an http:// or https:// URL such as https://console.example/, found '\(url)'") }
+            c.publicURL = url.hasSuffix("/") ? String(url.dropLast()) : url
+        }
+        c.totpKeyEnv = try r.optionalString("totp_key_env")
+        c.totpKeyFile = try r.optionalString("totp_key_file")
         try r.finish()
         return c
     }

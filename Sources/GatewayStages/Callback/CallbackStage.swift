@@ -28,7 +28,8 @@ public enum CallbackStage {
                                         backoff: env.config.worker(.callback).backoff, limiter: EndpointLimiter(cap: settings.perEndpointConcurrency),
                                         recorder: DeliveryRecorder(database: env.database, logger: env.logger),
                                         loader: CallbackLoader(database: env.database, logger: env.logger))
-        let notify = OperatorNotify(http: http, url: env.config.notifications.webhookURL, backoff: env.config.worker(.callback).backoff)
+        let notify = OperatorNotify(http: http, url: env.config.notifications.webhookURL, consoleURL: env.config.console.publicURL,
+                                    backoff: env.config.worker(.callback).backoff)
         return StageRunner.Parts(handlers: [Callbacks.deliverJobKind: delivery, OperatorNotifications.jobKind: notify],
                                  services: [HTTPClientService(client: http)])
     }
@@ -177,15 +178,16 @@ struct CallbackDelivery: JobHandler {
     }
 }
 
-/// Posts an operator notification `{"text": …}` to the configured webhook (logged either way);
-/// failures retry with the stage's backoff.
+/// Posts an operator notification `{"text": …}` to the configured webhook (logged either way), with
+/// a link to its console page when `console.public_url` is set; failures retry with the stage's backoff.
 struct OperatorNotify: JobHandler {
     let http: HTTPClient
     let url: String?
+    let consoleURL: String?
     let backoff: BackoffPolicy
 
     func handle(_ ctx: JobContext) async throws -> JobOutcome {
-        guard let payload = try? JSONValue.parse(Array(ctx.job.payload.utf8)), case .string(let text)? = payload["text"] else {
+        guard let text = OperatorNotifications.deliveryText(payload: ctx.job.payload, consoleURL: consoleURL) else {
             throw PermanentJobError("notification payload has no text")
         }
         ctx.logger.notice("operator notification", metadata: ["text": "\(text)", "webhook": "\(url == nil ? "none configured" : "configured")"])
