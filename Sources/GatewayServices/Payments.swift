@@ -318,7 +318,7 @@ public enum Payments {
         let first = orders[0]
         try await OperatorNotifications.enqueue(
             "Hot wallet \(first.hotAddress) on \(first.chain) cannot pay \(held.count) withdrawal(s) (\(held.prefix(10).map(String.init).joined(separator: ", "))\(held.count > 10 ? ", …" : "")): \(detail). They wait in review with reason \"\(hotWalletReason)\"; fund the hot wallet, then release them with gatewayctl review approve\(retryAfter.map { " (or wait for the automatic retry in \(DurationText.format($0)))" } ?? "").",
-            ref: "withdrawal:\(held[0])", on: c, logger: logger)
+            ref: "withdrawal:\(held[0])", link: held.count > 1 ? "/queue?tab=hot" : nil, on: c, logger: logger)
         if let retryAfter {
             _ = try await JobQueue.enqueue(held.map {
                 NewJob(stage: .autopay, kind: releaseJobKind, ref: "withdrawal:\($0)", runAt: .after(retryAfter), uniqueKey: "release:withdrawal:\($0)")
