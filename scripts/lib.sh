@@ -104,12 +104,23 @@ checkpoint_timeout = 15min
 wal_compression = lz4
 CONF
     fi
+    local i
     if ! as_pg "$bin/pg_ctl" -D "$data" status >/dev/null 2>&1; then
         say "starting PostgreSQL on 127.0.0.1:$port"
-        as_pg "$bin/pg_ctl" -D "$data" -l "$data/server.log" -w -t 60 start >/dev/null \
-            || { tail -n 20 "$data/server.log" >&2; die "PostgreSQL did not start (log: $data/server.log)"; }
+        # Our ports lie in Linux's ephemeral range (32768-60999): a client connection of anything on this
+        # machine can hold the port for a moment ("could not bind ... Address already in use"; a CI run
+        # lost its chaos cluster that way). Such a holder goes away: try again for a while.
+        for i in $(seq 1 15); do
+            as_pg "$bin/pg_ctl" -D "$data" -l "$data/server.log" -w -t 60 start >/dev/null && break
+            if [ "$i" -lt 15 ] && tail -n 20 "$data/server.log" | grep -q "Address already in use"; then
+                say "port $port is taken for the moment; trying again in 2 s"
+                sleep 2
+                continue
+            fi
+            tail -n 20 "$data/server.log" >&2
+            die "PostgreSQL did not start (log: $data/server.log)"
+        done
     fi
-    local i
     for i in $(seq 1 50); do
         as_pg "$bin/pg_isready" -h 127.0.0.1 -p "$port" -q && break
         sleep 0.2
