@@ -262,7 +262,7 @@ final class DeliveryRecorder: Sendable {
                 // mean committed. A lone statement is reported done at CommandComplete, before its implicit
                 // commit; a database crash in between lost a delivered mark while the job completed (a chaos
                 // run ended with one callback pending and no job left to send it).
-                try await database.transaction { c in try await c.query("""
+                _ = try await database.transaction { c in try await c.query("""
                     WITH d AS (
                         UPDATE gateway.callbacks SET state = 'delivered', delivered_at = now(), attempts = attempts + 1, last_error = NULL
                         WHERE id = ANY(\(ids)::int8[]) AND state = 'pending' RETURNING id, trade_type, trade_id)
