@@ -117,19 +117,22 @@ public enum Sweeps {
                                   logger: Logger) async throws -> [SweepCandidate] {
         var out: [SweepCandidate] = []
         let rows = try await c.query("""
-            SELECT a.id, a.address, a.merchant_id, w.id, w.hot_address, coalesce(w.cold_address, ''), k.id, k.symbol, k.is_token, k.coin_type,
-                   (sum(f.moved) - coalesce((SELECT sum(d.amount) FROM gateway.deposits d
-                                             WHERE d.address_id = a.id AND d.coin_id = k.id AND d.status = 'seen'), 0))::text
-            FROM gateway.addresses a
-            JOIN gateway.wallets w ON w.id = a.wallet_id
-            JOIN gateway.address_flows f ON f.chain = a.chain AND f.address = a.address
-            JOIN gateway.coins k ON k.id = f.coin_id
-            WHERE a.chain = \(chain) AND k.id = ANY(\(coinIDs)::int4[]) AND (\(address ?? "") = '' OR a.address = \(address ?? ""))
-              AND NOT EXISTS (SELECT 1 FROM gateway.sweeps s WHERE s.chain = a.chain AND s.address = a.address AND s.state NOT IN ('swept', 'failed'))
-            GROUP BY a.id, w.id, k.id
-            HAVING sum(f.moved) - coalesce((SELECT sum(d.amount) FROM gateway.deposits d
-                                            WHERE d.address_id = a.id AND d.coin_id = k.id AND d.status = 'seen'), 0) > 0
-            ORDER BY k.is_token DESC, a.id
+            SELECT address_id, address, merchant_id, wallet_id, hot_address, cold_address, coin_id, symbol, is_token, coin_type, balance::text
+            FROM (
+              SELECT a.id AS address_id, a.address, a.merchant_id, w.id AS wallet_id, w.hot_address, coalesce(w.cold_address, '') AS cold_address,
+                     k.id AS coin_id, k.symbol, k.is_token, k.coin_type,
+                     sum(f.moved) - coalesce((SELECT sum(d.amount) FROM gateway.deposits d
+                                              WHERE d.address_id = a.id AND d.coin_id = k.id AND d.status = 'seen'), 0) AS balance
+              FROM gateway.addresses a
+              JOIN gateway.wallets w ON w.id = a.wallet_id
+              JOIN gateway.address_flows f ON f.chain = a.chain AND f.address = a.address
+              JOIN gateway.coins k ON k.id = f.coin_id
+              WHERE a.chain = \(chain) AND k.id = ANY(\(coinIDs)::int4[]) AND (\(address ?? "") = '' OR a.address = \(address ?? ""))
+                AND NOT EXISTS (SELECT 1 FROM gateway.sweeps s WHERE s.chain = a.chain AND s.address = a.address AND s.state NOT IN ('swept', 'failed'))
+              GROUP BY a.id, w.id, k.id
+            ) held
+            WHERE balance > 0
+            ORDER BY is_token DESC, address_id
             """, logger: logger)
         for try await r in rows.decode((Int64, String, Int64, Int64, String, String, Int32, String, Bool, String, String).self) {
             out.append(SweepCandidate(addressID: r.0, address: r.1, merchantID: r.2, walletID: r.3, hotAddress: r.4, coldAddress: r.5.isEmpty ? nil : r.5,
