@@ -346,7 +346,8 @@ public final class QueueWorker: Service {
     /// on it would stop the worker for good (seen in the chaos run: a review-worker claimed nothing for
     /// ten minutes after the restart). Giving up is safe: outcomes stay buffered and are recorded
     /// again (they are fenced by lease tokens); jobs a lost claim took run again when its lease ends.
-    static let databaseDeadline: Duration = .seconds(30)
+    /// Handlers' own grouped statements (a stage's GroupedRunner) use it too, for the same reason.
+    public static let databaseDeadline: Duration = .seconds(30)
 
     /// The worker's own statements: in a transaction (or on a bare connection), given up after `databaseDeadline`.
     private func bounded<T: Sendable>(inTransaction: Bool = true, _ body: @escaping @Sendable (PostgresConnection) async throws -> T)

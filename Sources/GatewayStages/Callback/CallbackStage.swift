@@ -223,7 +223,9 @@ final class CallbackLoader: Sendable {
     private let runner: GroupedRunner<Int64, Loaded?>
 
     init(database: Database, logger: Logger) {
-        runner = GroupedRunner { ids in
+        // Bounded like the worker's own statements: a read hung on a connection that died in a database
+        // restart would otherwise hold every later load (and its job) forever.
+        runner = GroupedRunner(runTimeout: QueueWorker.databaseDeadline) { ids in
             do {
                 var found: [Int64: Loaded] = [:]
                 for try await r in try await database.query("""
@@ -255,7 +257,11 @@ final class DeliveryRecorder: Sendable {
     private let runner: GroupedRunner<CallbackDelivery.Stored, Void>
 
     init(database: Database, logger: Logger) {
-        runner = GroupedRunner { callbacks in
+        // Bounded: a chaos run's database restart left this run hanging on a dead connection; every later
+        // delivery waited behind it holding its endpoint slot, and the rest were snoozed for want of a slot
+        // (233 of 600 callbacks unsent). Given up, its callers retry; if its commit landed after all, the
+        // retry finds the callback delivered and sends nothing.
+        runner = GroupedRunner(runTimeout: QueueWorker.databaseDeadline) { callbacks in
             let ids = callbacks.map(\.id)
             do {
                 // In an explicit transaction: the caller completes its job once this returns, so "recorded" must
