@@ -21,7 +21,7 @@ cd "$ROOT"
 swift build -c "$BUILD" --product gateway-console >/dev/null
 swift build -c "$BUILD" --product gatewayctl >/dev/null
 BIN="$(swift build -c "$BUILD" --show-bin-path)"
-export POSTGRES_HOSTNAME="${POSTGRES_HOSTNAME:-127.0.0.1}" POSTGRES_PORT="${POSTGRES_PORT:-54339}" POSTGRES_USER="${POSTGRES_USER:-gateway}"
+export POSTGRES_HOSTNAME="${POSTGRES_HOSTNAME:-127.0.0.1}" POSTGRES_PORT="${POSTGRES_PORT:-24339}" POSTGRES_USER="${POSTGRES_USER:-gateway}"
 export POSTGRES_DB=gw_bench_console GATEWAY_SQL_DIR="$ROOT/sql"
 unset DATABASE_URL
 PSQL=(psql -h "$POSTGRES_HOSTNAME" -p "$POSTGRES_PORT" -U "$POSTGRES_USER" -v ON_ERROR_STOP=1 -qAt)

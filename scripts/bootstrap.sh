@@ -3,13 +3,13 @@
 # embedded PostgreSQL cluster under .local/pg, creates the database, and writes the key that seals
 # console users' TOTP secrets (.local/console-totp.key) when there is none. Idempotent.
 #
-#   scripts/bootstrap.sh            # cluster on 127.0.0.1:${GATEWAY_PG_PORT:-54329}, database "gateway"
+#   scripts/bootstrap.sh            # cluster on 127.0.0.1:${GATEWAY_PG_PORT:-24329}, database "gateway"
 #
 # Prints the environment to use it (also written to .local/env).
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
-PORT="${GATEWAY_PG_PORT:-54329}"
+PORT="${GATEWAY_PG_PORT:-24329}"
 DB="${GATEWAY_PG_DB:-gateway}"
 DATA="$LOCAL/pg"
 

@@ -16,7 +16,7 @@ source "$(dirname "$0")/lib.sh"
 
 ensure_packages
 ensure_swift
-chaos_environment chaos-sweeps 54350 8760
+chaos_environment chaos-sweeps 24350 8760
 
 # A seed of its own, and a configuration for this run (children get the same file).
 od -An -tx1 -N64 /dev/urandom | tr -d ' \n' >"$LOCAL/chaos-sweeps.seed"

@@ -15,7 +15,7 @@ source "$(dirname "$0")/lib.sh"
 
 ensure_packages
 ensure_swift
-chaos_environment chaos 54360 8660
+chaos_environment chaos 24360 8660
 
 # A seed of its own, and a configuration for this run (children get the same file).
 od -An -tx1 -N64 /dev/urandom | tr -d ' \n' >"$LOCAL/chaos.seed"

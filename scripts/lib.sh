@@ -104,12 +104,24 @@ checkpoint_timeout = 15min
 wal_compression = lz4
 CONF
     fi
-    local i
+    local i running_port
+    # A cluster made with another port (an older default, GATEWAY_PG_PORT changed) moves to this one.
+    if as_pg "$bin/pg_ctl" -D "$data" status >/dev/null 2>&1; then
+        running_port=$(sed -n 4p "$data/postmaster.pid" 2>/dev/null || true)
+        if [ -n "$running_port" ] && [ "$running_port" != "$port" ]; then
+            say "PostgreSQL in $data listens on $running_port; restarting it on $port"
+            as_pg "$bin/pg_ctl" -D "$data" -m fast -w stop >/dev/null || die "could not stop PostgreSQL in $data"
+        fi
+    fi
+    if ! grep -qx "port = $port" "$data/postgresql.conf"; then
+        as_pg sed -i "s/^port = [0-9]*\$/port = $port/" "$data/postgresql.conf"
+    fi
     if ! as_pg "$bin/pg_ctl" -D "$data" status >/dev/null 2>&1; then
         say "starting PostgreSQL on 127.0.0.1:$port"
-        # Our ports lie in Linux's ephemeral range (32768-60999): a client connection of anything on this
-        # machine can hold the port for a moment ("could not bind ... Address already in use"; a CI run
-        # lost its chaos cluster that way). Such a holder goes away: try again for a while.
+        # Our ports lie below Linux's ephemeral range (32768-60999), where no client connection is given
+        # a local port; they were inside it once, and a CI run lost its chaos cluster to a connection
+        # that held the port for over 30 s. A listener that comes and goes is still possible: try
+        # again for a while, and say who holds the port if it stays taken.
         for i in $(seq 1 15); do
             as_pg "$bin/pg_ctl" -D "$data" -l "$data/server.log" -w -t 60 start >/dev/null && break
             if [ "$i" -lt 15 ] && tail -n 20 "$data/server.log" | grep -q "Address already in use"; then
@@ -118,6 +130,10 @@ CONF
                 continue
             fi
             tail -n 20 "$data/server.log" >&2
+            if command -v ss >/dev/null 2>&1; then
+                echo "sockets on port $port:" >&2
+                ss -tanp 2>/dev/null | awk -v p=":$port" 'NR == 1 || index($4, p) || index($5, p)' >&2 || true
+            fi
             die "PostgreSQL did not start (log: $data/server.log)"
         done
     fi

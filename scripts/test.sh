@@ -13,7 +13,7 @@ ensure_swift
 DATA="$LOCAL/pg-test"
 stop_cluster "$DATA"
 rm -rf "$DATA"
-PORT=$(free_port "${GATEWAY_TEST_PG_PORT:-54339}")
+PORT=$(free_port "${GATEWAY_TEST_PG_PORT:-24339}")
 cleanup() { stop_cluster "$DATA"; rm -rf "$DATA"; }
 trap cleanup EXIT
 start_cluster "$DATA" "$PORT" gateway_test

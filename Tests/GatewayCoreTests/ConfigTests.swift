@@ -7,7 +7,7 @@ import Testing
 
     @Test func committedWorkersYmlLoadsWithEveryStage() throws {
         let c = try GatewayConfig.load(path: Self.root.appendingPathComponent("workers.yml").path, environment: [:])
-        #expect(c.database.port == 54329)
+        #expect(c.database.port == 24329)
         #expect(c.database.host == "127.0.0.1")
         #expect(Set(c.stages.keys) == Set(Stage.allCases))
         #expect(c.worker(.callback).backoff == BackoffPolicy(base: .seconds(15), factor: 2, cap: .seconds(3600)))
