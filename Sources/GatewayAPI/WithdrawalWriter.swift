@@ -13,8 +13,13 @@ final class WithdrawalWriter: Sendable {
     /// - Parameters:
     ///   - maxBatch: most withdrawals per transaction.
     ///   - maxWriters: transactions in flight at once (measured: a second one did not raise throughput here).
+    ///
+    /// A transaction still going after `QueueWorker.databaseDeadline` (one stuck on a connection that died
+    /// under it) is given up: its requests answer 503 "retry" and the next group takes its slot, instead of
+    /// every later withdrawal waiting behind it. Such a withdrawal may still have been stored; the
+    /// merchant's retry with the same businessId then answers 571, as for any lost reply.
     init(database: Database, logger: Logger, maxBatch: Int = 64, maxWriters: Int = 1) {
-        runner = GroupedRunner(maxBatch: maxBatch, maxRunners: maxWriters) { items in
+        runner = GroupedRunner(maxBatch: maxBatch, maxRunners: maxWriters, runTimeout: QueueWorker.databaseDeadline) { items in
             do {
                 let stored = try await database.transaction { c in try await Withdrawals.insert(items, on: c, logger: logger) }
                 return stored.map { .success($0) }
