@@ -6,6 +6,8 @@ import Logging
 import PostgresNIO
 
 /// Databases for tests: one migrated template per test process, and a fresh copy of it per test.
+/// Their names carry the test process's id: a run that was killed before it dropped its databases
+/// (and every run's template) is cleaned up by the next run on the cluster, once that process is gone.
 ///
 /// The cluster comes from `POSTGRES_HOSTNAME/PORT/USER/PASSWORD/DB` (what `scripts/test.sh`
 /// exports). A cluster that cannot be reached fails the test: tests never skip for lack of it.
@@ -34,9 +36,9 @@ public enum TestDatabase {
     private static let template = TemplateHolder()
 
     /// Creates an empty database (no migrations) and returns its settings.
-    public static func createEmpty(prefix: String = "gw_test") async throws -> DatabaseConfig {
+    public static func createEmpty() async throws -> DatabaseConfig {
         var config = clusterConfig()
-        let name = "\(prefix)_\(UInt64.random(in: 0...UInt64.max) & 0xffff_ffff_ffff)"
+        let name = freshName()
         try await offload { try admin { try $0.exec("CREATE DATABASE \(name)") } }
         config.database = name
         return config
@@ -46,10 +48,26 @@ public enum TestDatabase {
     public static func createMigrated() async throws -> DatabaseConfig {
         let templateName = try await template.name()
         var config = clusterConfig()
-        let name = "gw_test_\(UInt64.random(in: 0...UInt64.max) & 0xffff_ffff_ffff)"
+        let name = freshName()
         try await offload { try admin { try $0.exec("CREATE DATABASE \(name) TEMPLATE \(templateName)") } }
         config.database = name
         return config
+    }
+
+    private static var processID: Int32 { ProcessInfo.processInfo.processIdentifier }
+
+    /// `gw_test_p<pid>_<random>`.
+    private static func freshName() -> String { "gw_test_p\(processID)_\(UInt64.random(in: 0...UInt64.max) & 0xffff_ffff_ffff)" }
+
+    /// Drops the test databases and templates of test processes that no longer run on this machine
+    /// (the cluster is a local one: scripts/test.sh's or the developer's).
+    public static func dropLeftovers(_ m: Migrator) throws {
+        for row in try m.exec("SELECT datname FROM pg_database WHERE datname ~ '^gw_(template_|test_p)[0-9]+'") {
+            guard let name = row.first ?? nil else { continue }
+            let digits = name.drop { !$0.isNumber }.prefix { $0.isNumber }
+            guard let pid = Int32(digits), pid != processID, kill(pid, 0) != 0, errno == ESRCH else { continue }
+            _ = try m.exec("DROP DATABASE IF EXISTS \(name) WITH (FORCE)")
+        }
     }
 
     /// Drops a test database (disconnecting what is left).
@@ -77,7 +95,7 @@ public enum TestDatabase {
         return try result.get()
     }
 
-    static func admin(_ body: (Migrator) throws -> Void) throws {
+    public static func admin(_ body: (Migrator) throws -> Void) throws {
         var c = clusterConfig()
         c.database = "postgres"
         do {
@@ -99,8 +117,9 @@ public enum TestDatabase {
         }
 
         static func make() throws -> String {
-            let name = "gw_template_\(ProcessInfo.processInfo.processIdentifier)"
+            let name = "gw_template_\(TestDatabase.processID)"
             try TestDatabase.admin { m in
+                try TestDatabase.dropLeftovers(m)
                 try m.exec("DROP DATABASE IF EXISTS \(name) WITH (FORCE)")
                 try m.exec("CREATE DATABASE \(name)")
             }
