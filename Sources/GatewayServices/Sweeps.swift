@@ -109,36 +109,136 @@ public enum Sweeps {
         return Int64(ref.dropFirst("sweep:".count))
     }
 
-    /// Deposit addresses of `chain` holding a coin of `coinIDs` by our records (confirmed only, more
-    /// than nothing), with no sweep in flight; `address` narrows to one. (Swept addresses net to zero
-    /// and are left out here rather than decoded and dropped: after 22,000 sweeps that was 44,000 rows
-    /// per planning run.)
-    public static func candidates(chain: String, coinIDs: [Int32], address: String? = nil, on c: PostgresConnection,
+    /// Which deposit addresses a candidates query looks at.
+    public enum CandidateScope: Sendable {
+        /// Every deposit address of the chain (a full pass: sums every address's whole history).
+        case all
+        /// These addresses (the watched ones, `watched(chain:)`), each summed on its own through the indexes.
+        case addresses([Int64])
+        /// The one deposit address with this text.
+        case address(String)
+    }
+
+    /// Deposit addresses of `chain` (within `scope`) holding a coin of `coinIDs` by our records
+    /// (confirmed only, more than nothing), with no sweep in flight. (Swept addresses net to zero and are
+    /// left out here rather than decoded and dropped.)
+    public static func candidates(chain: String, coinIDs: [Int32], scope: CandidateScope, on c: PostgresConnection,
                                   logger: Logger) async throws -> [SweepCandidate] {
         var out: [SweepCandidate] = []
-        let rows = try await c.query("""
-            SELECT address_id, address, merchant_id, wallet_id, hot_address, cold_address, coin_id, symbol, is_token, coin_type, balance::text
-            FROM (
-              SELECT a.id AS address_id, a.address, a.merchant_id, w.id AS wallet_id, w.hot_address, coalesce(w.cold_address, '') AS cold_address,
-                     k.id AS coin_id, k.symbol, k.is_token, k.coin_type,
-                     sum(f.moved) - coalesce((SELECT sum(d.amount) FROM gateway.deposits d
-                                              WHERE d.address_id = a.id AND d.coin_id = k.id AND d.status = 'seen'), 0) AS balance
-              FROM gateway.addresses a
-              JOIN gateway.wallets w ON w.id = a.wallet_id
-              JOIN gateway.address_flows f ON f.chain = a.chain AND f.address = a.address
-              JOIN gateway.coins k ON k.id = f.coin_id
-              WHERE a.chain = \(chain) AND k.id = ANY(\(coinIDs)::int4[]) AND (\(address ?? "") = '' OR a.address = \(address ?? ""))
-                AND NOT EXISTS (SELECT 1 FROM gateway.sweeps s WHERE s.chain = a.chain AND s.address = a.address AND s.state NOT IN ('swept', 'failed'))
-              GROUP BY a.id, w.id, k.id
-            ) held
-            WHERE balance > 0
-            ORDER BY is_token DESC, address_id
-            """, logger: logger)
+        let rows: PostgresRowSequence
+        switch scope {
+        case .all:
+            rows = try await c.query("""
+                SELECT address_id, address, merchant_id, wallet_id, hot_address, cold_address, coin_id, symbol, is_token, coin_type, balance::text
+                FROM (
+                  SELECT a.id AS address_id, a.address, a.merchant_id, w.id AS wallet_id, w.hot_address, coalesce(w.cold_address, '') AS cold_address,
+                         k.id AS coin_id, k.symbol, k.is_token, k.coin_type,
+                         sum(f.moved) - coalesce((SELECT sum(d.amount) FROM gateway.deposits d
+                                                  WHERE d.address_id = a.id AND d.coin_id = k.id AND d.status = 'seen'), 0) AS balance
+                  FROM gateway.addresses a
+                  JOIN gateway.wallets w ON w.id = a.wallet_id
+                  JOIN gateway.address_flows f ON f.chain = a.chain AND f.address = a.address
+                  JOIN gateway.coins k ON k.id = f.coin_id
+                  WHERE a.chain = \(chain) AND k.id = ANY(\(coinIDs)::int4[])
+                    AND NOT EXISTS (SELECT 1 FROM gateway.sweeps s WHERE s.chain = a.chain AND s.address = a.address AND s.state NOT IN ('swept', 'failed'))
+                  GROUP BY a.id, w.id, k.id
+                ) held
+                WHERE balance > 0
+                ORDER BY is_token DESC, address_id
+                """, logger: logger)
+        case .addresses, .address:
+            // One address's flows at a time (LATERAL, chain and address given): the view's branches are
+            // read through their indexes, where a join with the whole view would sum every address first.
+            var ids: [Int64] = []
+            var text = ""
+            if case .addresses(let a) = scope { ids = a }
+            if case .address(let a) = scope { text = a }
+            rows = try await c.query("""
+                SELECT address_id, address, merchant_id, wallet_id, hot_address, cold_address, coin_id, symbol, is_token, coin_type, balance::text
+                FROM (
+                  SELECT a.id AS address_id, a.address, a.merchant_id, w.id AS wallet_id, w.hot_address, coalesce(w.cold_address, '') AS cold_address,
+                         k.id AS coin_id, k.symbol, k.is_token, k.coin_type,
+                         f.total - coalesce((SELECT sum(d.amount) FROM gateway.deposits d
+                                             WHERE d.address_id = a.id AND d.coin_id = k.id AND d.status = 'seen'), 0) AS balance
+                  FROM gateway.addresses a
+                  JOIN gateway.wallets w ON w.id = a.wallet_id
+                  JOIN LATERAL (SELECT f.coin_id, sum(f.moved) AS total FROM gateway.address_flows f
+                                WHERE f.chain = a.chain AND f.address = a.address GROUP BY f.coin_id) f ON true
+                  JOIN gateway.coins k ON k.id = f.coin_id
+                  WHERE a.chain = \(chain) AND k.id = ANY(\(coinIDs)::int4[])
+                    AND (a.id = ANY(\(ids)::int8[]) OR a.address = \(text))
+                    AND NOT EXISTS (SELECT 1 FROM gateway.sweeps s WHERE s.chain = a.chain AND s.address = a.address AND s.state NOT IN ('swept', 'failed'))
+                ) held
+                WHERE balance > 0
+                ORDER BY is_token DESC, address_id
+                """, logger: logger)
+        }
         for try await r in rows.decode((Int64, String, Int64, Int64, String, String, Int32, String, Bool, String, String).self) {
             out.append(SweepCandidate(addressID: r.0, address: r.1, merchantID: r.2, walletID: r.3, hotAddress: r.4, coldAddress: r.5.isEmpty ? nil : r.5,
                                       coinID: r.6, symbol: r.7, isToken: r.8, coinType: r.9, balance: BigInt(r.10) ?? 0))
         }
         return out
+    }
+
+    /// The watched deposit addresses of `chain` with no sweep in flight, with the mark each was read with
+    /// (`unwatch` removes a row only with that mark).
+    public static func watched(chain: String, on c: PostgresConnection, logger: Logger) async throws -> [(addressID: Int64, mark: Int64)] {
+        var out: [(addressID: Int64, mark: Int64)] = []
+        for try await (id, mark) in try await c.query("""
+            SELECT sw.address_id, sw.mark FROM gateway.sweep_watch sw JOIN gateway.addresses a ON a.id = sw.address_id
+            WHERE sw.chain = \(chain)
+              AND NOT EXISTS (SELECT 1 FROM gateway.sweeps s WHERE s.chain = a.chain AND s.address = a.address AND s.state NOT IN ('swept', 'failed'))
+            ORDER BY sw.address_id
+            """, logger: logger).decode((Int64, Int64).self) {
+            out.append((id, mark))
+        }
+        return out
+    }
+
+    /// A full pass, in the caller's transaction: watches every deposit address of `chain` that holds at
+    /// least the threshold of a swept coin by our records (`thresholds`: coin id → base units). Returns
+    /// how many addresses were added.
+    @discardableResult
+    public static func watchAll(chain: String, thresholds: [(coinID: Int32, threshold: BigUInt)], on c: PostgresConnection,
+                                logger: Logger) async throws -> Int {
+        var added = 0
+        for try await n in try await c.query("""
+            WITH added AS (
+              INSERT INTO gateway.sweep_watch (address_id, chain)
+              SELECT DISTINCT id, chain FROM (
+                SELECT a.id, a.chain
+                FROM gateway.addresses a
+                JOIN gateway.address_flows f ON f.chain = a.chain AND f.address = a.address
+                JOIN unnest(\(thresholds.map(\.coinID))::int4[], \(thresholds.map(\.threshold.description))::text[]) t(coin_id, threshold)
+                  ON t.coin_id = f.coin_id
+                WHERE a.chain = \(chain)
+                GROUP BY a.id, t.coin_id, t.threshold
+                HAVING sum(f.moved) >= t.threshold::numeric
+              ) held
+              ORDER BY id
+              ON CONFLICT (address_id) DO NOTHING
+              RETURNING 1)
+            SELECT count(*)::int8 FROM added
+            """, logger: logger).decode(Int64.self) {
+            added = Int(n)
+        }
+        return added
+    }
+
+    /// Stops watching addresses the planner is done with, each only if it still has the mark the planner
+    /// read (an address marked again meanwhile stays watched). Locks in address order, as the marking
+    /// triggers do.
+    public static func unwatch(_ rows: [(addressID: Int64, mark: Int64)], on c: PostgresConnection, logger: Logger) async throws {
+        guard !rows.isEmpty else { return }
+        _ = try await c.query("""
+            WITH done AS (
+              SELECT sw.address_id FROM gateway.sweep_watch sw
+              JOIN unnest(\(rows.map(\.addressID))::int8[], \(rows.map(\.mark))::int8[]) x(address_id, mark)
+                ON sw.address_id = x.address_id AND sw.mark = x.mark
+              ORDER BY sw.address_id
+              FOR UPDATE OF sw)
+            DELETE FROM gateway.sweep_watch sw USING done WHERE sw.address_id = done.address_id
+            """, logger: logger).collect()
     }
 
     /// Per (wallet id, coin id) of `chain`: what its hot address holds by our records, plus what open

@@ -110,7 +110,8 @@ import Testing
             """
         let c = try GatewayConfig.parse(yaml: swept, environment: [:])
         let sweep = try #require(try c.chain(named: "tron").sweep)
-        #expect(sweep.interval == .seconds(5) && sweep.gasMarginPercent == 150 && sweep.maxPerRun == 500)
+        #expect(sweep.interval == .seconds(5) && sweep.gasMarginPercent == 150 && sweep.maxPerRun == 500 && sweep.fullScanEvery == .seconds(6 * 3600))
+        #expect(try GatewayConfig.parse(yaml: swept.replacingOccurrences(of: "interval: 5s", with: "full_scan_every: 2h"), environment: [:]).chain(named: "tron").sweep?.fullScanEvery == .seconds(7200))
         #expect(sweep.coins["USDT"] == SweepCoinConfig(symbol: "USDT", threshold: 10_500_000, hotCap: 1_000_000_000))
         #expect(sweep.coins["TRX"]?.dustFractionPPM == 10_000)
         #expect(try GatewayConfig.parse(yaml: Self.tron, environment: [:]).chain(named: "tron").sweep == nil)
@@ -125,6 +126,7 @@ import Testing
         #expect(error(swept.replacingOccurrences(of: "interval: 5s", with: "gas_margin_percent: 50"))?.key == "chains.tron.sweep.gas_margin_percent")
         #expect(error(swept.replacingOccurrences(of: "interval: 5s", with: "gas_wallet: TXYZ"))?.key == "chains.tron.sweep.gas_wallet")
         #expect(error(swept.replacingOccurrences(of: "interval: 5s", with: "intervall: 5s"))?.key == "chains.tron.sweep.intervall")
+        #expect(error(swept.replacingOccurrences(of: "interval: 5s", with: "full_scan_every: 0s"))?.key == "chains.tron.sweep.full_scan_every")
     }
 
     @Test func paymentKeysAreReadPerChainKindAndNamedWhenWrong() throws {

@@ -362,9 +362,112 @@ struct SweepHarness {
                 #expect(report.planned.map(\.address) == [s.h.eth[1]], "\(report.waiting)")
                 #expect(report.waiting.count == 1 && report.waiting[0].address == s.h.eth[0] && report.waiting[0].reason.hasPrefix("dust"))
                 #expect(try await s.sweeps().map(\.address) == [s.h.eth[1]])
+                #expect(try await Self.watched(s) == [s.h.eth[0]], "a sweep waiting for the dust rule stays watched")
                 // Without a price the rule does not apply to the token: the small one is planned too.
                 let cheap = SweepCoinConfig(symbol: "USDT", threshold: 1_000_000, dustFractionPPM: 50_000)
                 #expect(try await s.planner("ethereum", s.config(usdt: cheap)).plan(dryRun: false).planned.map(\.address) == [s.h.eth[0]])
+            }
+        }
+    }
+
+    /// The addresses of `chain` the planner watches (gateway.sweep_watch), by text.
+    static func watched(_ s: SweepHarness, chain: String = "ethereum") async throws -> Set<String> {
+        var out = Set<String>()
+        for try await a in try await s.db.query("""
+            SELECT a.address FROM gateway.sweep_watch w JOIN gateway.addresses a ON a.id = w.address_id WHERE w.chain = \(chain)
+            """).decode(String.self) {
+            out.insert(a)
+        }
+        return out
+    }
+
+    @Test func thePlannerLooksAgainOnlyAtAddressesWhoseBalanceMayHaveChanged() async throws {
+        try await TestDatabase.withDatabase { db in
+            try await withPayChain("sweep-watch") { node, url in
+                let s = try await SweepHarness.make(db, node: node, url: url)
+                let (small, large) = (s.h.eth[0], s.h.eth[1])
+                // Seen, not yet confirmed: nothing to look at.
+                _ = try node.evm.transferUSDT([(to: try ChainKit.ChainKind.evm.parseAddress(small), amount: 500_000),
+                                               (to: try ChainKit.ChainKind.evm.parseAddress(large), amount: 2_000_000)])
+                node.evm.mine(1)
+                try await s.scan()
+                #expect(try await count(db, "SELECT count(*) FROM gateway.deposits WHERE status = 'seen'") == 2)
+                #expect(try await Self.watched(s).isEmpty)
+                // Confirmed: both are watched (the deposits' trigger, in the confirming transaction).
+                node.evm.mine(3)
+                try await s.scan()
+                #expect(try await Self.watched(s) == [small, large])
+
+                let planner = try s.planner("ethereum", s.config())
+                var report = try await planner.plan(dryRun: false)
+                #expect(report.planned.map(\.address) == [large])
+                #expect(try await Self.watched(s).isEmpty, "planned, or below every threshold: no longer watched")
+
+                // More arrives at the small one: watched again, planned by an incremental run.
+                try await s.deposit(eth: [(small, 600_000)])
+                #expect(try await Self.watched(s) == [small])
+                report = try await planner.plan(dryRun: false)
+                #expect(report.planned.map(\.address) == [small] && report.planned.first?.amount == 1_100_000)
+                #expect(try await Self.watched(s).isEmpty)
+
+                // A sweep that ends (failed here: the funds never left) marks its address; it is planned again.
+                try await db.transaction { c in
+                    _ = try await c.query("UPDATE gateway.sweeps SET state = 'failed' WHERE address = \(large)", logger: log).collect()
+                }
+                #expect(try await Self.watched(s) == [large])
+                report = try await planner.plan(dryRun: false)
+                #expect(report.planned.map(\.address) == [large])
+                #expect(try await s.sweeps().filter { $0.address == large }.map(\.state) == ["failed", "planned"])
+
+                // An address marked again while the planner looked keeps its row: only the mark read is removed.
+                let other = s.h.tron[0]
+                try await db.transaction { c in
+                    _ = try await c.query("""
+                        INSERT INTO gateway.sweep_watch (address_id, chain) SELECT id, chain FROM gateway.addresses WHERE address = \(other)
+                        """, logger: log).collect()
+                }
+                let read = try await db.withConnection { c in try await Sweeps.watched(chain: "tron", on: c, logger: log) }
+                #expect(read.count == 1)
+                try await db.transaction { c in
+                    _ = try await c.query("UPDATE gateway.sweep_watch SET mark = nextval('gateway.sweep_watch_mark')", logger: log).collect()
+                }
+                try await db.transaction { c in try await Sweeps.unwatch(read, on: c, logger: log) }
+                #expect(try await Self.watched(s, chain: "tron") == [other], "marked again after it was read")
+                let again = try await db.withConnection { c in try await Sweeps.watched(chain: "tron", on: c, logger: log) }
+                try await db.transaction { c in try await Sweeps.unwatch(again, on: c, logger: log) }
+                #expect(try await Self.watched(s, chain: "tron").isEmpty)
+            }
+        }
+    }
+
+    @Test func aFullPassFindsWhatNoMarkPointsTo() async throws {
+        try await TestDatabase.withDatabase { db in
+            try await withPayChain("sweep-full") { node, url in
+                let s = try await SweepHarness.make(db, node: node, url: url)
+                try await s.deposit(eth: [(s.h.eth[0], 800_000)])
+                // Below the threshold: looked at once, then no longer watched.
+                #expect(try await s.planner("ethereum", s.config()).plan(dryRun: false).planned.isEmpty)
+                #expect(try await Self.watched(s).isEmpty)
+
+                // The threshold lowered (a new sweep-worker): its first run looks at every address. A dry run
+                // shows it and watches nothing; the next run plans it.
+                let lower = s.config(usdt: SweepCoinConfig(symbol: "USDT", threshold: 500_000))
+                let restarted = try s.planner("ethereum", lower)
+                #expect(try await restarted.plan(dryRun: true).planned.map(\.address) == [s.h.eth[0]])
+                #expect(try await Self.watched(s).isEmpty)
+                #expect(try await s.sweeps().isEmpty)
+                #expect(try await restarted.plan(dryRun: false).stored.count == 1)
+
+                // Between full passes an address nobody marked is not looked at; the next full pass finds it.
+                var often = lower
+                for i in often.chains.indices { often.chains[i].sweep?.fullScanEvery = .milliseconds(500) }
+                let planner = try s.planner("ethereum", often)
+                #expect(try await planner.plan(dryRun: false).planned.isEmpty, "the full pass of its first run: nothing else to sweep")
+                try await s.deposit(eth: [(s.h.eth[1], 700_000)])
+                try await db.transaction { c in _ = try await c.query("DELETE FROM gateway.sweep_watch", logger: log).collect() }  // a lost mark
+                #expect(try await planner.plan(dryRun: false).planned.isEmpty)
+                try await Task.sleep(for: .milliseconds(600))
+                #expect(try await planner.plan(dryRun: false).planned.map(\.address) == [s.h.eth[1]])
             }
         }
     }

@@ -33,6 +33,10 @@ public struct SweepConfig: Sendable, Equatable {
     public var interval: Duration = .seconds(30)
     /// Most sweeps one planner run starts.
     public var maxPerRun: Int = 500
+    /// Between runs the planner looks only at addresses whose balance may have changed (a confirmed
+    /// deposit, an ended sweep); every this long (and on a sweep-worker's first run) it looks at all of
+    /// them, which picks up a lowered threshold or a newly swept coin.
+    public var fullScanEvery: Duration = .seconds(6 * 3600)
     /// A gas top-up sends the estimated gas × this margin, in percent (100 to 1000).
     public var gasMarginPercent: Int = 150
     /// The coins swept, by upper-case symbol.
@@ -54,6 +58,7 @@ public struct SweepConfig: Sendable, Equatable {
         var s = SweepConfig()
         s.interval = try r.duration("interval", default: s.interval, minimum: .milliseconds(10))
         s.maxPerRun = try r.int("max_per_run", default: s.maxPerRun, in: 1...100_000)
+        s.fullScanEvery = try r.duration("full_scan_every", default: s.fullScanEvery, minimum: .seconds(1))
         s.gasMarginPercent = try r.int("gas_margin_percent", default: s.gasMarginPercent, in: 100...1000)
         s.gasWallet = try r.bool("gas_wallet", default: s.gasWallet)
         let coins = try r.section("coins")
