@@ -37,8 +37,8 @@ CREATE SEQUENCE gateway.sweep_watch_mark;
 CREATE TABLE gateway.sweep_watch (
     address_id bigint PRIMARY KEY REFERENCES gateway.addresses (id),
     chain      text   NOT NULL,
-    -- Changes whenever the address is marked again: the planner removes a row only with the mark it
-    -- read, so an arrival while it was planning keeps the address watched.
+    -- A new value (never reused) whenever the address is marked again: the planner removes a row only
+    -- with the mark it read, so an arrival while it was planning keeps the address watched.
     mark       bigint NOT NULL DEFAULT nextval('gateway.sweep_watch_mark')
 );
 CREATE INDEX sweep_watch_chain ON gateway.sweep_watch (chain, address_id);
@@ -46,8 +46,10 @@ CREATE INDEX sweep_watch_chain ON gateway.sweep_watch (chain, address_id);
 COMMENT ON TABLE gateway.sweep_watch IS 'deposit addresses the sweep planner must look at again: a deposit to them was confirmed, or a sweep of theirs ended; the planner removes a row once the address has a sweep or holds less than every threshold';
 
 -- Marked in the transaction that confirms the deposit (or ends the sweep), whichever code does it.
--- Statement-level, in address order (the order the planner locks rows it removes).
-CREATE FUNCTION gateway.sweep_watch_deposits_inserted() RETURNS trigger LANGUAGE plpgsql AS $$
+-- Statement-level (one insert per statement, not per row), in address order (the order in which the
+-- planner locks the rows it removes). A later update of a row already confirmed (or ended) marks its
+-- address again; that costs the planner one more look, never a missed deposit.
+CREATE FUNCTION gateway.sweep_watch_deposits() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     INSERT INTO gateway.sweep_watch (address_id, chain)
     SELECT DISTINCT n.address_id, n.chain FROM new_deposits n WHERE n.status IN ('confirmed', 'ignored') ORDER BY 1
@@ -55,29 +57,19 @@ BEGIN
     RETURN NULL;
 END $$;
 
-CREATE FUNCTION gateway.sweep_watch_deposits_updated() RETURNS trigger LANGUAGE plpgsql AS $$
+CREATE FUNCTION gateway.sweep_watch_sweeps() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     INSERT INTO gateway.sweep_watch (address_id, chain)
-    SELECT DISTINCT n.address_id, n.chain FROM new_deposits n JOIN old_deposits o ON o.id = n.id
-    WHERE n.status IN ('confirmed', 'ignored') AND o.status IS DISTINCT FROM n.status ORDER BY 1
-    ON CONFLICT (address_id) DO UPDATE SET mark = nextval('gateway.sweep_watch_mark');
-    RETURN NULL;
-END $$;
-
-CREATE FUNCTION gateway.sweep_watch_sweeps_ended() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-    INSERT INTO gateway.sweep_watch (address_id, chain)
-    SELECT DISTINCT n.address_id, n.chain FROM new_sweeps n JOIN old_sweeps o ON o.id = n.id
-    WHERE n.state IN ('swept', 'failed') AND o.state NOT IN ('swept', 'failed') ORDER BY 1
+    SELECT DISTINCT n.address_id, n.chain FROM new_sweeps n WHERE n.state IN ('swept', 'failed') ORDER BY 1
     ON CONFLICT (address_id) DO UPDATE SET mark = nextval('gateway.sweep_watch_mark');
     RETURN NULL;
 END $$;
 
 CREATE TRIGGER deposits_watch_inserted AFTER INSERT ON gateway.deposits
-    REFERENCING NEW TABLE AS new_deposits FOR EACH STATEMENT EXECUTE FUNCTION gateway.sweep_watch_deposits_inserted();
+    REFERENCING NEW TABLE AS new_deposits FOR EACH STATEMENT EXECUTE FUNCTION gateway.sweep_watch_deposits();
 CREATE TRIGGER deposits_watch_updated AFTER UPDATE ON gateway.deposits
-    REFERENCING OLD TABLE AS old_deposits NEW TABLE AS new_deposits FOR EACH STATEMENT EXECUTE FUNCTION gateway.sweep_watch_deposits_updated();
+    REFERENCING NEW TABLE AS new_deposits FOR EACH STATEMENT EXECUTE FUNCTION gateway.sweep_watch_deposits();
 CREATE TRIGGER sweeps_watch_ended AFTER UPDATE ON gateway.sweeps
-    REFERENCING OLD TABLE AS old_sweeps NEW TABLE AS new_sweeps FOR EACH STATEMENT EXECUTE FUNCTION gateway.sweep_watch_sweeps_ended();
+    REFERENCING NEW TABLE AS new_sweeps FOR EACH STATEMENT EXECUTE FUNCTION gateway.sweep_watch_sweeps();
 
 -- What is already waiting is found by each sweep-worker's first planner run (a full pass).

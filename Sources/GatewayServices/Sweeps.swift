@@ -150,9 +150,13 @@ public enum Sweeps {
             // One address's flows at a time (LATERAL, chain and address given): the view's branches are
             // read through their indexes, where a join with the whole view would sum every address first.
             var ids: [Int64] = []
-            var text = ""
             if case .addresses(let a) = scope { ids = a }
-            if case .address(let a) = scope { text = a }
+            if case .address(let text) = scope {
+                for try await id in try await c.query("SELECT id FROM gateway.addresses WHERE chain = \(chain) AND address = \(text)",
+                                                      logger: logger).decode(Int64.self) {
+                    ids.append(id)
+                }
+            }
             rows = try await c.query("""
                 SELECT address_id, address, merchant_id, wallet_id, hot_address, cold_address, coin_id, symbol, is_token, coin_type, balance::text
                 FROM (
@@ -166,7 +170,7 @@ public enum Sweeps {
                                 WHERE f.chain = a.chain AND f.address = a.address GROUP BY f.coin_id) f ON true
                   JOIN gateway.coins k ON k.id = f.coin_id
                   WHERE a.chain = \(chain) AND k.id = ANY(\(coinIDs)::int4[])
-                    AND (a.id = ANY(\(ids)::int8[]) OR a.address = \(text))
+                    AND a.id = ANY(\(ids)::int8[])
                     AND NOT EXISTS (SELECT 1 FROM gateway.sweeps s WHERE s.chain = a.chain AND s.address = a.address AND s.state NOT IN ('swept', 'failed'))
                 ) held
                 WHERE balance > 0
@@ -195,49 +199,30 @@ public enum Sweeps {
         return out
     }
 
-    /// A full pass, in the caller's transaction: watches every deposit address of `chain` that holds at
-    /// least the threshold of a swept coin by our records (`thresholds`: coin id → base units). Returns
-    /// how many addresses were added.
-    @discardableResult
-    public static func watchAll(chain: String, thresholds: [(coinID: Int32, threshold: BigUInt)], on c: PostgresConnection,
-                                logger: Logger) async throws -> Int {
-        var added = 0
-        for try await n in try await c.query("""
-            WITH added AS (
-              INSERT INTO gateway.sweep_watch (address_id, chain)
-              SELECT DISTINCT id, chain FROM (
-                SELECT a.id, a.chain
-                FROM gateway.addresses a
-                JOIN gateway.address_flows f ON f.chain = a.chain AND f.address = a.address
-                JOIN unnest(\(thresholds.map(\.coinID))::int4[], \(thresholds.map(\.threshold.description))::text[]) t(coin_id, threshold)
-                  ON t.coin_id = f.coin_id
-                WHERE a.chain = \(chain)
-                GROUP BY a.id, t.coin_id, t.threshold
-                HAVING sum(f.moved) >= t.threshold::numeric
-              ) held
-              ORDER BY id
-              ON CONFLICT (address_id) DO NOTHING
-              RETURNING 1)
-            SELECT count(*)::int8 FROM added
-            """, logger: logger).decode(Int64.self) {
-            added = Int(n)
-        }
-        return added
+    /// Watches these deposit addresses of `chain` (in the caller's transaction; ones already watched keep
+    /// their mark).
+    public static func watch(chain: String, addressIDs: [Int64], on c: PostgresConnection, logger: Logger) async throws {
+        guard !addressIDs.isEmpty else { return }
+        _ = try await c.query("""
+            INSERT INTO gateway.sweep_watch (address_id, chain)
+            SELECT id, \(chain) FROM unnest(\(addressIDs.sorted())::int8[]) id ORDER BY id
+            ON CONFLICT (address_id) DO NOTHING
+            """, logger: logger).collect()
     }
 
     /// Stops watching addresses the planner is done with, each only if it still has the mark the planner
-    /// read (an address marked again meanwhile stays watched). Locks in address order, as the marking
-    /// triggers do.
+    /// read (an address marked again meanwhile stays watched; marks are never reused, so the set of marks
+    /// read names exactly those rows). Locks in address order, as the marking triggers do; written so that
+    /// no plan depends on the table's statistics (it churns).
     public static func unwatch(_ rows: [(addressID: Int64, mark: Int64)], on c: PostgresConnection, logger: Logger) async throws {
         guard !rows.isEmpty else { return }
         _ = try await c.query("""
             WITH done AS (
-              SELECT sw.address_id FROM gateway.sweep_watch sw
-              JOIN unnest(\(rows.map(\.addressID))::int8[], \(rows.map(\.mark))::int8[]) x(address_id, mark)
-                ON sw.address_id = x.address_id AND sw.mark = x.mark
-              ORDER BY sw.address_id
-              FOR UPDATE OF sw)
-            DELETE FROM gateway.sweep_watch sw USING done WHERE sw.address_id = done.address_id
+              SELECT address_id FROM gateway.sweep_watch
+              WHERE address_id = ANY(\(rows.map(\.addressID))::int8[]) AND mark = ANY(\(rows.map(\.mark))::int8[])
+              ORDER BY address_id
+              FOR UPDATE)
+            DELETE FROM gateway.sweep_watch WHERE address_id = ANY(ARRAY(SELECT address_id FROM done))
             """, logger: logger).collect()
     }
 

@@ -363,6 +363,9 @@ struct SweepHarness {
                 #expect(report.waiting.count == 1 && report.waiting[0].address == s.h.eth[0] && report.waiting[0].reason.hasPrefix("dust"))
                 #expect(try await s.sweeps().map(\.address) == [s.h.eth[1]])
                 #expect(try await Self.watched(s) == [s.h.eth[0]], "a sweep waiting for the dust rule stays watched")
+                try await db.transaction { c in _ = try await c.query("DELETE FROM gateway.sweep_watch", logger: log).collect() }  // a lost mark
+                #expect(try await s.planner("ethereum", s.config(usdt: dear)).plan(dryRun: false).waiting.map(\.address) == [s.h.eth[0]])
+                #expect(try await Self.watched(s) == [s.h.eth[0]], "a full pass watches what it found waiting")
                 // Without a price the rule does not apply to the token: the small one is planned too.
                 let cheap = SweepCoinConfig(symbol: "USDT", threshold: 1_000_000, dustFractionPPM: 50_000)
                 #expect(try await s.planner("ethereum", s.config(usdt: cheap)).plan(dryRun: false).planned.map(\.address) == [s.h.eth[0]])

@@ -105,10 +105,10 @@ public struct SweepPlanner: Sendable {
     ///
     /// The candidates are the watched addresses (gateway.sweep_watch: a deposit confirmed there, or a
     /// sweep of theirs ended, since the planner last looked), or `address` alone. This planner's first
-    /// run, and one every `full_scan_every`, first watches every address holding a threshold (a full
-    /// pass; a dry run reads them all instead). Afterwards the planner stops watching the addresses it
-    /// planned (their sweep's end marks them again) and those below every threshold; the ones above a
-    /// threshold that wait (dust, the node, the run's limit) stay watched.
+    /// run, and one every `full_scan_every`, looks at every address instead (a full pass). Afterwards the
+    /// planner stops watching the addresses it planned (their sweep's end marks them again) and those
+    /// below every threshold; the ones above a threshold that wait (dust, the node, the run's limit) stay
+    /// watched, and a full pass adds those it found unwatched.
     public func plan(address: String? = nil, dryRun: Bool, chunk: Int = 200) async throws -> SweepPlanReport {
         var report = SweepPlanReport(chain: chain.name)
         struct Records: Sendable {
@@ -118,28 +118,22 @@ public struct SweepPlanner: Sendable {
         let chainName = chain.name, settings = self.settings, logger = self.logger
         let now = ContinuousClock.now
         let fullPass = address == nil && lastFullScan.at.withLock { last in last.map { now - $0 >= settings.fullScanEvery } ?? true }
-        let coins = try await database.withConnection { c in
-            try await Reconciliation.coins(chain: chainName, on: c, logger: logger).filter { settings.coins[$0.symbol.uppercased()] != nil }
-        }
-        if fullPass && !dryRun {
-            let thresholds = coins.compactMap { k in settings.coins[k.symbol.uppercased()].map { (coinID: k.id, threshold: $0.threshold) } }
-            let added = try await database.transaction { c in try await Sweeps.watchAll(chain: chainName, thresholds: thresholds, on: c, logger: logger) }
-            logger.info("sweep planner looked at every deposit address (full pass)", metadata: ["chain": "\(chainName)", "watched_now": "\(added)"])
-        }
         let records: Records = try await database.withConnection { c in
+            let coins = try await Reconciliation.coins(chain: chainName, on: c, logger: logger).filter { settings.coins[$0.symbol.uppercased()] != nil }
             var watched: [(addressID: Int64, mark: Int64)] = []
             let scope: Sweeps.CandidateScope
             if let address {
                 scope = .address(address)
-            } else if fullPass && dryRun {
-                scope = .all
             } else {
                 watched = try await Sweeps.watched(chain: chainName, on: c, logger: logger)
-                scope = .addresses(watched.map(\.addressID))
+                scope = fullPass ? .all : .addresses(watched.map(\.addressID))
             }
             let candidates = try await Sweeps.candidates(chain: chainName, coinIDs: coins.map(\.id), scope: scope, on: c, logger: logger)
             return Records(coins: coins, candidates: candidates,
                            holdings: try await Sweeps.hotHoldings(chain: chainName, coinIDs: coins.map(\.id), on: c, logger: logger), watched: watched)
+        }
+        if fullPass && !dryRun {
+            logger.info("sweep planner looked at every deposit address (full pass)", metadata: ["chain": "\(chainName)", "candidates": "\(records.candidates.count)"])
         }
         if fullPass && !dryRun { lastFullScan.at.withLock { $0 = now } }  // a dry run read them all but watched none
         var holdings = records.holdings
@@ -229,7 +223,7 @@ public struct SweepPlanner: Sendable {
                 report.stored += try await database.transaction { c in try await Sweeps.insert(toStore, on: c, logger: logger) }
             }
         }
-        if !dryRun && !records.watched.isEmpty {
+        if !dryRun && address == nil {
             // Still watched: what holds a threshold and was not planned now (it waits for the dust rule, the
             // node or the next run).
             let planned = Set(report.planned.map(\.addressID))
@@ -237,7 +231,13 @@ public struct SweepPlanner: Sendable {
                 settings.coins[c.symbol.uppercased()].map { c.balance >= BigInt($0.threshold) } ?? false
             }.map(\.addressID)).subtracting(planned)
             let done = records.watched.filter { !waiting.contains($0.addressID) }
-            try await database.transaction { c in try await Sweeps.unwatch(done, on: c, logger: logger) }
+            let unwatched = fullPass ? waiting.subtracting(records.watched.map(\.addressID)).sorted() : []
+            if !done.isEmpty || !unwatched.isEmpty {
+                try await database.transaction { c in
+                    try await Sweeps.unwatch(done, on: c, logger: logger)
+                    try await Sweeps.watch(chain: chainName, addressIDs: unwatched, on: c, logger: logger)
+                }
+            }
         }
         return report
     }
