@@ -165,7 +165,10 @@ struct BenchWorker: AsyncParsableCommand {
     }
 }
 
-/// Creates (when missing) and migrates a scratch database next to the configured one.
+/// Creates (when missing) and migrates a scratch database next to the configured one, and drops the
+/// queue's jobs earlier runs left there: their callbacks to a receiver that is gone, planner and
+/// confirmation jobs of another benchmark's chain would compete with this run (a deposit benchmark after
+/// sweep benchmarks waited behind 16,000 such callbacks and timed out).
 enum ScratchDatabase {
     static func prepare(_ db: DatabaseConfig, logger: Logger) throws {
         var admin = db
@@ -174,7 +177,9 @@ enum ScratchDatabase {
         let exists = try m.exec("SELECT 1 FROM pg_database WHERE datname = '\(db.database.replacingOccurrences(of: "'", with: "''"))'")
         if exists.isEmpty { try m.exec("CREATE DATABASE \"\(db.database.replacingOccurrences(of: "\"", with: "\"\""))\"") }
         guard let dir = GatewaySchema.locateSQLDirectory() else { throw ValidationError("cannot find the sql/ folder; set GATEWAY_SQL_DIR") }
-        try Migrator(connectionString: db.libpqConnectionString, logger: logger).migrate(try GatewaySchema.loadMigrations(directory: dir))
+        let scratch = try Migrator(connectionString: db.libpqConnectionString, logger: logger)
+        try scratch.migrate(try GatewaySchema.loadMigrations(directory: dir))
+        try scratch.exec("DELETE FROM gateway.jobs")
     }
 }
 
