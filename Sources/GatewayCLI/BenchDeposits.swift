@@ -46,32 +46,17 @@ struct DepositBench: AsyncParsableCommand {
     }
 
     func run() async throws {
-        var config = try options.loadConfig()
-        Observability.bootstrapLogging(level: .warning)
-        var benchLogger = Logger(label: "gateway.bench")
-        benchLogger.logLevel = .warning
-        let logger = benchLogger
-        config.database.database = database ?? config.database.database + "_bench"
-        config.database.poolSize = max(config.database.poolSize, concurrency + 8)
-        config.api.callbackURLs.allowLoopback = true
-        config.callbacks = CallbackSettings(requestTimeout: .seconds(10), perEndpointConcurrency: concurrency, deadAfter: .seconds(86_400))
-        config.stages[.callback] = WorkerConfig(concurrency: concurrency, batchSize: min(concurrency, 50), pollInterval: .milliseconds(200),
-                                                lease: .seconds(60), maxAttempts: 100, backoff: BackoffPolicy(base: .seconds(1), factor: 2, cap: .seconds(10)),
-                                                shutdownGrace: .seconds(5))
-        try ScratchDatabase.prepare(config.database, logger: logger)
-        let db = Database(config: config.database, logger: logger)
         let settings = (deposits: deposits, perBlock: perBlock, addresses: addresses, confirmations: confirmations, rounds: rounds)
-        let frozen = config
-        let quiet = Logger(label: "devchain", factory: { _ in SwiftLogNoOpLogHandler() })
-
-        let figures = try await withThrowingTaskGroup(of: Void.self) { tasks -> [(String, String)] in
-            tasks.addTask { await db.client.run() }
-            defer { tasks.cancelAll() }
-            return try await DevChain.withRunning(DevChainOptions(seed: "bench-\(UUID().uuidString)"), logger: quiet) { node, url in
-                try await Self.measure(config: frozen, db: db, node: node, url: url, settings: settings, logger: logger)
-            }
+        let concurrency = self.concurrency
+        try await BenchChain.run(options, database: database, poolSize: concurrency + 8, seedPrefix: "bench", automine: true, adjust: { config in
+            config.api.callbackURLs.allowLoopback = true
+            config.callbacks = CallbackSettings(requestTimeout: .seconds(10), perEndpointConcurrency: concurrency, deadAfter: .seconds(86_400))
+            config.stages[.callback] = WorkerConfig(concurrency: concurrency, batchSize: min(concurrency, 50), pollInterval: .milliseconds(200),
+                                                    lease: .seconds(60), maxAttempts: 100,
+                                                    backoff: BackoffPolicy(base: .seconds(1), factor: 2, cap: .seconds(10)), shutdownGrace: .seconds(5))
+        }) { config, db, node, url, logger in
+            try await Self.measure(config: config, db: db, node: node, url: url, settings: settings, logger: logger)
         }
-        for (k, v) in figures { print("\(k) \(v)") }
     }
 
     static func measure(config: GatewayConfig, db: Database, node: DevChain, url: String,

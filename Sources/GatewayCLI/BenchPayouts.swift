@@ -45,26 +45,10 @@ struct PayoutBench: AsyncParsableCommand {
     }
 
     func run() async throws {
-        var config = try options.loadConfig()
-        Observability.bootstrapLogging(level: .warning)
-        var benchLogger = Logger(label: "gateway.bench")
-        benchLogger.logLevel = .warning
-        let logger = benchLogger
-        config.database.database = database ?? config.database.database + "_bench"
-        config.database.poolSize = max(config.database.poolSize, 40)
-        try ScratchDatabase.prepare(config.database, logger: logger)
-        let db = Database(config: config.database, logger: logger)
-        let frozen = config
         let settings = (count: count, hot: hotAddresses, workers: workers, confirmations: confirmations, blockMs: blockMs)
-        let quiet = Logger(label: "devchain", factory: { _ in SwiftLogNoOpLogHandler() })
-        let figures = try await withThrowingTaskGroup(of: Void.self) { tasks -> [(String, String)] in
-            tasks.addTask { await db.client.run() }
-            defer { tasks.cancelAll() }
-            return try await DevChain.withRunning(DevChainOptions(seed: "payouts-\(UUID().uuidString)", automine: false), logger: quiet) { node, url in
-                try await Self.measure(config: frozen, db: db, node: node, url: url, settings: settings, logger: logger)
-            }
+        try await BenchChain.run(options, database: database, poolSize: 40, seedPrefix: "payouts", automine: false) { config, db, node, url, logger in
+            try await Self.measure(config: config, db: db, node: node, url: url, settings: settings, logger: logger)
         }
-        for (k, v) in figures { print("\(k) \(v)") }
     }
 
     static func measure(config base: GatewayConfig, db: Database, node: DevChain, url: String,

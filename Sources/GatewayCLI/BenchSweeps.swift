@@ -39,26 +39,10 @@ struct SweepBench: AsyncParsableCommand {
     }
 
     func run() async throws {
-        var config = try options.loadConfig()
-        Observability.bootstrapLogging(level: .warning)
-        var benchLogger = Logger(label: "gateway.bench")
-        benchLogger.logLevel = .warning
-        let logger = benchLogger
-        config.database.database = database ?? config.database.database + "_bench"
-        config.database.poolSize = max(config.database.poolSize, 40)
-        try ScratchDatabase.prepare(config.database, logger: logger)
-        let db = Database(config: config.database, logger: logger)
-        let frozen = config
         let settings = Settings(count: count, workers: workers, confirmations: confirmations, blockMs: blockMs)
-        let quiet = Logger(label: "devchain", factory: { _ in SwiftLogNoOpLogHandler() })
-        let figures = try await withThrowingTaskGroup(of: Void.self) { tasks -> [(String, String)] in
-            tasks.addTask { await db.client.run() }
-            defer { tasks.cancelAll() }
-            return try await DevChain.withRunning(DevChainOptions(seed: "sweeps-\(UUID().uuidString)", automine: false), logger: quiet) { node, url in
-                try await Self.measure(config: frozen, db: db, node: node, url: url, settings: settings, logger: logger)
-            }
+        try await BenchChain.run(options, database: database, poolSize: 40, seedPrefix: "sweeps", automine: false) { config, db, node, url, logger in
+            try await Self.measure(config: config, db: db, node: node, url: url, settings: settings, logger: logger)
         }
-        for (k, v) in figures { print("\(k) \(v)") }
     }
 
     struct Settings: Sendable { var count: Int, workers: Int, confirmations: Int, blockMs: Int }

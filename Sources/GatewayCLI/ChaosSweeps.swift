@@ -46,29 +46,10 @@ struct ChaosSweeps: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let configPath = URL(fileURLWithPath: options.configPath).standardizedFileURL.path
-        let binDir = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().deletingLastPathComponent()
-        try FileManager.default.createDirectory(atPath: logs, withIntermediateDirectories: true)
-        let http = HTTPClient(eventLoopGroupProvider: .singleton)
-        let node = DevchainControl(http: http, url: devchain)
-        let children = Children(bin: binDir, config: configPath, logs: logs)
-        let started = ContinuousClock.now
-        do {
-            let settings = Settings(addresses: addresses, sweepWorkers: sweepWorkers, killEvery: killEvery, faultRate: faultRate, timeout: timeout,
-                                    logs: logs)
-            let report = try await CLIContext.with(options, label: "gateway.chaos") { ctx in
-                try await Self.runChaos(ctx, settings, node: node, children: children, started: started)
-            }
-            children.stopAll()
-            try? await node.post("/devchain/faults/clear", [:])
-            try? await http.shutdown()
-            FileHandle.standardOutput.write(Data((report.lines.joined(separator: "\n") + "\n").utf8))
-            if !report.ok { throw ExitCode(1) }
-        } catch {
-            children.stopAll()
-            try? await node.post("/devchain/faults/clear", [:])
-            try? await http.shutdown()
-            throw error
+        let settings = Settings(addresses: addresses, sweepWorkers: sweepWorkers, killEvery: killEvery, faultRate: faultRate, timeout: timeout,
+                                logs: logs)
+        try await ChaosWithdrawals.execute(options, devchain: devchain, logs: logs) { ctx, node, children, started in
+            try await Self.runChaos(ctx, settings, node: node, children: children, started: started)
         }
     }
 

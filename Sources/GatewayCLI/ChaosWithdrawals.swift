@@ -63,6 +63,18 @@ struct ChaosWithdrawals: AsyncParsableCommand {
     }
 
     func run() async throws {
+        let this = self
+        try await Self.execute(options, devchain: devchain, logs: logs) { ctx, node, children, started in
+            try await this.runChaos(ctx, node: node, children: children, started: started)
+        }
+    }
+
+    /// A chaos run of either script: child processes of this build (same configuration file, logs in
+    /// `logs`), devchain's control endpoints at `devchain`; `body` runs the chaos and returns its report.
+    /// Whether it returns or fails, the children are stopped, devchain's faults cleared and the HTTP client
+    /// shut down; then the report is printed and a failed check exits 1.
+    static func execute(_ options: ProcessOptions, devchain: String, logs: String,
+                        _ body: @escaping @Sendable (CLIContext, DevchainControl, Children, ContinuousClock.Instant) async throws -> Report) async throws {
         let configPath = URL(fileURLWithPath: options.configPath).standardizedFileURL.path
         let binDir = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().deletingLastPathComponent()
         try FileManager.default.createDirectory(atPath: logs, withIntermediateDirectories: true)
@@ -70,22 +82,18 @@ struct ChaosWithdrawals: AsyncParsableCommand {
         let node = DevchainControl(http: http, url: devchain)
         let children = Children(bin: binDir, config: configPath, logs: logs)
         let started = ContinuousClock.now
+        let outcome: Result<Report, any Error>
         do {
-            let this = self
-            let report = try await CLIContext.with(options, label: "gateway.chaos") { ctx in
-                try await this.runChaos(ctx, node: node, children: children, started: started)
-            }
-            children.stopAll()
-            try? await node.post("/devchain/faults/clear", [:])
-            try? await http.shutdown()
-            FileHandle.standardOutput.write(Data((report.lines.joined(separator: "\n") + "\n").utf8))
-            if !report.ok { throw ExitCode(1) }
+            outcome = .success(try await CLIContext.with(options, label: "gateway.chaos") { ctx in try await body(ctx, node, children, started) })
         } catch {
-            children.stopAll()
-            try? await node.post("/devchain/faults/clear", [:])
-            try? await http.shutdown()
-            throw error
+            outcome = .failure(error)
         }
+        children.stopAll()
+        try? await node.post("/devchain/faults/clear", [:])
+        try? await http.shutdown()
+        let report = try outcome.get()
+        FileHandle.standardOutput.write(Data((report.lines.joined(separator: "\n") + "\n").utf8))
+        if !report.ok { throw ExitCode(1) }
     }
 
     struct Report: Sendable {
