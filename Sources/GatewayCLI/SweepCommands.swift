@@ -55,7 +55,10 @@ struct SweepCommand: AsyncParsableCommand {
                 Deposit addresses whose confirmed balance (by our records, checked against the node) reaches the coin's \
                 chains.<name>.sweep threshold get one sweep each, to the hot address below its cap and to the cold address \
                 above it. Without --dry-run the sweeps are stored and sweep-worker carries them out; addresses that wait \
-                (dust rule, node behind our records) are listed with the reason. Amounts are base units.
+                (dust rule, node behind our records) are listed with the reason. Amounts are base units. \
+                It looks at every deposit address (a full pass, as each sweep-worker's first run does; between full \
+                passes sweep-worker looks only at addresses with a confirmed deposit or an ended sweep since it last \
+                looked), so it also shows what a lowered threshold would sweep.
                 """)
         @OptionGroup var options: ProcessOptions
         @Option(help: "A chain configured in workers.yml with a sweep section.") var chain: String
