@@ -26,6 +26,26 @@ public enum OperatorNotifications {
             """, logger: logger)
     }
 
+    /// Like `enqueue`, unless a notification about `ref` that starts with `prefix` was recorded within
+    /// `quiet`: a condition that lasts (a payment stuck at the fee cap) is told once per period, not at
+    /// every look. Returns whether it was queued.
+    @discardableResult
+    public static func enqueueUnlessRecent(_ text: String, prefix: String, ref: String, quiet: Duration, link: String? = nil, on c: PostgresConnection,
+                                           logger: Logger) async throws -> Bool {
+        let seconds = Double(quiet.components.seconds) + Double(quiet.components.attoseconds) / 1e18
+        for try await _ in try await c.query("""
+            SELECT 1 FROM gateway.operator_notifications
+            WHERE ref = \(ref) AND starts_with(text, \(prefix)) AND at > now() - make_interval(secs => \(seconds)) LIMIT 1
+            """, logger: logger) {
+            return false
+        }
+        try await enqueue(text.hasPrefix(prefix) ? text : prefix + text, ref: ref, link: link, on: c, logger: logger)
+        return true
+    }
+
+    /// How often a lasting condition is told again (`enqueueUnlessRecent`).
+    public static let repeatLasting: Duration = .seconds(6 * 3600)
+
     /// The console page of a job ref, or nil.
     public static func consolePath(ref: String) -> String? {
         let parts = ref.split(separator: ":", maxSplits: 1).map(String.init)

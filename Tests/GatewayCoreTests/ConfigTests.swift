@@ -98,6 +98,9 @@ import Testing
     @Test func wrongTypesAndValuesAreNamed() {
         #expect(error("notifications:\n  webhook_url: ftp://hooks.example.com/x\n")?.key == "notifications.webhook_url")
         #expect(error("notifications:\n  webhok_url: https://hooks.example.com/x\n")?.key == "notifications.webhok_url")
+        #expect(error("notifications:\n  entered_review: maybe\n")?.key == "notifications.entered_review")
+        #expect((try? GatewayConfig.parse(yaml: "notifications:\n  entered_review: false\n", environment: [:]))?.notifications.enteredReview == false)
+        #expect((try? GatewayConfig.parse(yaml: "notifications: {}\n", environment: [:]))?.notifications.enteredReview == true)
         #expect(error("api:\n  cache_ttl: 2m\n")?.key == "api.cache_ttl")
         #expect(error("review:\n  auto_approve_up_to: { USDT: lots }\n")?.key == "review.auto_approve_up_to.USDT")
         #expect(error("review:\n  deny: TLng7RobC5jcNtw1XPxoyMiiifEksYEosp\n")?.key == "review.deny")

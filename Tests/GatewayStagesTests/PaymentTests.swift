@@ -288,6 +288,39 @@ func withPayChain<R: Sendable>(_ seed: String, automine: Bool = true, _ body: @S
         }
     }
 
+    @Test func aPaymentStuckAtTheFeeCapIsToldToOperatorsOnceAndStillLandsOnce() async throws {
+        try await TestDatabase.withDatabase { db in
+            try await withPayChain("pay-cap", automine: false) { node, url in
+                let p = try await PaymentHarness.make(db, node: node, url: url)
+                node.evm.mine()
+                node.tron.mine()
+                let id = try await p.approve(chain: "ethereum", to: ethDest, amount: "3", business: "cap-1")
+                // devchain suggests 3 gwei; the cap signs it at 2, so a replacement cannot raise its fees by 10 %.
+                let config = p.config(confirmations: 1) {
+                    $0.replaceAfter = .milliseconds(300)
+                    $0.maxFeePerGas = 2_000_000_000
+                }
+                @Sendable func stuck() async throws -> Int64 {
+                    try await count(db, "SELECT count(*) FROM gateway.operator_notifications WHERE ref = \("withdrawal:\(id)") AND text LIKE 'Payment stuck: %'")
+                }
+                try await p.run(config, mineEvery: nil, timeout: .seconds(20)) {
+                    try await stuck() == 1
+                        && p.h.callbacks.receiver.received.contains { $0.path == "/ops" && $0.rawBody.contains("Payment stuck: withdrawal \(id)") }
+                }
+                // Several replace_after periods later: still one notification, still one transaction.
+                let start = ContinuousClock.now
+                try await p.run(config, mineEvery: nil, timeout: .seconds(20)) { ContinuousClock.now - start > .milliseconds(1500) }
+                #expect(try await stuck() == 1, "told once, not at every look")
+                #expect(try await p.txs(id).count == 1, "nothing replaced it")
+                let text = try #require(p.h.callbacks.receiver.received.first { $0.path == "/ops" && $0.rawBody.contains("Payment stuck") }?.rawBody)
+                #expect(text.contains("max_fee_per_gas (2000000000 wei)") && text.contains("on ethereum (nonce 0)"), "\(text)")
+                // Blocks come: it lands, once.
+                try await p.run(config, timeout: .seconds(20)) { try await p.state(id) == "confirmed" }
+                #expect(try await p.txs(id).map(\.state) == ["confirmed"])
+            }
+        }
+    }
+
     @Test func aTronTransactionThatExpiredUnseenIsResignedAndNotBefore() async throws {
         try await TestDatabase.withDatabase { db in
             try await withPayChain("pay-expire", automine: false) { node, url in

@@ -267,7 +267,7 @@ import Testing
                     // Decided before its deadline: its escalation job finds nothing to do.
                     if try await f.state(decided) == "pending_review" { _ = try await f.decide(decided, approve: false, as: bob, reason: "no thanks") }
                     return try await count(db, "SELECT count(*) FROM gateway.withdrawal_decisions WHERE withdrawal_id = \(waiting) AND rule = 'sla_reminder'") >= 1
-                        && f.h.callbacks.receiver.received.filter { $0.path == "/ops" }.count >= 2
+                        && f.h.callbacks.receiver.received.filter { $0.path == "/ops" }.count >= 4  // 2 entered review, escalation, reminder
                 }
                 let history = try await f.decisions(waiting)
                 #expect(history.hasPrefix("review:merchant_setting escalate:escalation escalate:sla_reminder"), "\(history)")
@@ -289,7 +289,13 @@ import Testing
                     #expect(escalation.contains(part), "\(part) in \(escalation)")
                 }
                 #expect(texts.contains { $0.contains("still undecided at review level 2 (finance), the top level") }, "\(texts)")
-                #expect(!texts.contains { $0.contains("Withdrawal \(decided) ") }, "nothing about the decided one")
+                #expect(texts.filter { $0.contains("Withdrawal \(decided) ") }.allSatisfy { $0.contains("waits for review") },
+                        "nothing about the decided one but its entering review")
+                let entered = try #require(texts.first { $0.hasPrefix("Withdrawal \(waiting) ") && $0.contains("waits for review") }, "\(texts)")
+                for part in ["merchant \(f.merchant): 12.5 USDT on tron to \(Self.a)", "level 1 (operations), SLA 1s", "(rule merchant_setting)",
+                             "gatewayctl review show \(waiting)"] {
+                    #expect(entered.contains(part), "\(part) in \(entered)")
+                }
 
                 // A level-1 reviewer may no longer decide it; the monitor shows it overdue or waiting at level 2.
                 await #expect(throws: ReviewNotAllowed.self) { _ = try await f.decide(waiting, approve: false, as: bob, reason: "late") }

@@ -16,9 +16,11 @@ import Testing
 /// The review stage and the decisions on its withdrawals: balances reserved from real deposits,
 /// overdraw refused, callbacks 0, 1 and 2 delivered in order to a real receiver.
 @Suite(.serialized) struct ReviewTests {
-    func runReviewWorker(_ db: Database, rules: ReviewRulesConfig = ReviewRulesConfig(), until: @escaping @Sendable () async throws -> Bool) async throws {
+    func runReviewWorker(_ db: Database, rules: ReviewRulesConfig = ReviewRulesConfig(), enteredReview: Bool = true,
+                         until: @escaping @Sendable () async throws -> Bool) async throws {
         var config = GatewayConfig()
         config.review = rules
+        config.notifications.enteredReview = enteredReview
         config.stages[.review] = WorkerConfig(concurrency: 4, batchSize: 4, pollInterval: .milliseconds(50), lease: .seconds(10), maxAttempts: 5,
                                               backoff: BackoffPolicy(base: .milliseconds(50), factor: 2, cap: .milliseconds(200)), shutdownGrace: .seconds(2))
         let handlers = try ReviewStage.handlers(.init(config: config, database: db, logger: log))
@@ -56,6 +58,10 @@ import Testing
                 }
                 try await runReviewWorker(db) { try await count(db, "SELECT count(*) FROM gateway.withdrawals WHERE state = 'pending_review'") == 3 }
                 #expect(try await count(db, "SELECT count(*) FROM gateway.callbacks WHERE trade_type = 2 AND status = 0") == 3, "callback 0 on entering review")
+                #expect(try await count(db, """
+                    SELECT count(*) FROM gateway.operator_notifications n JOIN gateway.jobs j ON j.id = n.job_id AND j.kind = 'notify'
+                    WHERE n.ref = ANY(\(ids.map { "withdrawal:\($0)" })) AND n.text LIKE '% waits for review at level 1 %'
+                    """) == 3, "operators hear of each withdrawal entering review")
 
                 // 50 USDT would overdraw: refused, nothing changes.
                 await #expect(throws: ServiceError.self) {
@@ -214,10 +220,17 @@ import Testing
                 // Without automatic payment the merchant's withdrawals always go to people.
                 _ = try await db.transaction { c in try await Merchants.setAutoPayment(h.merchant, false, actor: "test", on: c, logger: log) }
                 let manual = try await submit("r-manual", "1", to: fine)
-                try await runReviewWorker(db, rules: rules) {
+                try await runReviewWorker(db, rules: rules, enteredReview: false) {
                     try await count(db, "SELECT count(*) FROM gateway.withdrawals WHERE state = 'received'") == 0
                 }
                 #expect(try await decision(manual) == "review:merchant_setting")
+                // Operators heard of what went to people, not of what the rules decided, nor (notifications.entered_review off) of the last.
+                func notified(_ id: Int64) async throws -> Int64 {
+                    try await count(db, "SELECT count(*) FROM gateway.operator_notifications WHERE ref = \("withdrawal:\(id)") AND text LIKE '%waits for review%'")
+                }
+                var heard: [Int64] = []
+                for id in [small, large, deny, short, manual] { heard.append(try await notified(id)) }
+                #expect(heard == [0, 1, 0, 1, 0], "small, large, deny, short, manual")
                 // People's decision is recorded too.
                 _ = try await db.transaction { c in
                     try await Withdrawals.decide(large, approve: false, reason: "too large today", expectedVersion: nil, actor: "test:carol", on: c, logger: log)

@@ -264,12 +264,18 @@ public struct QueueConfig: Sendable, Equatable {
     public init(statsRetention: Duration = .seconds(7 * 86_400)) { self.statsRetention = statsRetention }
 }
 
-/// Where operators hear about what needs them (deep reorgs, and later reviews past their SLA).
+/// Where operators hear about what needs them: a withdrawal that entered review, one past its SLA, a hot
+/// wallet short, a stuck payment, a deep reorg.
 public struct NotificationSettings: Sendable, Equatable {
     /// A webhook that takes a JSON POST `{"text": …}` (Slack, Mattermost, Discord-compatible, …); nil: log only.
     public var webhookURL: String?
+    /// Each withdrawal the rules send to people is announced (false: only escalations and the rest).
+    public var enteredReview: Bool
 
-    public init(webhookURL: String? = nil) { self.webhookURL = webhookURL }
+    public init(webhookURL: String? = nil, enteredReview: Bool = true) {
+        self.webhookURL = webhookURL
+        self.enteredReview = enteredReview
+    }
 }
 
 /// One level of manual review: who looks at a withdrawal first (level 1), and after how long an
@@ -564,6 +570,7 @@ public struct GatewayConfig: Sendable {
             }
             config.notifications.webhookURL = url
         }
+        config.notifications.enteredReview = try notifications.bool("entered_review", default: true)
         try notifications.finish()
         config.review = try ReviewRulesConfig.read(try root.section("review"))
 

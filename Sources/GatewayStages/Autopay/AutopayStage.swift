@@ -429,6 +429,13 @@ struct ReplaceHandler: JobHandler {
         guard let (maxFee, tip) = Self.replacementFees(latest: latest, estimate: estimate, chain: chain) else {
             logger.warning("a stuck payment cannot be replaced: its fees are at the configured cap (chains.<name>.payments.max_fee_per_gas)",
                            metadata: ["withdrawal": "\(id)", "tx": "\(latest.txHash)", "max_fee": "\(latest.maxFee)"])
+            try await ctx.database.transaction { c in
+                try await OperatorNotifications.enqueueUnlessRecent(
+                    "withdrawal \(id)'s transaction \(latest.txHash) on \(latest.chain) (nonce \(nonce)) is not mined after "
+                        + "\(DurationText.format(.seconds(Int64(latest.age)))) and cannot be replaced: its fees are at chains.\(latest.chain)."
+                        + "payments.max_fee_per_gas (\(latest.maxFee) wei). Raise the cap (and restart autopay-worker) or wait for fees to fall.",
+                    prefix: "Payment stuck: ", ref: "withdrawal:\(id)", quiet: OperatorNotifications.repeatLasting, on: c, logger: logger)
+            }
             return .snooze(chain.payments.replaceAfter)
         }
         let signed = try Payer.signEVM(order, chainID: chain.chainID ?? 0, nonce: nonce, maxFee: maxFee, tip: tip, gasLimit: latest.gasLimit,

@@ -9,7 +9,7 @@ import PostgresNIO
 public enum ReviewStage {
     /// Handlers by job kind: a new withdrawal (`review`), a review past its level's SLA (`escalate`).
     public static func handlers(_ env: StageRunner.Environment) throws -> [String: any JobHandler] {
-        [Withdrawals.reviewJobKind: NewWithdrawalReview(rules: env.config.review),
+        [Withdrawals.reviewJobKind: NewWithdrawalReview(rules: env.config.review, notifyEnteredReview: env.config.notifications.enteredReview),
          Reviews.escalateJobKind: ReviewEscalation(levels: env.config.review.levels)]
     }
 }
@@ -26,15 +26,18 @@ public enum ReviewStage {
 /// 7. more than `max_per_address_per_hour` withdrawals to the destination within the hour (`velocity`);
 /// 8. the merchant's first payout to the destination, when `new_destination_to_people` (`new_destination`);
 /// 9. otherwise it is approved (reserved, callback 1, payment queued) — unless the balance is short, then people decide (`balance`).
-/// People see it as `pending_review` with the reason at review level 1, and the merchant gets callback 0.
+/// People see it as `pending_review` with the reason at review level 1, the merchant gets callback 0, and
+/// operators a notification (`notifications.entered_review`, linking to its decision page).
 struct NewWithdrawalReview: JobHandler {
     let rules: ReviewRulesConfig
+    var notifyEnteredReview = true
 
     /// States of withdrawals that were approved or paid (or are being paid): what the look-back rules count.
     static let notApprovedStates = ["received", "pending_review", "rejected", "failed"]
 
     struct Row {
         var state: String, merchant: Int64, coinID: Int32, address: String, amount: BigUInt, symbol: String, decimals: Int, auto: Bool, proxypay: Bool
+        var chain = ""
     }
 
     func handle(_ ctx: JobContext) async throws -> JobOutcome {
@@ -42,22 +45,22 @@ struct NewWithdrawalReview: JobHandler {
             throw PermanentJobError("job ref \(ctx.job.ref ?? "nil") is not withdrawal:<id>")
         }
         let logger = ctx.logger
-        let rules = self.rules
+        let rules = self.rules, notify = notifyEnteredReview
         let outcome = try await ctx.database.transaction { c -> String? in
             var row: Row?
             for try await r in try await c.query("""
-                SELECT w.state, w.merchant_id, w.coin_id, w.address, w.amount::text, k.symbol, k.decimals, m.auto_payment, w.proxypay
+                SELECT w.state, w.merchant_id, w.coin_id, w.address, w.amount::text, k.symbol, k.decimals, m.auto_payment, w.proxypay, w.chain
                 FROM gateway.withdrawals w JOIN gateway.coins k ON k.id = w.coin_id JOIN gateway.merchants m ON m.id = w.merchant_id
                 WHERE w.id = \(id) FOR UPDATE OF w
-                """, logger: logger).decode((String, Int64, Int32, String, String, String, Int32, Bool, Bool).self) {
+                """, logger: logger).decode((String, Int64, Int32, String, String, String, Int32, Bool, Bool, String).self) {
                 row = Row(state: r.0, merchant: r.1, coinID: r.2, address: r.3, amount: BigUInt(r.4) ?? 0, symbol: r.5, decimals: Int(r.6), auto: r.7,
-                          proxypay: r.8)
+                          proxypay: r.8, chain: r.9)
             }
             guard let w = row, w.state == "received" else {
                 try await ctx.complete(in: c)
                 return nil
             }
-            let verdict = try await Self.apply(rules, to: id, w, on: c, logger: logger)
+            let verdict = try await Self.apply(rules, to: id, w, notify: notify, on: c, logger: logger)
             try await ctx.complete(in: c)
             return verdict
         }
@@ -73,16 +76,24 @@ struct NewWithdrawalReview: JobHandler {
         return text.allSatisfy { $0 == "0" || $0 == "." } ? 0 : nil
     }
 
-    static func apply(_ rules: ReviewRulesConfig, to id: Int64, _ w: Row, on c: PostgresConnection, logger: Logger) async throws -> String {
+    static func apply(_ rules: ReviewRulesConfig, to id: Int64, _ w: Row, notify: Bool = true, on c: PostgresConnection, logger: Logger) async throws -> String {
         let endpoint = w.proxypay ? "proxypay" : "withdraw"
         let fourEyesLimit = units(rules.amountRule(\.fourEyesAbove, symbol: w.symbol, merchant: w.merchant), decimals: w.decimals)
         let fourEyes = fourEyesLimit.map { w.amount > $0 } ?? false
+        func amountText(_ units: BigUInt) -> String { "\(CoinAmount.format(units, decimals: w.decimals)) \(w.symbol)" }
         func toPeople(_ rule: String, _ reason: String) async throws -> String {
-            _ = try await Withdrawals.sendToReview(id, reason: reason, rule: rule, levels: rules.levels, approvalsNeeded: fourEyes ? 2 : 1,
-                                                   on: c, logger: logger)
+            let sent = try await Withdrawals.sendToReview(id, reason: reason, rule: rule, levels: rules.levels, approvalsNeeded: fourEyes ? 2 : 1,
+                                                          on: c, logger: logger)
+            if sent != nil && notify {
+                let level = rules.levels.first ?? ReviewRulesConfig.defaultLevels[0]
+                try await OperatorNotifications.enqueue(
+                    "Withdrawal \(id) of merchant \(w.merchant): \(amountText(w.amount)) on \(w.chain) to \(w.address) waits for review at "
+                        + "level 1 (\(level.name)), SLA \(DurationText.format(level.sla))\(fourEyes ? ", two reviewers" : ""): \(reason) "
+                        + "(rule \(rule)). gatewayctl review show \(id)",
+                    ref: "withdrawal:\(id)", on: c, logger: logger)
+            }
             return "to people (\(rule))"
         }
-        func amountText(_ units: BigUInt) -> String { "\(CoinAmount.format(units, decimals: w.decimals)) \(w.symbol)" }
 
         if rules.deny.contains(where: { same($0, w.address) }) {
             _ = try await Withdrawals.decide(id, approve: false, reason: "destination is on the deny list", expectedVersion: nil,

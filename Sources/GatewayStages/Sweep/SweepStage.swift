@@ -757,6 +757,17 @@ final class Sweeper: Sendable {
 struct SweepReplaceHandler: JobHandler {
     let sweeper: Sweeper
 
+    /// Tells operators (once per `OperatorNotifications.repeatLasting`) that a top-up or sweep is stuck.
+    static func notifyStuck(_ ctx: JobContext, purpose: String, latest: OutgoingTx, why: String) async throws {
+        try await ctx.database.transaction { c in
+            try await OperatorNotifications.enqueueUnlessRecent(
+                "\(purpose) \(latest.withdrawalID)'s transaction \(latest.txHash) on \(latest.chain) is not mined after "
+                    + "\(DurationText.format(.seconds(Int64(latest.age)))) and cannot be replaced: \(why).",
+                prefix: "Sweep stuck: ", ref: "\(purpose):\(latest.withdrawalID)", quiet: OperatorNotifications.repeatLasting, link: "/pipeline",
+                on: c, logger: ctx.logger)
+        }
+    }
+
     func handle(_ ctx: JobContext) async throws -> JobOutcome {
         guard let (purpose, id) = Payments.paymentRef(ctx.job.ref), purpose != "withdrawal" else {
             throw PermanentJobError("job ref \(ctx.job.ref ?? "nil") is not topup:<id> or sweep:<id>")
@@ -785,6 +796,8 @@ struct SweepReplaceHandler: JobHandler {
         else {
             logger.warning("a stuck sweep transaction cannot be replaced: its fees are at the configured cap",
                            metadata: ["\(purpose)": "\(id)", "tx": "\(latest.txHash)", "max_fee": "\(latest.maxFee)"])
+            try await Self.notifyStuck(ctx, purpose: purpose, latest: latest,
+                                       why: "its fees are at chains.\(latest.chain).payments.max_fee_per_gas (\(latest.maxFee) wei)")
             return .snooze(chain.payments.replaceAfter)
         }
         let key: Secp256k1.PrivateKey
@@ -802,6 +815,8 @@ struct SweepReplaceHandler: JobHandler {
             guard BigUInt(latest.gasLimit) * maxFee <= spendable else {
                 logger.warning("a stuck sweep cannot be replaced: its deposit address holds too little gas for higher fees",
                                metadata: ["sweep": "\(id)", "tx": "\(latest.txHash)", "native": "\(native)"])
+                try await Self.notifyStuck(ctx, purpose: purpose, latest: latest,
+                                           why: "its deposit address holds too little gas (\(native) wei) for higher fees")
                 return .snooze(chain.payments.replaceAfter)
             }
         }
