@@ -96,13 +96,19 @@ public enum StageRunner {
                 + "db=\(config.database.redactedDescription) metrics=\(workerConfig.metricsListen?.description ?? "off") "
                 + "config=\(config.source)"
         }, then: worker)))
-        try await runServices(services, logger: logger)
+        try await runServices(services, logger: logger, shutdownLimit: workerConfig.shutdownGrace + .seconds(30))
     }
 
-    /// Runs services in one group, shutting down gracefully on SIGTERM/SIGINT.
-    public static func runServices(_ services: [ServiceGroupConfiguration.ServiceConfiguration], logger: Logger) async throws {
+    /// Runs services in one group, shutting down gracefully on SIGTERM/SIGINT. A shutdown still going
+    /// after `shutdownLimit` is escalated to cancellation, and one that ignores cancellation for 15 s
+    /// more ends the process with an error: a stage must exit when told to (a callback-worker once logged
+    /// "worker stopped" after SIGTERM and then waited forever, every socket closed; cause not found).
+    public static func runServices(_ services: [ServiceGroupConfiguration.ServiceConfiguration], logger: Logger,
+                                   shutdownLimit: Duration = .seconds(60)) async throws {
         var groupConfig = ServiceGroupConfiguration(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
         groupConfig.cancellationSignals = []
+        groupConfig.maximumGracefulShutdownDuration = shutdownLimit
+        groupConfig.maximumCancellationDuration = .seconds(15)
         let group = ServiceGroup(configuration: groupConfig)
         try await group.run()
     }
