@@ -26,20 +26,19 @@ public enum OperatorNotifications {
             """, logger: logger)
     }
 
-    /// Like `enqueue`, unless a notification about `ref` that starts with `prefix` was recorded within
-    /// `quiet`: a condition that lasts (a payment stuck at the fee cap) is told once per period, not at
-    /// every look. Returns whether it was queued.
+    /// Like `enqueue` of `prefix + text`, unless a notification about `ref` that starts with `prefix` was
+    /// recorded within `quiet`: a condition that lasts (a payment stuck at the fee cap) is told once per
+    /// period, not at every look. Returns whether it was queued.
     @discardableResult
     public static func enqueueUnlessRecent(_ text: String, prefix: String, ref: String, quiet: Duration, link: String? = nil, on c: PostgresConnection,
                                            logger: Logger) async throws -> Bool {
-        let seconds = Double(quiet.components.seconds) + Double(quiet.components.attoseconds) / 1e18
         for try await _ in try await c.query("""
             SELECT 1 FROM gateway.operator_notifications
-            WHERE ref = \(ref) AND starts_with(text, \(prefix)) AND at > now() - make_interval(secs => \(seconds)) LIMIT 1
+            WHERE ref = \(ref) AND starts_with(text, \(prefix)) AND at > now() - make_interval(secs => \(quiet.inSeconds)) LIMIT 1
             """, logger: logger) {
             return false
         }
-        try await enqueue(text.hasPrefix(prefix) ? text : prefix + text, ref: ref, link: link, on: c, logger: logger)
+        try await enqueue(prefix + text, ref: ref, link: link, on: c, logger: logger)
         return true
     }
 

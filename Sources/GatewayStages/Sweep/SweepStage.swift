@@ -132,10 +132,10 @@ public struct SweepPlanner: Sendable {
             return Records(coins: coins, candidates: candidates,
                            holdings: try await Sweeps.hotHoldings(chain: chainName, coinIDs: coins.map(\.id), on: c, logger: logger), watched: watched)
         }
-        if fullPass && !dryRun {
+        if fullPass && !dryRun {  // a dry run reads every address but watches none: the next run is still a full pass
+            lastFullScan.at.withLock { $0 = now }
             logger.info("sweep planner looked at every deposit address (full pass)", metadata: ["chain": "\(chainName)", "candidates": "\(records.candidates.count)"])
         }
-        if fullPass && !dryRun { lastFullScan.at.withLock { $0 = now } }  // a dry run read them all but watched none
         var holdings = records.holdings
         // One sweep per address: the first coin (tokens first) above its threshold.
         var seen = Set<String>()
