@@ -50,6 +50,17 @@ ensure_totp_key() {
     say "wrote the console's TOTP secret key to $file (back it up apart from the database: without it no console user can sign in)"
 }
 
+# ensure_dev_seed FILE: writes a random development wallet seed (128 hex digits, mode 0600) to FILE
+# (workers.yml wallet.seed_file), unless FILE exists, so that the signing workers of the embedded set-up
+# start on a fresh clone. It has no mnemonic backup: production creates its seed with `gatewayctl keys new`.
+ensure_dev_seed() {
+    local file="$1"
+    [ -f "$file" ] && return 0
+    mkdir -p "$(dirname "$file")"
+    (umask 077 && od -An -tx1 -N64 /dev/urandom | tr -d ' \n' > "$file" && echo >> "$file")
+    say "wrote a development wallet seed to $file (this machine only; it has no backup). In production create the seed with \`gatewayctl keys new\`, which shows its mnemonic backup once"
+}
+
 ensure_swift() {
     command -v swift >/dev/null 2>&1 && return 0
     [ -x /opt/swift/usr/bin/swift ] && { export PATH="/opt/swift/usr/bin:$PATH"; return 0; }
