@@ -22,6 +22,7 @@ extension DevChain {
                 "dev_accounts": .array(tron.devAccounts.map { .string(ChainKind.tron.format($0)) }), "solid_depth": .int(options.tronSolidDepth),
             ]),
             "automine": .bool(options.automine), "faults_pending": .int(faults.pending),
+            "time_ms": .int(clock.nowMillis()), "genesis_time_ms": .int(options.genesisTimeMillis),
         ])
     }
 

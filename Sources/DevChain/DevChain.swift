@@ -22,13 +22,16 @@ public final class DevChain: Sendable {
     public let tron: TronDevChain
     /// Faults for the next chain requests.
     public let faults = FaultInjector()
+    /// The chains' clock (wall clock from `options.genesisTimeMillis`).
+    public let clock: DevChainClock
 
     /// A node in its genesis state.
     public init(options: DevChainOptions = DevChainOptions()) {
         self.options = options
         keys = DevChainKeys(seed: options.seed)
-        evm = EVMDevChain(options: options, keys: keys)
-        tron = TronDevChain(options: options, keys: keys)
+        clock = DevChainClock(genesisTimeMillis: options.genesisTimeMillis)
+        evm = EVMDevChain(options: options, keys: keys, clock: clock)
+        tron = TronDevChain(options: options, keys: keys, clock: clock)
     }
 
     /// The HTTP application; `onServerRunning` receives the bound port (useful with port 0).
@@ -165,8 +168,9 @@ struct BlockProducer: Service {
         try? await cancelWhenGracefulShutdown {
             while !Task.isCancelled {
                 try await Task.sleep(for: interval)
-                chain.evm.mine()
-                chain.tron.mine()
+                // Timed blocks carry the clock, as a real chain's do (an explicit `mine` jumps a slot).
+                chain.evm.mine(clock: .wall)
+                chain.tron.mine(clock: .wall)
             }
         }
     }

@@ -29,7 +29,9 @@ public struct DevChainOptions: Sendable {
     public var tronBandwidthPrice: Int64
     /// Pre-funded development accounts per chain (HD indices 10 …).
     public var devAccounts: Int
-    /// Timestamp of block 0 in ms (block n is n × 12 s (EVM) or n × 3 s (TRON) later): deterministic time.
+    /// Timestamp of block 0 in ms since 1970 (default: the wall clock when the options are made). The chains'
+    /// clock starts there and runs with the wall clock, as a real node's head time does: a client that stamps a
+    /// TRON transaction's `expiration` from its own clock is accepted (see `BlockClock`).
     public var genesisTimeMillis: Int64
 
     /// The defaults: seed `devchain`, chain id 1337, automine, no timed blocks, no log range limit.
@@ -46,7 +48,7 @@ public struct DevChainOptions: Sendable {
         tronEnergyPrice: Int64 = 100,
         tronBandwidthPrice: Int64 = 1000,
         devAccounts: Int = 10,
-        genesisTimeMillis: Int64 = 1_767_225_600_000
+        genesisTimeMillis: Int64? = nil
     ) {
         self.seed = seed
         self.evmChainID = evmChainID
@@ -60,8 +62,42 @@ public struct DevChainOptions: Sendable {
         self.tronEnergyPrice = tronEnergyPrice
         self.tronBandwidthPrice = tronBandwidthPrice
         self.devAccounts = devAccounts
-        self.genesisTimeMillis = genesisTimeMillis
+        self.genesisTimeMillis = genesisTimeMillis ?? DevChainClock.wallMillis()
     }
+}
+
+/// How a new block's timestamp is chosen.
+public enum BlockClock: Sendable {
+    /// The chain's clock, never less than 1 ms (TRON) or 1 s (EVM) after the parent: timed blocks
+    /// (`--block-time-ms`) and automined ones, produced as time passes.
+    case wall
+    /// One slot after the parent (3 s TRON, 12 s EVM), or the chain's clock if later: an explicit
+    /// `mine {blocks}` makes that much chain time pass, as on the real chain (a test that mines 20 TRON
+    /// blocks has moved 60 s past an expiration). The chain stays that far ahead until the wall clock
+    /// catches up.
+    case slot
+}
+
+/// The chains' clock: the wall clock shifted so that it read `genesisTimeMillis` when the node was made.
+public struct DevChainClock: Sendable {
+    /// Chain time minus wall time, in ms.
+    public let offsetMillis: Int64
+
+    /// A clock that reads `genesisTimeMillis` now.
+    public init(genesisTimeMillis: Int64) {
+        offsetMillis = genesisTimeMillis - Self.wallMillis()
+    }
+
+    /// The chain's time now, in ms since 1970.
+    public func nowMillis() -> Int64 { Self.wallMillis() + offsetMillis }
+
+    /// The timestamp of a block after one stamped `parentMillis`; `slotMillis` is the chain's block interval.
+    func next(after parentMillis: Int64, slotMillis: Int64, _ mode: BlockClock, minimumStep: Int64) -> Int64 {
+        max(parentMillis + (mode == .slot ? slotMillis : minimumStep), nowMillis())
+    }
+
+    /// Milliseconds since 1970 by the system clock.
+    public static func wallMillis() -> Int64 { Int64((Date().timeIntervalSince1970 * 1000).rounded(.down)) }
 }
 
 /// The keys of a devchain, all derived from its seed: a BIP39 mnemonic (so a wallet can import the dev accounts),

@@ -209,6 +209,7 @@ public final class EVMDevChain: Sendable {
     public let devAccounts: [AccountID]
     let options: DevChainOptions
     let keys: DevChainKeys
+    let clock: DevChainClock
     let faucetKey: Secp256k1.PrivateKey
     let treasuryKey: Secp256k1.PrivateKey
     let state: Mutex<EVMState>
@@ -219,9 +220,10 @@ public final class EVMDevChain: Sendable {
     static let tokenRevertGas: UInt64 = 2_800
     static let usdtDecimals = 6
 
-    init(options: DevChainOptions, keys: DevChainKeys) {
+    init(options: DevChainOptions, keys: DevChainKeys, clock: DevChainClock) {
         self.options = options
         self.keys = keys
+        self.clock = clock
         chainID = options.evmChainID
         faucetKey = keys.evmKey(DevChainKeys.faucetIndex)
         treasuryKey = keys.evmKey(DevChainKeys.treasuryIndex)
@@ -282,6 +284,8 @@ public final class EVMDevChain: Sendable {
 
     /// The latest block number.
     public var height: UInt64 { state.withLock { $0.head.number } }
+    /// The head block's timestamp, seconds since 1970.
+    public var headTimestamp: UInt64 { state.withLock { $0.head.timestamp } }
 
     /// The hash of block `number` (`0x…`), nil above the head.
     public func blockHash(_ number: UInt64) -> String? {
@@ -350,17 +354,19 @@ public final class EVMDevChain: Sendable {
                 }
                 nonce += 1
             }
-            if options.automine { mineLocked(&s) }
+            if options.automine { mineLocked(&s, .wall) }
             return .success(hashes)
         }
         return try result.get()
     }
 
-    /// Mines `count` blocks (the first takes the pending transactions); returns the new height.
+    /// Mines `count` blocks (the first takes the pending transactions); returns the new height. `.slot` (the default)
+    /// puts each block a 12 s slot after its parent, so mining moves chain time as on the real chain; `.wall` stamps
+    /// the chain's clock.
     @discardableResult
-    public func mine(_ count: Int = 1) -> UInt64 {
+    public func mine(_ count: Int = 1, clock mode: BlockClock = .slot) -> UInt64 {
         state.withLock { s in
-            for _ in 0..<max(1, count) { mineLocked(&s) }
+            for _ in 0..<max(1, count) { mineLocked(&s, mode) }
             return s.head.number
         }
     }
@@ -390,7 +396,7 @@ public final class EVMDevChain: Sendable {
             var replaced: [(UInt64, String, String)] = []
             for old in removed {
                 s.pending = EVMPool(dropTransactions ? [] : old.transactions)
-                mineLocked(&s, timestamp: old.timestamp)
+                mineLocked(&s, .slot, timestamp: old.timestamp)
                 replaced.append((old.number, EthHex.data(old.hash), EthHex.data(s.head.hash)))
             }
             s.pending = pending
@@ -420,7 +426,7 @@ public final class EVMDevChain: Sendable {
         let result: Result<Data, RPCError> = state.withLock { s in
             do throws(RPCError) {
                 let hash = try admit(signed, sender: sender, into: &s)
-                if options.automine { mineLocked(&s) }
+                if options.automine { mineLocked(&s, .wall) }
                 return .success(hash)
             } catch {
                 return .failure(error)
@@ -509,7 +515,7 @@ public final class EVMDevChain: Sendable {
     }
 
     /// Called with the lock held: turns the pool into the next block.
-    func mineLocked(_ s: inout EVMState, timestamp: UInt64? = nil) {
+    func mineLocked(_ s: inout EVMState, _ mode: BlockClock, timestamp: UInt64? = nil) {
         let parent = s.head
         let number = parent.number + 1
         let baseFee = options.evmBaseFee
@@ -609,7 +615,8 @@ public final class EVMDevChain: Sendable {
             number: number,
             hash: Data(),
             parentHash: parent.hash,
-            timestamp: timestamp ?? (parent.timestamp + 12),
+            timestamp: timestamp
+                ?? UInt64(clock.next(after: Int64(parent.timestamp) * 1000, slotMillis: 12_000, mode, minimumStep: 1000) / 1000),
             baseFee: baseFee,
             extraData: extra,
             transactions: included,

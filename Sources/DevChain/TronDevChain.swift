@@ -112,6 +112,7 @@ public final class TronDevChain: Sendable {
     public let devAccounts: [AccountID]
     let options: DevChainOptions
     let keys: DevChainKeys
+    let clock: DevChainClock
     let faucetKey: Secp256k1.PrivateKey
     let treasuryKey: Secp256k1.PrivateKey
     let state: Mutex<TronState>
@@ -127,9 +128,10 @@ public final class TronDevChain: Sendable {
     static let maxFeeLimit: Int64 = 15_000_000_000
     static let blockVersion: Int64 = 30
 
-    init(options: DevChainOptions, keys: DevChainKeys) {
+    init(options: DevChainOptions, keys: DevChainKeys, clock: DevChainClock) {
         self.options = options
         self.keys = keys
+        self.clock = clock
         faucetKey = keys.tronKey(DevChainKeys.faucetIndex)
         treasuryKey = keys.tronKey(DevChainKeys.treasuryIndex)
         faucet = AccountID(TronAddress(publicKey: faucetKey.publicKey))
@@ -262,17 +264,19 @@ public final class TronDevChain: Sendable {
                 guard verdict.ok else { return .failure(DevChainError("\(verdict.code): \(verdict.message)")) }
                 ids.append(Hex.encode(tx.txID))
             }
-            if options.automine { mineLocked(&s) }
+            if options.automine { mineLocked(&s, .wall) }
             return .success(ids)
         }
         return try result.get()
     }
 
-    /// Mines `count` blocks (the first takes the pending transactions); returns the new height.
+    /// Mines `count` blocks (the first takes the pending transactions); returns the new height. `.slot` (the default)
+    /// puts each block a 3 s slot after its parent, so mining moves chain time as on the real chain; `.wall` stamps
+    /// the chain's clock.
     @discardableResult
-    public func mine(_ count: Int = 1) -> UInt64 {
+    public func mine(_ count: Int = 1, clock mode: BlockClock = .slot) -> UInt64 {
         state.withLock { s in
-            for _ in 0..<max(1, count) { mineLocked(&s) }
+            for _ in 0..<max(1, count) { mineLocked(&s, mode) }
             return UInt64(s.head.number)
         }
     }
@@ -302,7 +306,7 @@ public final class TronDevChain: Sendable {
             var replaced: [(UInt64, String, String)] = []
             for old in removed {
                 s.pending = dropTransactions ? [] : old.transactions.map(\.tx)
-                mineLocked(&s, timestamp: old.timestamp)
+                mineLocked(&s, .slot, timestamp: old.timestamp)
                 replaced.append((UInt64(old.number), Hex.encode(old.id), Hex.encode(s.head.id)))
             }
             s.pending = pending
@@ -318,7 +322,7 @@ public final class TronDevChain: Sendable {
     func broadcast(_ tx: TronTransaction) -> TronReturn {
         state.withLock { s in
             let verdict = admit(tx, into: &s)
-            if verdict.ok, options.automine { mineLocked(&s) }
+            if verdict.ok, options.automine { mineLocked(&s, .wall) }
             return verdict
         }
     }
@@ -451,10 +455,10 @@ public final class TronDevChain: Sendable {
 
     /// Called with the lock held: executes the pool into the next block. A transaction that no longer validates
     /// (balance spent by an earlier one) is dropped, as a producer drops it.
-    func mineLocked(_ s: inout TronState, timestamp: Int64? = nil) {
+    func mineLocked(_ s: inout TronState, _ mode: BlockClock, timestamp: Int64? = nil) {
         let parent = s.head
         let number = parent.number + 1
-        let time = timestamp ?? parent.timestamp + 3000
+        let time = timestamp ?? clock.next(after: parent.timestamp, slotMillis: 3000, mode, minimumStep: 1)
         s.undo = []
         var records: [TronTxRecord] = []
         let pool = s.pending

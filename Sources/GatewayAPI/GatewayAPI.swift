@@ -67,7 +67,9 @@ struct SignaturePruner: Service {
     func run() async throws {
         let keep = max(window * 2, .seconds(600))
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
-            try? await Task.sleep(for: .seconds(60))
+            // The wait ends at graceful shutdown: a plain sleep held gateway-api up to 60 s after SIGTERM.
+            try? await cancelWhenGracefulShutdown { try await Task.sleep(for: .seconds(60)) }
+            if Task.isShuttingDownGracefully || Task.isCancelled { return }
             _ = try? await database.transaction { c in
                 try await c.query("""
                     DELETE FROM gateway.request_signatures WHERE seen_at < now() - make_interval(secs => \(Double(keep.components.seconds)))

@@ -123,10 +123,14 @@ struct APIBench: AsyncParsableCommand {
         print("merchant \(merchant) database \(config.database.database) requests \(requests) file \(path)")
     }
 
-    /// A merchant with a TRON wallet and the USDT-TRC20 coin; returns its number and key.
+    /// A merchant with a TRON wallet and the USDT-TRC20 coin; returns its number and key. Each run's merchant gets an
+    /// account of its own (an account's addresses belong to one wallet), so runs can share the scratch database.
     static func setUp(_ db: Database, logger: Logger) async throws -> (Int64, String) {
         let root = try ExtendedPrivateKey(seed: try BIP39.seed(fromMnemonic: "abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon about"))
-        let xpub = try root.derived(path: .account(coinType: DerivationPath.tronCoinType, account: 0)).extendedPublicKey.serialized()
+        let accounts = try await db.query("SELECT count(*) FROM gateway.wallets WHERE chain = 'tron'")
+        var account: Int64 = 0
+        for try await n in accounts.decode(Int64.self) { account = n }
+        let xpub = try root.derived(path: .account(coinType: DerivationPath.tronCoinType, account: UInt32(account))).extendedPublicKey.serialized()
         return try await db.transaction { c in
             let (m, secrets) = try await Merchants.create(name: "bench \(Date())", actor: "bench", on: c, logger: logger)
             try await c.query("UPDATE gateway.merchants SET rate_limit_per_min = 100000000 WHERE id = \(m.id)", logger: logger)
@@ -134,7 +138,7 @@ struct APIBench: AsyncParsableCommand {
                 _ = try await Coins.add(Coin(chain: "tron", mainCoinType: "195", coinType: "TR7NHqjeKQxGTCi8q8ZY4pL8otSzgjLj6t", symbol: "USDT",
                                              name: "USDT", coinName: "TRON", decimals: 6, isToken: true), directory: .standard, actor: "bench", on: c, logger: logger)
             }
-            _ = try await Wallets.attach(merchantID: m.id, chain: "tron", xpub: xpub, accountIndex: 0, coldAddress: nil, directory: .standard,
+            _ = try await Wallets.attach(merchantID: m.id, chain: "tron", xpub: xpub, accountIndex: Int(account), coldAddress: nil, directory: .standard,
                                          actor: "bench", on: c, logger: logger)
             return (m.id, secrets.apiKey)
         }

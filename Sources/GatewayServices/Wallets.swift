@@ -68,6 +68,11 @@ public enum Wallets {
                 RETURNING \(unescaped: columns)
                 """, logger: logger))
         } catch where DatabaseErrors.sqlState(error) == "23505" {
+            // Two constraints can refuse it; saying the wrong one sent an operator looking for a wallet that did not exist.
+            if DatabaseErrors.constraintName(error) == "wallets_gas_address" {
+                throw ServiceError.conflict("this account xpub is already attached to another merchant's wallet on \(chain) "
+                    + "(its addresses would be shared): use another account of the seed")
+            }
             throw ServiceError.conflict("merchant \(merchantID) already has a wallet on \(chain)")
         }
         guard let w = inserted.first else { throw ServiceError.invalid("wallet was not attached") }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 import ChainKit
 import DevChain
 import GatewayCore
@@ -14,8 +15,13 @@ struct DevChainMain: AsyncParsableCommand {
         discussion: """
             One process, one loopback port, two in-memory chains, each with native
             balances and a USDT token (ERC20 / TRC20, 6 decimals) whose transfers
-            emit real-format Transfer events. Keys, contract addresses, block hashes
-            and timestamps all derive from --seed; state lives in memory.
+            emit real-format Transfer events. Keys and contract addresses derive
+            from --seed; state lives in memory. The chains' time starts at
+            --genesis-time (default: now) and follows the wall clock, as a real
+            node's head does, so a client that stamps a TRON transaction's
+            expiration from its own clock is accepted. Timed and automined blocks
+            carry that clock; an explicit mine {blocks} puts each block one slot
+            (3 s TRON, 12 s EVM) after its parent, moving chain time ahead.
 
             ENDPOINTS
               POST /                 Ethereum JSON-RPC 2.0, single or batch:
@@ -83,10 +89,27 @@ struct DevChainMain: AsyncParsableCommand {
     @Option(help: "TRON /walletsolidity serves the block this many below the head.") var tronSolidDepth: UInt64 = 19
     @Option(help: "TRON energy price (getEnergyFee), sun.") var tronEnergyPrice: Int64 = 100
     @Option(help: "Pre-funded development accounts per chain.") var accounts = 10
+    @Option(help: ArgumentHelp("Time of block 0: milliseconds since 1970 or ISO 8601 (2026-01-01T00:00:00Z); default now.",
+                               valueName: "time")) var genesisTime: String?
     @Option(help: "Log level.") var logLevel = "info"
+
+    /// `--genesis-time` in ms since 1970, nil when not given.
+    static func genesisMillis(_ text: String?) throws -> Int64? {
+        guard let text else { return nil }
+        if let ms = Int64(text), ms >= 0 { return ms }
+        let iso = ISO8601DateFormatter()
+        iso.formatOptions = [.withInternetDateTime]
+        let fractional = ISO8601DateFormatter()
+        fractional.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        guard let date = iso.date(from: text) ?? fractional.date(from: text) else {
+            throw ValidationError("--genesis-time: expected milliseconds since 1970 or an ISO 8601 time like 2026-01-01T00:00:00Z, found '\(text)'")
+        }
+        return Int64((date.timeIntervalSince1970 * 1000).rounded(.down))
+    }
 
     func validate() throws {
         guard blockTimeMs >= 0 else { throw ValidationError("--block-time-ms must not be negative") }
+        _ = try Self.genesisMillis(genesisTime)
         guard Logger.Level(rawValue: logLevel) != nil else {
             throw ValidationError("--log-level must be trace, debug, info, notice, warning, error or critical")
         }
@@ -107,7 +130,8 @@ struct DevChainMain: AsyncParsableCommand {
             evmMaxLogResults: evmMaxLogResults,
             tronSolidDepth: tronSolidDepth,
             tronEnergyPrice: tronEnergyPrice,
-            devAccounts: accounts
+            devAccounts: accounts,
+            genesisTimeMillis: try Self.genesisMillis(genesisTime)
         )
         let chain = DevChain(options: options)
         let evmUSDT = ChainKind.evm.format(chain.evm.usdt)

@@ -17,8 +17,56 @@ extension ChainSuites {
                 try chain.evm.transferUSDT([(account(1), 5)])
                 try chain.tron.transferUSDT([(account(1), 5)])
             }
-            #expect(a.evm.blockHash(1) == b.evm.blockHash(1) && a.tron.blockID(1) == b.tron.blockID(1))
+            // Block hashes also cover the time, which follows the wall clock: equal seeds need not give equal hashes.
             #expect(a.evm.blockHash(1) != c.evm.blockHash(1) && a.tron.blockID(1) != c.tron.blockID(1))
+        }
+
+        /// java-tron checks `expiration` against the head block's time, and clients (tronpy, TronWeb, wallets) stamp it
+        /// from their own clock: a chain frozen in the past refused them all with "Transaction expired".
+        @Test func tronTimeFollowsTheWallClockSoAWallClockStampedTransactionIsAccepted() async throws {
+            try await Node.with { (node: DevChain, url: String) async throws in
+                let start = DevChainClock.wallMillis()
+                #expect(abs(node.tron.headReference().timestampMillis - start) < 5_000, "genesis is now")
+                let key = node.keys.tronKey(DevChainKeys.firstDevAccountIndex)
+                let (reference, _) = node.tron.headReference()
+                let now = DevChainClock.wallMillis()
+                let raw = try TronRawData.trxTransfer(
+                    from: TronAddress(publicKey: key.publicKey), to: account(5).tronAddress, amount: TronClientTests.trx,
+                    reference: reference, expiration: now + 60_000, timestamp: now)
+                let tx = try TronTransaction(rawData: raw).signed(with: key)
+                let client = Node.tron(url)
+                try await client.broadcast(tx.serialized())
+                #expect(try await client.transactionStatus(Hex.encode(tx.txID)) != .notFound, "automined at once")
+                let (_, info) = try await Node.get(url, "/devchain/info")
+                let chainTime = try #require(info["time_ms"]?.int64Value)
+                #expect(abs(chainTime - DevChainClock.wallMillis()) < 5_000)
+            }
+        }
+
+        @Test func timedBlocksKeepTheWallClockAndAnExplicitMineMovesTimeASlotPerBlock() async throws {
+            try await Node.with(DevChainOptions(automine: false, blockInterval: .milliseconds(20), devAccounts: 1)) { (node: DevChain, _: String) in
+                // 25 timed blocks: at a slot each they would be 75 s (TRON) and 300 s (EVM) ahead of the wall clock.
+                let deadline = ContinuousClock.now + .seconds(30)
+                while node.tron.height < 25 || node.evm.height < 25 {
+                    guard ContinuousClock.now < deadline else { Issue.record("no timed blocks"); return }
+                    try await Task.sleep(for: .milliseconds(20))
+                }
+                let tronHead = node.tron.headReference().timestampMillis
+                #expect(abs(tronHead - DevChainClock.wallMillis()) < 5_000, "TRON head time \(tronHead) follows the wall clock")
+                #expect(abs(Int64(node.evm.headTimestamp) - DevChainClock.wallMillis() / 1000) < 30, "EVM head time follows the wall clock")
+                let before = node.tron.headReference().timestampMillis
+                try await Node.blocking { node.tron.mine(20) }
+                #expect(node.tron.headReference().timestampMillis >= before + 60_000, "20 mined blocks are 60 s of TRON time")
+            }
+        }
+
+        @Test func genesisTimeSetsWhereTheClockStarts() async throws {
+            let genesis: Int64 = 1_767_225_600_000  // 2026-01-01T00:00:00Z
+            let node = DevChain(options: DevChainOptions(devAccounts: 1, genesisTimeMillis: genesis))
+            #expect(node.tron.headReference().timestampMillis == genesis)
+            node.tron.mine(clock: .wall)
+            let next = node.tron.headReference().timestampMillis
+            #expect(next > genesis && next < genesis + 5_000, "the clock runs on from the genesis time, not from today")
         }
 
         @Test func tronBlocksAreJavaTronShaped() async throws {

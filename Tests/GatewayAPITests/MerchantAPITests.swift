@@ -23,6 +23,29 @@ func withAPI(api: APIConfig = APIConfig(callbackURLs: .init(allowLoopback: true)
 let callURL = JSONValue.string("http://127.0.0.1:9999/callback")
 
 @Suite struct MerchantAPITests {
+    /// Two unique rules can refuse a wallet; the error names the one that did, and nothing is written.
+    @Test func attachingAWalletTwiceSaysWhichRuleRefusedIt() async throws {
+        try await TestDatabase.withDatabase { db in
+            let f = try await APIFixture.make(db)
+            let attach = { @Sendable (merchant: Int64, xpub: String) async -> String in
+                do {
+                    _ = try await db.transaction { c in
+                        try await Wallets.attach(merchantID: merchant, chain: "tron", xpub: xpub, accountIndex: nil, coldAddress: nil,
+                                                 directory: .standard, actor: "test", on: c, logger: log)
+                    }
+                    return "attached"
+                } catch {
+                    return "\(error)"
+                }
+            }
+            let shared = await attach(f.merchantB, Vectors.tronXpub)
+            #expect(shared.contains("already attached to another merchant's wallet on tron"), "\(shared)")
+            let second = await attach(f.merchantA, Vectors.ethXpub)
+            #expect(second.contains("merchant \(f.merchantA) already has a wallet on tron"), "\(second)")
+            #expect(try await f.count("SELECT count(*) FROM gateway.wallets") == 2)
+        }
+    }
+
     @Test func createAddressAsEachSDKDoes() async throws {
         try await withAPI { f, client in
             // PHP 2020: coinType (not mainCoinType), numeric merchantId, seconds, numeric nonce, \/ escapes.

@@ -19,6 +19,11 @@ public enum DatabaseErrors {
         (error as? PSQLError)?.serverInfo?[.sqlState]
     }
 
+    /// The constraint a server error names (a unique violation's index, a failed CHECK), if any.
+    public static func constraintName(_ error: any Error) -> String? {
+        (error as? PSQLError)?.serverInfo?[.constraintName]
+    }
+
     /// "23505: duplicate key value violates unique constraint …" or the error's kind; never the DETAIL
     /// (which may carry values).
     public static func describe(_ error: any Error) -> String {
