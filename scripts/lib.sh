@@ -10,7 +10,8 @@ die() { printf 'error: %s\n' "$*" >&2; exit 1; }
 # Installs the Debian packages the gateway needs, when any is missing.
 ensure_packages() {
     local missing=()
-    for pkg in postgresql libsecp256k1-dev libpq-dev pkg-config; do
+    # systemd: its systemd-analyze checks the units of deploy/systemd in the tests.
+    for pkg in postgresql libsecp256k1-dev libpq-dev pkg-config systemd; do
         dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
     done
     [ ${#missing[@]} -eq 0 ] && return 0

@@ -275,11 +275,23 @@ struct ConfigCommand: AsyncParsableCommand {
             print("\(c.source): ok")
             print("  database  \(c.database.redactedDescription) (pool \(c.database.poolSize))")
             print("  api       \(c.api.listen)")
+            print("  secrets   \(Self.secretSources(c))")
             for s in Stage.allCases {
                 let w = c.worker(s)
                 print("  \(s.rawValue.padding(toLength: 9, withPad: " ", startingAt: 0)) concurrency \(w.concurrency), batch \(w.batchSize), lease \(DurationText.format(w.lease)), "
                       + "max attempts \(w.maxAttempts), metrics \(w.metricsListen?.description ?? "off")")
             }
+        }
+
+        /// Where each secret is looked for, in order (never its value): what a unit's LoadCredential= lines must give.
+        static func secretSources(_ c: GatewayConfig) -> String {
+            func sources(_ env: String?, _ credential: String?, _ file: String?) -> String {
+                let list = [env.map { "$\($0)" }, credential.map { "credential \($0)" }, file.map { "file \($0)" }].compactMap { $0 }
+                return list.isEmpty ? "none" : list.joined(separator: ", then ")
+            }
+            let password = c.database.passwordCredential.map { "POSTGRES_PASSWORD/DATABASE_URL, then credential \($0)" } ?? "the URL or POSTGRES_PASSWORD"
+            return "database password: \(password); wallet seed: \(sources(c.wallet.seedEnv, c.wallet.seedCredential, c.wallet.seedFile)); "
+                + "console TOTP key: \(sources(c.console.totpKeyEnv, c.console.totpKeyCredential, c.console.totpKeyFile))"
         }
     }
 }

@@ -21,8 +21,8 @@ public struct TOTPSecretBox: Sendable {
     /// Whether new secrets are sealed.
     public var seals: Bool { key != nil }
 
-    /// The key `config` names: the environment variable wins over the file (a relative path is relative
-    /// to the configuration file `base`); neither named: `plain`. Fails (naming the key, never showing
+    /// The key `config` names: the environment variable wins over the systemd credential, which wins over the file
+    /// (a relative path is relative to the configuration file `base`); none named: `plain`. Fails (naming the key, never showing
     /// it) when a named source is missing or does not hold 64 hex digits.
     public static func load(_ config: ConsoleConfig, relativeTo base: String? = nil,
                             environment: [String: String] = ProcessInfo.processInfo.environment) throws -> TOTPSecretBox {
@@ -30,12 +30,19 @@ public struct TOTPSecretBox: Sendable {
         let key: String
         if let env = config.totpKeyEnv, let value = environment[env], !value.isEmpty {
             (text, key) = (value, "console.totp_key_env (\(env))")
+        } else if let name = config.totpKeyCredential,
+            let value = try SystemdCredentials.read(name, key: "console.totp_key_credential", environment: environment)
+        {
+            (text, key) = (value, "console.totp_key_credential (\(name))")
         } else if let name = config.totpKeyFile {
             let file = name.hasPrefix("/") || base == nil ? name : URL(fileURLWithPath: base!).deletingLastPathComponent().appendingPathComponent(name).path
             guard let data = FileManager.default.contents(atPath: file), let s = String(data: data, encoding: .utf8) else {
                 throw ConfigError(key: "console.totp_key_file", "cannot read \(file) (scripts/bootstrap.sh writes one for the local setup)")
             }
             (text, key) = (s, "console.totp_key_file (\(file))")
+        } else if let name = config.totpKeyCredential {
+            throw ConfigError(key: "console.totp_key_credential", "credential '\(name)' cannot be read: \(SystemdCredentials.directoryVariable) "
+                + "is not set (not started by systemd with LoadCredential=\(name):PATH)\(config.totpKeyEnv.map { ", and \($0) is not set" } ?? "")")
         } else if let env = config.totpKeyEnv {
             throw ConfigError(key: "console.totp_key_env", "the environment variable \(env) is not set")
         } else {

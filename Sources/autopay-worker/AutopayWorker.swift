@@ -10,7 +10,7 @@ struct AutopayWorker: AsyncParsableCommand {
         abstract: "Pays approved withdrawals from the hot wallet: nonce, sign, store, broadcast.",
         discussion: ProcessOptions.discussion)
 
-    @OptionGroup var options: ProcessOptions
+    @OptionGroup var options: WorkerOptions
 
     func run() async throws {
         try await StageRunner.run(.autopay, options: options, makeHandlers: AutopayStage.handlers)

@@ -10,7 +10,7 @@ struct CallbackWorker: AsyncParsableCommand {
         abstract: "Delivers signed callbacks to merchants with exponential backoff.",
         discussion: ProcessOptions.discussion)
 
-    @OptionGroup var options: ProcessOptions
+    @OptionGroup var options: WorkerOptions
 
     func run() async throws {
         try await StageRunner.run(.callback, options: options, makeParts: CallbackStage.parts)

@@ -16,7 +16,7 @@ struct ChainWorker: AsyncParsableCommand {
 
             """ + ProcessOptions.discussion)
 
-    @OptionGroup var options: ProcessOptions
+    @OptionGroup var options: WorkerOptions
 
     func run() async throws {
         try await StageRunner.run(.chain, options: options, makeParts: ChainStage.parts)

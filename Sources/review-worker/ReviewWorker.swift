@@ -10,7 +10,7 @@ struct ReviewWorker: AsyncParsableCommand {
         abstract: "Applies review rules to new withdrawals and escalates reviews past their SLA.",
         discussion: ProcessOptions.discussion)
 
-    @OptionGroup var options: ProcessOptions
+    @OptionGroup var options: WorkerOptions
 
     func run() async throws {
         try await StageRunner.run(.review, options: options, makeHandlers: ReviewStage.handlers)

@@ -10,7 +10,7 @@ struct SweepWorker: AsyncParsableCommand {
         abstract: "Sweeps deposit addresses into the hot and cold wallets, topping up gas.",
         discussion: ProcessOptions.discussion)
 
-    @OptionGroup var options: ProcessOptions
+    @OptionGroup var options: WorkerOptions
 
     func run() async throws {
         try await StageRunner.run(.sweep, options: options, makeParts: SweepStage.parts)

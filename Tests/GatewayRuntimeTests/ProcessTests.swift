@@ -112,6 +112,72 @@ import Testing
         }
     }
 
+    /// A systemd stop or a rolling deploy waits on the process: gateway-api once slept through SIGTERM for up to
+    /// 60 s in its signature pruner while every other process had gone. The bound here is far below that minute.
+    @Test func theAPIConsoleAndDevchainExitPromptlyOnSIGTERM() async throws {
+        try await TestDatabase.withDatabase { db in
+            let base = Int.random(in: 20_000...39_000)
+            let config = try TestProcesses.configFile("""
+                log_level: info
+                api:
+                  listen: 127.0.0.1:\(base)
+                console:
+                  listen: 127.0.0.1:\(base + 1)
+                """)
+            defer { try? FileManager.default.removeItem(atPath: config) }
+            let processes: [(name: String, arguments: [String], ready: String)] = [
+                ("gateway-api", ["--config", config], "gateway-api ready"),
+                ("gateway-console", ["--config", config], "gateway-console ready"),
+                ("devchain", ["--listen", "127.0.0.1:\(base + 2)", "--block-time-ms", "100"], "devchain listening"),
+            ]
+            for (name, arguments, ready) in processes {
+                let p = try TestProcesses.start(name, arguments, environment: TestProcesses.environment(for: db.config))
+                #expect(await p.waitForOutput(ready, timeout: .seconds(30)), "\(name) output:\n\(p.output)")
+                p.signal(SIGTERM)
+                let status = await p.wait(timeout: .seconds(10))
+                if status == nil { p.signal(SIGKILL) }
+                #expect(status == 0, "\(name) exits 0 within 10 s of SIGTERM; output:\n\(p.output)")
+            }
+        }
+    }
+
+    /// What the systemd template gives a signing worker: its seed as a credential, its metrics port as the instance.
+    @Test func aSigningWorkerReadsItsSeedCredentialAndNamesAMissingOne() async throws {
+        try await TestDatabase.withDatabase { db in
+            let port = Int.random(in: 20_000...39_000)
+            let config = try TestProcesses.configFile("""
+                log_level: info
+                wallet:
+                  seed_credential: wallet-seed
+                stages:
+                  autopay:
+                    metrics_listen: 127.0.0.1:\(port)
+                """)
+            let credentials = FileManager.default.temporaryDirectory.appendingPathComponent("credentials-\(UUID().uuidString)")
+            try FileManager.default.createDirectory(at: credentials, withIntermediateDirectories: true)
+            defer {
+                try? FileManager.default.removeItem(atPath: config)
+                try? FileManager.default.removeItem(at: credentials)
+            }
+            let env = TestProcesses.environment(for: db.config, extra: ["CREDENTIALS_DIRECTORY": credentials.path])
+            let arguments = ["--config", config, "--metrics-port", "\(port + 1)"]
+            let missing = try TestProcesses.start("autopay-worker", arguments, environment: env)
+            let status = await missing.wait(timeout: .seconds(20))
+            #expect(status != nil && status != 0, "no seed, no start")
+            #expect(missing.output.contains("credential 'wallet-seed' is missing"), "output:\n\(missing.output)")
+
+            try (String(repeating: "5e", count: 64) + "\n").write(to: credentials.appendingPathComponent("wallet-seed"), atomically: true, encoding: .utf8)
+            let p = try TestProcesses.start("autopay-worker", arguments, environment: env)
+            #expect(await p.waitForOutput("autopay-worker ready", timeout: .seconds(20)), "output:\n\(p.output)")
+            #expect(p.output.contains("metrics=127.0.0.1:\(port + 1)"), "--metrics-port replaces the configured port")
+            let (_, metricsStatus) = try await Self.get("http://127.0.0.1:\(port + 1)/metrics")
+            #expect(metricsStatus == 200)
+            #expect(!p.output.contains(String(repeating: "5e", count: 8)), "the seed is never logged")
+            p.signal(SIGTERM)
+            #expect(await p.wait(timeout: .seconds(45)) == 0, "output:\n\(p.output)")
+        }
+    }
+
     @Test func workersRefuseAnUnmigratedDatabase() async throws {
         try await TestDatabase.withDatabase(migrated: false) { db in
             let config = try TestProcesses.configFile("log_level: info\n")

@@ -180,13 +180,25 @@ public struct ChainConfig: Sendable, Equatable {
             chain.maxBatchSize = try r.int("max_batch_size", default: chain.maxBatchSize, in: 1...1000)
         }
         if let header = try r.optionalString("api_key_header") {
-            let variable = try r.string("api_key_env")
-            guard let key = environment[variable], !key.isEmpty else {
-                throw ConfigError(key: r.keyPath("api_key_env"), "the environment variable \(variable) is not set")
+            // The environment variable wins; under systemd the key comes as a credential (LoadCredential=).
+            let variable = try r.optionalString("api_key_env")
+            let credential = try r.optionalString("api_key_credential")
+            if let credential { try SystemdCredentials.validate(credential, key: r.keyPath("api_key_credential")) }
+            if let variable, let key = environment[variable], !key.isEmpty {
+                chain.headers[header] = key
+            } else if let credential, let key = try SystemdCredentials.read(credential, key: r.keyPath("api_key_credential"), environment: environment) {
+                chain.headers[header] = key.trimmingCharacters(in: .whitespacesAndNewlines)
+            } else if let variable {
+                throw ConfigError(key: r.keyPath("api_key_env"), "the environment variable \(variable) is not set"
+                    + (credential.map { " (nor is the credential '\($0)' given: \(SystemdCredentials.directoryVariable) is not set)" } ?? ""))
+            } else if let credential {
+                throw ConfigError(key: r.keyPath("api_key_credential"), "credential '\(credential)' cannot be read: "
+                    + "\(SystemdCredentials.directoryVariable) is not set (not started by systemd with LoadCredential=\(credential):PATH)")
+            } else {
+                throw ConfigError(key: r.keyPath("api_key_env"), "api_key_header needs api_key_env or api_key_credential")
             }
-            chain.headers[header] = key
-        } else if try r.optionalString("api_key_env") != nil {
-            throw ConfigError(key: r.keyPath("api_key_header"), "is required with api_key_env (e.g. TRON-PRO-API-KEY)")
+        } else if try r.optionalString("api_key_env") != nil || r.optionalString("api_key_credential") != nil {
+            throw ConfigError(key: r.keyPath("api_key_header"), "is required with api_key_env or api_key_credential (e.g. TRON-PRO-API-KEY)")
         }
         let tokens = try r.section("tokens")
         for symbol in tokens.keys {
@@ -298,8 +310,10 @@ public struct PaymentConfig: Sendable, Equatable {
 public struct WalletConfig: Sendable, Equatable {
     /// A file holding the seed (128 hex digits, as `gatewayctl keys new` writes it) or a mnemonic.
     public var seedFile: String?
-    /// An environment variable holding the same; it wins over the file.
+    /// An environment variable holding the same; it wins over the credential and the file.
     public var seedEnv: String?
+    /// A systemd credential holding the same (`LoadCredential=`); it wins over the file.
+    public var seedCredential: String?
     /// The Bitcoin network addresses are validated for.
     public var btcNetwork: BitcoinNetwork
 
@@ -314,6 +328,10 @@ public struct WalletConfig: Sendable, Equatable {
         var w = WalletConfig()
         w.seedFile = try r.optionalString("seed_file")
         w.seedEnv = try r.optionalString("seed_env")
+        if let name = try r.optionalString("seed_credential") {
+            try SystemdCredentials.validate(name, key: r.keyPath("seed_credential"))
+            w.seedCredential = name
+        }
         let network = try r.string("btc_network", default: "mainnet")
         guard let n = BitcoinNetwork(rawValue: network) else {
             throw ConfigError(key: r.keyPath("btc_network"), "expected mainnet, testnet or regtest, found '\(network)'")
@@ -323,19 +341,26 @@ public struct WalletConfig: Sendable, Equatable {
         return w
     }
 
-    /// Loads the 64-byte BIP39 seed from `seed_env` or `seed_file`. Errors name where it was looked for, never
-    /// what was found there.
+    /// Loads the 64-byte BIP39 seed from `seed_env`, `seed_credential` or `seed_file`, in that order. Errors name where
+    /// it was looked for, never what was found there.
     public func loadSeed(environment: [String: String] = ProcessInfo.processInfo.environment, relativeTo base: String? = nil) throws -> Data {
         if let variable = seedEnv, let text = environment[variable], !text.isEmpty {
             return try Self.parseSeed(text, source: "environment variable \(variable)")
         }
+        if let name = seedCredential, let text = try SystemdCredentials.read(name, key: "wallet.seed_credential", environment: environment) {
+            return try Self.parseSeed(text, source: "credential \(name)")
+        }
+        var elsewhere = ""
+        if let seedEnv { elsewhere += ", \(seedEnv) is not set" }
+        if let seedCredential { elsewhere += ", no credential '\(seedCredential)' (\(SystemdCredentials.directoryVariable) is not set)" }
         guard let file = seedFile else {
-            throw ConfigError(key: "wallet", "no seed: set wallet.seed_file or wallet.seed_env (create one with gatewayctl keys new)")
+            guard elsewhere.isEmpty else { throw ConfigError(key: "wallet", "no seed: \(elsewhere.dropFirst(2)), and no wallet.seed_file") }
+            throw ConfigError(key: "wallet", "no seed: set wallet.seed_file, wallet.seed_env or wallet.seed_credential (create one with gatewayctl keys new)")
         }
         let path =
             file.hasPrefix("/") || base == nil ? file : URL(fileURLWithPath: base!).deletingLastPathComponent().appendingPathComponent(file).path
         guard let data = FileManager.default.contents(atPath: path) else {
-            throw ConfigError(key: "wallet.seed_file", "cannot read \(path)\(seedEnv.map { " (and \($0) is not set)" } ?? "")")
+            throw ConfigError(key: "wallet.seed_file", "cannot read \(path)\(elsewhere.isEmpty ? "" : " (and\(elsewhere.dropFirst(1)))")")
         }
         return try Self.parseSeed(String(decoding: data, as: UTF8.self), source: path)
     }

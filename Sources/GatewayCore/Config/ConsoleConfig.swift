@@ -30,6 +30,8 @@ public struct ConsoleConfig: Sendable, Equatable {
     /// file); neither: secrets are stored in the clear.
     public var totpKeyEnv: String?
     public var totpKeyFile: String?
+    /// A systemd credential holding the same key (`LoadCredential=`): wins over the file, not over the variable.
+    public var totpKeyCredential: String?
 
     public init(listen: ListenAddress = .init(host: "127.0.0.1", port: 8090), secureCookies: Bool = false, idleTimeout: Duration = .seconds(1800),
                 signInFailures: Int = 5, signInWindow: Duration = .seconds(900), bcryptCost: Int = 12, stuckAfter: Duration = .seconds(900),
@@ -68,6 +70,10 @@ public struct ConsoleConfig: Sendable, Equatable {
         }
         c.totpKeyEnv = try r.optionalString("totp_key_env")
         c.totpKeyFile = try r.optionalString("totp_key_file")
+        if let name = try r.optionalString("totp_key_credential") {
+            try SystemdCredentials.validate(name, key: r.keyPath("totp_key_credential"))
+            c.totpKeyCredential = name
+        }
         try r.finish()
         return c
     }

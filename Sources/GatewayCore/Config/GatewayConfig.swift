@@ -46,6 +46,8 @@ public struct DatabaseConfig: Sendable, Equatable {
     public var user: String
     /// Never logged; see `redactedDescription`.
     public var password: String?
+    /// The systemd credential holding the password (`database.password_credential`); see `resolvePassword`.
+    public var passwordCredential: String?
     public var database: String
     public var tls: TLSMode
     public var poolSize: Int
@@ -73,6 +75,21 @@ public struct DatabaseConfig: Sendable, Equatable {
                      "connect_timeout=\(max(1, connectTimeout.components.seconds))"]
         if let password { parts.append("password=\(q(password))") }
         return parts.joined(separator: " ")
+    }
+
+    /// The password from `password_credential` under systemd, unless the environment gave one (environment variables
+    /// override secrets). Outside systemd the URL's or `POSTGRES_PASSWORD` must give it: a configured credential
+    /// with no password anywhere is an error naming it, not a connection refused later for a reason nobody sees.
+    mutating func resolvePassword(_ env: [String: String]) throws {
+        guard let name = passwordCredential else { return }
+        let key = "database.password_credential"
+        if env["POSTGRES_PASSWORD"] != nil || (env["DATABASE_URL"].flatMap { URLComponents(string: $0)?.password } != nil) { return }
+        if let text = try SystemdCredentials.read(name, key: key, environment: env) {
+            password = text.trimmingCharacters(in: .newlines)
+        } else if password == nil {
+            throw ConfigError(key: key, "credential '\(name)' cannot be read: \(SystemdCredentials.directoryVariable) is not set (not started by "
+                + "systemd with LoadCredential=\(name):PATH); give the password with POSTGRES_PASSWORD or DATABASE_URL instead")
+        }
     }
 
     /// Environment overrides: `DATABASE_URL`, then the `POSTGRES_*` variables one by one.
@@ -531,6 +548,10 @@ public struct GatewayConfig: Sendable {
         if let url = try db.optionalString("url") { try config.database.apply(url: url, key: db.keyPath("url")) }
         config.database.poolSize = try db.int("pool_size", default: config.database.poolSize, in: 1...1000)
         config.database.connectTimeout = try db.duration("connect_timeout", default: config.database.connectTimeout, minimum: .seconds(1))
+        if let name = try db.optionalString("password_credential") {
+            try SystemdCredentials.validate(name, key: db.keyPath("password_credential"))
+            config.database.passwordCredential = name
+        }
         try db.finish()
 
         let level = try root.string("log_level", default: "info")
@@ -595,6 +616,7 @@ public struct GatewayConfig: Sendable {
         config.console = try ConsoleConfig.read(try root.section("console"))
         try root.finish()
 
+        try config.database.resolvePassword(environment)
         try config.applyEnvironment(environment)
         return config
     }

@@ -34,6 +34,28 @@ public struct ProcessOptions: ParsableArguments {
     }
 }
 
+/// Options of the stage workers: the common ones, and the metrics port of this copy.
+public struct WorkerOptions: ParsableArguments {
+    @OptionGroup public var process: ProcessOptions
+    @Option(help: ArgumentHelp(
+        "Serve /metrics and /healthz on this port, on the host of the stage's metrics_listen (127.0.0.1 without one). "
+            + "Copies of a stage on one host each need their own: the systemd template usdt-gateway-<stage>@PORT passes its instance.",
+        valueName: "port"))
+    public var metricsPort: Int?
+
+    public init() {}
+
+    public func validate() throws {
+        if let metricsPort, !(1...65535).contains(metricsPort) { throw ValidationError("--metrics-port must be a port from 1 to 65535") }
+    }
+
+    /// Where this copy serves its metrics: `--metrics-port` on the configured host, else the stage's `metrics_listen`.
+    func metricsListen(_ configured: ListenAddress?) -> ListenAddress? {
+        guard let metricsPort else { return configured }
+        return ListenAddress(host: configured?.host ?? "127.0.0.1", port: metricsPort)
+    }
+}
+
 /// Assembles and runs a worker process: logging, metrics, database, schema check, the stage's
 /// queue worker, graceful shutdown.
 public enum StageRunner {
@@ -63,14 +85,18 @@ public enum StageRunner {
     }
 
     /// Runs `stage` with the handlers `makeHandlers` builds, until SIGTERM/SIGINT.
-    public static func run(_ stage: Stage, options: ProcessOptions,
+    public static func run(_ stage: Stage, options: WorkerOptions,
                            makeHandlers: @escaping @Sendable (Environment) throws -> [String: any JobHandler]) async throws {
         try await run(stage, options: options, makeParts: { Parts(handlers: try makeHandlers($0)) })
     }
 
     /// Runs `stage` with the parts `makeParts` builds, until SIGTERM/SIGINT.
-    public static func run(_ stage: Stage, options: ProcessOptions, makeParts: @Sendable (Environment) throws -> Parts) async throws {
-        let config = try options.loadConfig()
+    public static func run(_ stage: Stage, options: WorkerOptions, makeParts: @Sendable (Environment) throws -> Parts) async throws {
+        var loaded = try options.process.loadConfig()
+        var stageConfig = loaded.worker(stage)
+        stageConfig.metricsListen = options.metricsListen(stageConfig.metricsListen)
+        loaded.stages[stage] = stageConfig
+        let config = loaded
         Observability.bootstrapLogging(level: config.logLevel)
         Observability.bootstrapMetrics()
         var logger = Logger(label: "gateway.\(stage.rawValue)")
