@@ -49,3 +49,7 @@ bash "$ROOT/scripts/chaos-withdrawals.sh" --count "${GATEWAY_CHAOS_COUNT:-300}"
 # Sweeps exactly once under chaos: its own cluster and devchain, the same debug build.
 say "chaos: ${GATEWAY_SWEEP_CHAOS_COUNT:-500} deposit addresses swept under SIGKILLs and node faults"
 bash "$ROOT/scripts/chaos-sweeps.sh" --addresses "${GATEWAY_SWEEP_CHAOS_COUNT:-500}"
+
+# The systemd units as shipped, under a real systemd in a container: hardening, credentials, the demos, a stop.
+say "systemd: every unit of deploy/systemd booted in a container, the demos through them"
+bash "$ROOT/scripts/check-systemd.sh"

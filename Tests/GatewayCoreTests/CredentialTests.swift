@@ -44,6 +44,14 @@ import Testing
         #expect(missing?.key == "database.password_credential")
         #expect(missing?.description.contains("credential 'database-password' is missing") == true)
         #expect(missing?.description.contains("LoadCredential=database-password:") == true)
+        // The unit's SetCredential= default stands in for a missing source file: refused, named; an empty file too.
+        for text in [SystemdCredentials.missingMarker, "\n"] {
+            let e = try withCredentials(["database-password": text]) { (dir: String) throws in
+                configError { _ = try GatewayConfig.parse(yaml: yaml, environment: ["CREDENTIALS_DIRECTORY": dir]) }
+            }
+            #expect(e?.key == "database.password_credential" && e?.description.contains("credential 'database-password' is missing") == true,
+                    "\(String(describing: e))")
+        }
         // Not under systemd and no password elsewhere: an error at start, not a refused connection later.
         let outside = configError { _ = try GatewayConfig.parse(yaml: yaml, environment: [:]) }
         #expect(outside?.key == "database.password_credential" && outside?.description.contains("CREDENTIALS_DIRECTORY is not set") == true)

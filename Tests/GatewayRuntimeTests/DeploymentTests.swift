@@ -123,6 +123,8 @@ struct DeploymentTestError: Error {
                 let parts = line.split(separator: ":", maxSplits: 1)
                 #expect(parts.count == 2 && parts[1].hasPrefix("/etc/usdt-gateway/credentials/"), "\(unit.name): \(line)")
             }
+            // A default for each: a missing file reaches the process, which names it (systemd would not).
+            #expect(Set(unit.values("SetCredential")) == Set(expected.map { "\($0):\(SystemdCredentials.missingMarker)" }), "\(unit.name)")
         }
     }
 

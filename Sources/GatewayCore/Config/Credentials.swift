@@ -7,6 +7,8 @@ import Foundation
 public enum SystemdCredentials {
     /// The environment variable systemd sets to the directory holding a service's credentials.
     public static let directoryVariable = "CREDENTIALS_DIRECTORY"
+    /// What the units' `SetCredential=` defaults hold: the credential's file was missing when the unit started.
+    public static let missingMarker = "usdt-gateway-credential-missing"
 
     /// Checks a credential name as `workers.yml` gives it: what systemd accepts as a file name in the directory.
     public static func validate(_ name: String, key: String) throws {
@@ -18,7 +20,8 @@ public enum SystemdCredentials {
 
     /// The text of credential `name` (configured under `key`), or nil when the process was not started with a
     /// credentials directory (not under systemd: the caller falls back to its other sources). A directory that lacks
-    /// the credential is an error that names it: the unit is missing its `LoadCredential=` line or the file it names.
+    /// the credential, or holds it empty, is an error that names it: the unit lacks its `LoadCredential=` line, or
+    /// the file that line names is missing.
     public static func read(_ name: String, key: String, environment: [String: String]) throws -> String? {
         guard let directory = environment[directoryVariable], !directory.isEmpty else { return nil }
         let path = URL(fileURLWithPath: directory).appendingPathComponent(name).path
@@ -28,6 +31,13 @@ public enum SystemdCredentials {
         }
         guard let text = String(data: data, encoding: .utf8) else {
             throw ConfigError(key: key, "credential '\(name)' is not UTF-8 text")
+        }
+        // The units pair each LoadCredential= with a SetCredential= default holding `missingMarker`, so that a missing
+        // source file reaches the process (and this message, naming it) instead of systemd's nameless "243/CREDENTIALS".
+        let trimmed = text.trimmingCharacters(in: .whitespacesAndNewlines)
+        guard !trimmed.isEmpty, trimmed != missingMarker else {
+            throw ConfigError(key: key, "credential '\(name)' is missing: the source file of the unit's LoadCredential=\(name):PATH "
+                + "is \(trimmed.isEmpty ? "empty" : "missing") (put the secret in /etc/usdt-gateway/credentials/\(name))")
         }
         return text
     }
