@@ -223,6 +223,17 @@ extension TronDevChain {
                     )
                 ])
             )
+        case ("getnodeinfo", false):
+            // The part of java-tron's node info that clients read: tronpy takes its reference block from
+            // solidityBlock ("Num:N,ID:hex") and the head from block. No peers: a node of its own.
+            let (head, solidBlock) = state.withLock { s in (s.head, s.blocks[Int(solidHeight(s))]) }
+            return .json(
+                .object([
+                    "beginSyncNum": .int(head.number), "block": .string("Num:\(head.number),ID:\(Hex.encode(head.id))"),
+                    "solidityBlock": .string("Num:\(solidBlock.number),ID:\(Hex.encode(solidBlock.id))"),
+                    "currentConnectCount": .int(0), "activeConnectCount": .int(0), "passiveConnectCount": .int(0), "totalFlow": .int(0),
+                    "peerList": .array([]),
+                ]))
         default:
             return TronHTTPAnswer(status: 404, body: Array("{\"Error\":\"this API is unavailable due to config\"}\n".utf8))
         }

@@ -41,7 +41,7 @@ struct DevChainMain: AsyncParsableCommand {
                                      broadcasttransaction broadcasthex
                                      getaccount getaccountresource
                                      triggerconstantcontract estimateenergy
-                                     getchainparameters
+                                     getchainparameters getnodeinfo
               /walletsolidity/<name> the same reads, up to head - solid depth
               GET /healthz           "ok"
 

@@ -28,7 +28,15 @@ extension ChainSuites {
                 let start = DevChainClock.wallMillis()
                 #expect(abs(node.tron.headReference().timestampMillis - start) < 5_000, "genesis is now")
                 let key = node.keys.tronKey(DevChainKeys.firstDevAccountIndex)
-                let (reference, _) = node.tron.headReference()
+                // Blocks as time passes (mined by slot, 25 would put the head 75 s ahead of the wall clock).
+                try await Node.blocking { node.tron.mine(25, clock: .wall) }
+                // The reference block as tronpy takes it: getnodeinfo's solidityBlock, "Num:N,ID:hex".
+                let (_, nodeInfo) = try await Node.post(url, "/wallet/getnodeinfo", "")
+                let (_, solid) = try await Node.post(url, "/walletsolidity/getnowblock", "")
+                let solidID = try #require(solid["blockID"]?.stringValue)
+                #expect(nodeInfo["solidityBlock"]?.stringValue == "Num:6,ID:\(solidID)", "25 blocks, solidified 19 below")
+                #expect(nodeInfo["block"]?.stringValue?.hasPrefix("Num:25,ID:") == true)
+                let reference = try TronReferenceBlock(blockID: solidID)
                 let now = DevChainClock.wallMillis()
                 let raw = try TronRawData.trxTransfer(
                     from: TronAddress(publicKey: key.publicKey), to: account(5).tronAddress, amount: TronClientTests.trx,
