@@ -16,7 +16,10 @@ source "$(dirname "$0")/lib.sh"
 
 ensure_packages
 ensure_swift
-[ "$(id -u)" -eq 0 ] || die "check-systemd.sh boots a container with systemd-nspawn: run it as root"
+if [ "$(id -u)" -ne 0 ]; then
+    command -v sudo >/dev/null 2>&1 || die "check-systemd.sh boots a container with systemd-nspawn: run it as root"
+    exec sudo --preserve-env=PATH bash "$0" "$@"
+fi
 if ! command -v systemd-nspawn >/dev/null 2>&1; then
     say "installing systemd-container (systemd-nspawn)"
     apt-get update -qq || die "apt-get update failed"
