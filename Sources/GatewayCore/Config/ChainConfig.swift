@@ -116,6 +116,7 @@ public struct ChainConfig: Sendable, Equatable {
     public var nodeClientOptions: NodeClientOptions {
         NodeClientOptions(
             url: nodeURL,
+            chain: name,
             requestTimeout: requestTimeout,
             retry: RetryPolicy(maxAttempts: retryAttempts, baseDelay: .milliseconds(200), maxDelay: .seconds(5)),
             headers: headers,

@@ -48,6 +48,11 @@ public enum Observability {
         }
     }
 
+    /// What `GET /metrics` serves now: every metric of this process in Prometheus text format.
+    public static func exposition() -> String {
+        String(decoding: registry.emitToBuffer(), as: UTF8.self)
+    }
+
     /// Adds `GET /metrics` (Prometheus text format) and `GET /healthz` to a router.
     public static func addRoutes<Context: RequestContext>(to router: Router<Context>) {
         let registry = Self.registry
