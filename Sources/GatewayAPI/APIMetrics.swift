@@ -13,10 +13,13 @@ final class APIMetrics: Sendable {
     /// request costs a lock, a small dictionary lookup, an increment and a histogram observation.
     final class Route: Sendable {
         struct Key: Hashable {
-            var method: HTTPRequest.Method
+            var method: String
             var status: Int
             var code: Int?
         }
+
+        /// Methods a client may send are any token: all but these count as "other", so that they cannot grow the series.
+        static let knownMethods: Set<HTTPRequest.Method> = [.get, .head, .post, .put, .patch, .delete, .options]
 
         let path: String
         let duration: Timer
@@ -29,11 +32,11 @@ final class APIMetrics: Sendable {
 
         /// Counts one answered request that started at `started`.
         func record(method: HTTPRequest.Method, status: Int, code: Int?, since started: ContinuousClock.Instant) {
-            let key = Key(method: method, status: status, code: code)
+            let key = Key(method: Self.knownMethods.contains(method) ? method.rawValue : "other", status: status, code: code)
             let counter = counters.withLock { counters in
                 if let counter = counters[key] { return counter }
                 let counter = Counter(label: "gateway.api.requests_total", dimensions: [
-                    ("route", path), ("method", method.rawValue), ("status", String(status)), ("code", code.map(String.init) ?? ""),
+                    ("route", path), ("method", key.method), ("status", String(status)), ("code", code.map(String.init) ?? ""),
                 ])
                 counters[key] = counter
                 return counter
@@ -64,9 +67,11 @@ struct APIMetricsMiddleware<Context: RequestContext>: RouterMiddleware {
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         let started = ContinuousClock.now
+        // The router sets the matched pattern on the context before the route's middleware runs.
         do {
             let response = try await next(request, context)
-            metrics.route(context.endpointPath ?? "NotFound").record(method: request.method, status: Int(response.status.code), code: nil, since: started)
+            let route = metrics.route(context.endpointPath ?? "NotFound")
+            route.record(method: request.method, status: Int(response.status.code), code: nil, since: started)
             return response
         } catch {
             let status = (error as? any HTTPResponseError)?.status ?? .internalServerError
