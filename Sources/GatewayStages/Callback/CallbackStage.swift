@@ -108,7 +108,7 @@ struct CallbackDelivery: JobHandler {
             _ = try? await response.body.collect(upTo: 65536)
             let code = Int(response.status.code)
             if (200..<300).contains(code) {
-                metrics.record(.delivered, since: started)
+                metrics.record(.delivered, took: ContinuousClock.now - started)
                 // Marked delivered (with the trade's next callback made due) together with the other
                 // deliveries that finished meanwhile, in one statement; the job completes with the
                 // worker's next claim. If that is lost, the re-run finds it delivered and sends nothing.
@@ -121,18 +121,19 @@ struct CallbackDelivery: JobHandler {
         } catch {
             failure = "\(error)".prefix(300).description
         }
+        let took = ContinuousClock.now - started  // the merchant's part, before our own writes below
         try await ctx.database.transaction { c in
             try await c.query("UPDATE gateway.callbacks SET attempts = attempts + 1, last_error = \(failure) WHERE id = \(cb.id)", logger: logger)
         }
         if permanent {
-            metrics.record(.dead, since: started)
+            metrics.record(.dead, took: took)
             return try await markDead(cb, reason: "\(failure): the merchant refused it; resend it once fixed", ctx)
         }
         if cb.ageSeconds >= Double(settings.deadAfter.components.seconds) {
-            metrics.record(.dead, since: started)
+            metrics.record(.dead, took: took)
             return try await markDead(cb, reason: "\(failure); undelivered after \(DurationText.format(settings.deadAfter))", ctx)
         }
-        metrics.record(.retry, since: started)
+        metrics.record(.retry, took: took)
         logger.info("callback not delivered; will retry", metadata: ["callback.id": "\(cb.id)", "error": "\(failure)", "job.attempt": "\(ctx.job.attempt)"])
         return .retryAfter(backoff.delay(attempt: ctx.job.attempt), failure)
     }
@@ -216,10 +217,10 @@ struct CallbackMetrics: Sendable {
         attempts[outcome]?.increment()
     }
 
-    /// An attempt whose request started at `started`.
-    func record(_ outcome: Outcome, since started: ContinuousClock.Instant) {
+    /// An attempt whose request took `took` to be answered (or to fail).
+    func record(_ outcome: Outcome, took: Duration) {
         attempts[outcome]?.increment()
-        durations[outcome]?.record(duration: ContinuousClock.now - started)
+        durations[outcome]?.record(duration: took)
     }
 }
 
