@@ -40,6 +40,22 @@ ensure_browser() {
         || die "apt-get install ${missing[*]} failed"
 }
 
+# Installs Debian's prometheus (server and promtool) and prometheus-postgres-exporter, when missing, for
+# scripts/check-monitoring.sh. Without recommends: the node exporter and friends are not needed here.
+ensure_monitoring() {
+    local missing=()
+    for pkg in prometheus prometheus-postgres-exporter; do
+        dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+    done
+    [ ${#missing[@]} -eq 0 ] && return 0
+    say "installing ${missing[*]} (the monitoring check)"
+    local sudo=""
+    [ "$(id -u)" -ne 0 ] && sudo="sudo"
+    $sudo apt-get update -qq || die "apt-get update failed"
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null \
+        || die "apt-get install ${missing[*]} failed"
+}
+
 # ensure_totp_key FILE: writes a new random key (64 hex digits, mode 0600) for sealing console users'
 # TOTP secrets (workers.yml console.totp_key_file), unless FILE exists. Never overwrites one: the
 # secrets sealed with it would no longer open.

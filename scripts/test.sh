@@ -2,7 +2,8 @@
 # Runs the whole test suite against a throwaway PostgreSQL cluster (.local/pg-test), then removes
 # it. Installs what is missing first (headless Chromium and chromedriver too, for the console's
 # browser suite, which saves its screenshots in .local/screenshots). Exits with the tests' status. Extra arguments go to
-# `swift test` (e.g. --filter QueueTests); with them, only those tests run (the chaos scripts are skipped).
+# `swift test` (e.g. --filter QueueTests); with them, only those tests run (the chaos scripts and the monitoring check
+# are skipped).
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
@@ -53,3 +54,8 @@ bash "$ROOT/scripts/chaos-sweeps.sh" --addresses "${GATEWAY_SWEEP_CHAOS_COUNT:-5
 # The systemd units as shipped, under a real systemd in a container: hardening, credentials, the demos, a stop.
 say "systemd: every unit of deploy/systemd booted in a container, the demos through them"
 bash "$ROOT/scripts/check-systemd.sh"
+
+# The monitoring against a real Prometheus: promtool on the rules (a unit test per alert), then the pipeline,
+# the exporter and Prometheus on ports of their own; the alerts must fire when workers stop.
+say "monitoring: promtool, then Prometheus and postgres-exporter against the running pipeline"
+bash "$ROOT/scripts/check-monitoring.sh"

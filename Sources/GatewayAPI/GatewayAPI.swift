@@ -10,17 +10,30 @@ import ServiceLifecycle
 
 /// Builds the router of `gateway-api`: the merchant Open API (`/mch/*`, also reached as `//mch/*`),
 /// the admin API (`/admin/*`), `/openapi.json`, `/metrics` and `/healthz`.
+/// Every request is counted in `gateway_api_requests_total` and timed in `gateway_api_request_duration_seconds`
+/// (`APIMetrics`).
 public func buildRouter(config: GatewayConfig, database: Database, directory: ChainDirectory, logger: Logger) -> Router<BasicRequestContext> {
     let router = Router()
+    let metrics = APIMetrics()
+    // The Open API routes come before the metrics middleware: they record their requests themselves, because only
+    // they know the Udun code their answer carries (2,000+ requests/s: no parsing of the body afterwards).
+    let merchant = MerchantAPI(database: database, config: config.api, directory: directory, logger: logger, limiter: RateLimiter())
+    for endpoint in MerchantEndpoint.allCases {
+        let route = metrics.route(endpoint.rawValue)
+        router.post(RouterPath(endpoint.rawValue)) { req, _ -> Response in
+            let started = ContinuousClock.now
+            let (response, code) = await merchant.respond(req, endpoint: endpoint)
+            route.record(method: .post, status: Int(response.status.code), code: code, since: started)
+            return response
+        }
+    }
+    // Applies to the routes below and to unmatched paths (route "NotFound").
+    router.add(middleware: APIMetricsMiddleware(metrics: metrics))
     Observability.addRoutes(to: router)
     router.get("/openapi.json") { _, _ -> Response in
         var buffer = ByteBuffer()
         buffer.writeString(OpenAPIDocument.json)
         return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: buffer))
-    }
-    let merchant = MerchantAPI(database: database, config: config.api, directory: directory, logger: logger, limiter: RateLimiter())
-    for endpoint in MerchantEndpoint.allCases {
-        router.post(RouterPath(endpoint.rawValue)) { req, _ in await merchant.respond(req, endpoint: endpoint) }
     }
     AdminAPI(database: database, logger: logger).add(to: router)
     return router
@@ -85,6 +98,7 @@ public func runGatewayAPI(options: ProcessOptions) async throws {
     let directory = ChainDirectory(config: config)
     Observability.bootstrapLogging(level: config.logLevel)
     Observability.bootstrapMetrics()
+    Observability.recordConfiguration(config)
     var logger = Logger(label: "gateway.api")
     logger.logLevel = config.logLevel
     let database = Database(config: config.database, logger: logger)

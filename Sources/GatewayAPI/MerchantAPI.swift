@@ -46,17 +46,18 @@ struct MerchantAPI: Sendable {
         self.writer = WithdrawalWriter(database: database, logger: logger)
     }
 
-    func respond(_ request: Request, endpoint: MerchantEndpoint) async -> Response {
+    /// The answer, and the Udun result code it carries (for the request metrics).
+    func respond(_ request: Request, endpoint: MerchantEndpoint) async -> (Response, code: Int) {
         do {
             let data = try await process(request, endpoint: endpoint)
-            return Self.reply(code: 200, message: "SUCCESS", data: data)
+            return (Self.reply(code: 200, message: "SUCCESS", data: data), 200)
         } catch let e as UdunError {
-            return Self.reply(code: e.code.rawValue, message: e.message, data: nil)
+            return (Self.reply(code: e.code.rawValue, message: e.message, data: nil), e.code.rawValue)
         } catch {
             logger.error("open API request failed", metadata: ["endpoint": "\(endpoint.rawValue)", "error": "\(DatabaseErrors.describe(error))"])
             var r = Self.reply(code: -1, message: "service temporarily unavailable; retry", data: nil)
             r.status = .serviceUnavailable
-            return r
+            return (r, -1)
         }
     }
 

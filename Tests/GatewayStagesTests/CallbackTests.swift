@@ -161,6 +161,28 @@ struct CallbackHarness {
         }
     }
 
+    @Test func eachDeliveryAttemptIsCountedByOutcomeAndTimed() async throws {
+        Observability.bootstrapMetrics()  // before the stage makes its metrics, as callback-worker does
+        func attempts(_ outcome: String) -> Double { MetricsSample.value("gateway_callback_deliveries_total", ["outcome": outcome]) ?? 0 }
+        func timed(_ outcome: String) -> Double { MetricsSample.value("gateway_callback_delivery_duration_seconds_count", ["outcome": outcome]) ?? 0 }
+        let before = ["delivered", "retry", "dead"].map { (attempts($0), timed($0)) }
+        try await TestDatabase.withDatabase { db in
+            let h = try await CallbackHarness.make(db)
+            // One answered 500 then 200 (retry, delivered), one refused with a 404 (dead).
+            h.receiver.setBehaviour(.init(queued: [500], defaultStatus: 200, statusByPath: ["/refuse": 404]))
+            _ = try await h.deposit(tradeID: 1)
+            _ = try await h.deposit(tradeID: 2, url: h.receiver.baseURL + "/refuse")
+            try await h.runWorker {
+                try await count(db, "SELECT count(*) FROM gateway.callbacks WHERE state IN ('delivered', 'dead')") == 2
+            }
+            await h.receiver.stop()
+        }
+        let after = ["delivered", "retry", "dead"].map { (attempts($0), timed($0)) }
+        #expect(after[0].0 - before[0].0 == 1 && after[0].1 - before[0].1 == 1, "delivered: \(before[0]) → \(after[0])")
+        #expect(after[1].0 - before[1].0 == 1 && after[1].1 - before[1].1 == 1, "retry: \(before[1]) → \(after[1])")
+        #expect(after[2].0 - before[2].0 == 1 && after[2].1 - before[2].1 == 1, "dead: \(before[2]) → \(after[2])")
+    }
+
     @Test func refusalsAndExpiryMakeDeadCallbacksThatCanBeResent() async throws {
         try await TestDatabase.withDatabase { db in
             var h = try await CallbackHarness.make(db)

@@ -95,6 +95,32 @@ public enum ChainNodeError: Error, Sendable, Equatable, CustomStringConvertible 
         }
     }
 
+    /// The error's kind as a metric label (`gateway_node_errors_total{kind}`); nil for a cancellation, which is
+    /// the caller stopping, not the node failing.
+    public var metricKind: String? {
+        switch self {
+        case .transport: return "transport"
+        case .timeout: return "timeout"
+        case .httpStatus: return "http_status"
+        case .rateLimited: return "rate_limited"
+        case .malformedResponse: return "malformed_response"
+        case .nodeError: return "node_error"
+        case .notFound: return "not_found"
+        case .rangeTooWide: return "range_too_wide"
+        case .rejected: return "rejected"
+        case .reorgDuringScan: return "reorg_during_scan"
+        case .unsupported: return "unsupported"
+        case .invalidArgument: return "invalid_argument"
+        case .cancelled: return nil
+        }
+    }
+
+    /// Every `metricKind`, so that each error counter exists (at 0) before its first error.
+    public static let metricKinds = [
+        "transport", "timeout", "http_status", "rate_limited", "malformed_response", "node_error", "not_found", "range_too_wide",
+        "rejected", "reorg_during_scan", "unsupported", "invalid_argument",
+    ]
+
     /// Whether waiting and trying again can help (used by the retry loop).
     public var isTransient: Bool {
         switch self {

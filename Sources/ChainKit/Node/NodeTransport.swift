@@ -1,6 +1,7 @@
 import AsyncHTTPClient
 import Foundation
 import Logging
+import Metrics
 import NIOCore
 import NIOHTTP1
 
@@ -59,10 +60,13 @@ public struct NodeClientOptions: Sendable {
     public var maxConcurrentRequests: Int
     /// Largest response body accepted.
     public var maxResponseBytes: Int
+    /// The chain's name in workers.yml, the `chain` label of the node request metrics ("" for none: "unknown").
+    public var chain: String
 
     /// Options with defaults suited to a hosted provider.
     public init(
         url: String,
+        chain: String = "",
         requestTimeout: Duration = .seconds(10),
         retry: RetryPolicy = .standard,
         headers: [String: String] = [:],
@@ -79,6 +83,32 @@ public struct NodeClientOptions: Sendable {
         self.maxLogBlockRange = max(1, maxLogBlockRange)
         self.maxConcurrentRequests = max(1, maxConcurrentRequests)
         self.maxResponseBytes = maxResponseBytes
+        self.chain = chain
+    }
+}
+
+/// Node request metrics of one client, made once so that a request costs only the increments:
+/// `gateway_node_requests_total{chain}` (every attempt), `gateway_node_errors_total{chain,kind}` (failed
+/// attempts, retried or not) and `gateway_node_request_duration_seconds{chain}`.
+struct NodeMetrics: Sendable {
+    let requests: Counter
+    let duration: Timer
+    let errors: [String: Counter]
+
+    init(chain: String) {
+        let chain = chain.isEmpty ? "unknown" : chain
+        requests = Counter(label: "gateway.node.requests_total", dimensions: [("chain", chain)])
+        duration = Timer(label: "gateway.node.request_duration_seconds", dimensions: [("chain", chain)])
+        // Every kind exists from the start at 0: increase() and rate() then see a chain's first error.
+        errors = Dictionary(uniqueKeysWithValues: ChainNodeError.metricKinds.map {
+            ($0, Counter(label: "gateway.node.errors_total", dimensions: [("chain", chain), ("kind", $0)]))
+        })
+    }
+
+    func record(since start: ContinuousClock.Instant, error: ChainNodeError?) {
+        requests.increment()
+        duration.record(duration: ContinuousClock.now - start)
+        if let kind = error?.metricKind { errors[kind]?.increment() }
     }
 }
 
@@ -88,10 +118,12 @@ final class NodeTransport: Sendable {
     let options: NodeClientOptions
     let baseURL: String
     let logger: Logger
+    let metrics: NodeMetrics
 
     init(http: HTTPClient, options: NodeClientOptions, logger: Logger) {
         self.http = http
         self.options = options
+        self.metrics = NodeMetrics(chain: options.chain)
         var url = options.url
         while url.hasSuffix("/") { url.removeLast() }
         baseURL = url
@@ -136,13 +168,18 @@ final class NodeTransport: Sendable {
     }
 
     /// Runs `attempt` until it succeeds, fails permanently, or `retry.maxAttempts` is spent; waits with backoff and
-    /// full jitter between transient failures.
+    /// full jitter between transient failures. Every request to the node goes through here (both protocol clients),
+    /// so this is where each attempt is counted and timed.
     func withRetries<T>(_ method: String, _ attempt: () async throws(ChainNodeError) -> T) async throws(ChainNodeError) -> T {
         var n = 1
         while true {
+            let started = ContinuousClock.now
             do {
-                return try await attempt()
+                let result = try await attempt()
+                metrics.record(since: started, error: nil)
+                return result
             } catch {
+                metrics.record(since: started, error: error)
                 guard error.isTransient, n < options.retry.maxAttempts else {
                     if case .timeout(let m, let after, _) = error { throw .timeout(method: m, after: after, attempts: n) }
                     throw error

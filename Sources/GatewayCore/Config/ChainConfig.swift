@@ -106,6 +106,18 @@ public struct ChainConfig: Sendable, Equatable {
     /// The low-water mark of a coin (by symbol, case-insensitive), in base units.
     public func lowWater(_ symbol: String) -> BigUInt? { hotWalletLowWater[symbol.uppercased()] }
 
+    /// The low-water marks in whole coins by symbol (upper case), for metrics and dashboards: a `Double` is
+    /// close enough to compare with, while every decision uses the exact `hotWalletLowWater`.
+    public var hotWalletLowWaterCoins: [String: Double] {
+        var out: [String: Double] = [:]
+        for (symbol, units) in hotWalletLowWater {
+            let decimals = token(symbol)?.decimals ?? (symbol.caseInsensitiveCompare(nativeSymbol) == .orderedSame ? nativeDecimals : nil)
+            guard let decimals else { continue }
+            out[symbol.uppercased()] = Double(units) / pow(10, Double(decimals))
+        }
+        return out
+    }
+
     /// Decimal places of the native coin (ETH 18, TRX 6).
     public var nativeDecimals: Int { kind == .evm ? 18 : 6 }
 
@@ -116,6 +128,7 @@ public struct ChainConfig: Sendable, Equatable {
     public var nodeClientOptions: NodeClientOptions {
         NodeClientOptions(
             url: nodeURL,
+            chain: name,
             requestTimeout: requestTimeout,
             retry: RetryPolicy(maxAttempts: retryAttempts, baseDelay: .milliseconds(200), maxDelay: .seconds(5)),
             headers: headers,

@@ -48,6 +48,22 @@ public enum Observability {
         }
     }
 
+    /// What `GET /metrics` serves now: every metric of this process in Prometheus text format.
+    public static func exposition() -> String {
+        String(decoding: registry.emitToBuffer(), as: UTF8.self)
+    }
+
+    /// Exports the configuration the alerts compare the monitor views with, which only workers.yml knows:
+    /// `gateway_hot_wallet_low_water_coins{chain,coin}` (chains.<name>.hot_wallet_low_water, whole coins). Every
+    /// gateway process exports it, so it is there while any of them runs; alerts take the maximum per chain and coin.
+    public static func recordConfiguration(_ config: GatewayConfig) {
+        for chain in config.chains {
+            for (symbol, coins) in chain.hotWalletLowWaterCoins {
+                Gauge(label: "gateway.hot_wallet_low_water_coins", dimensions: [("chain", chain.name), ("coin", symbol)]).record(coins)
+            }
+        }
+    }
+
     /// Adds `GET /metrics` (Prometheus text format) and `GET /healthz` to a router.
     public static func addRoutes<Context: RequestContext>(to router: Router<Context>) {
         let registry = Self.registry

@@ -99,6 +99,7 @@ public enum StageRunner {
         let config = loaded
         Observability.bootstrapLogging(level: config.logLevel)
         Observability.bootstrapMetrics()
+        Observability.recordConfiguration(config)
         var logger = Logger(label: "gateway.\(stage.rawValue)")
         logger.logLevel = config.logLevel
         let database = Database(config: config.database, logger: logger)

@@ -5,6 +5,7 @@ import GatewayCore
 import GatewayRuntime
 import GatewayServices
 import Logging
+import Metrics
 import NIOCore
 import NIOHTTP1
 import PostgresNIO
@@ -27,7 +28,7 @@ public enum CallbackStage {
         let delivery = CallbackDelivery(http: http, settings: settings, policy: env.config.api.callbackURLs,
                                         backoff: env.config.worker(.callback).backoff, limiter: EndpointLimiter(cap: settings.perEndpointConcurrency),
                                         recorder: DeliveryRecorder(database: env.database, logger: env.logger),
-                                        loader: CallbackLoader(database: env.database, logger: env.logger))
+                                        loader: CallbackLoader(database: env.database, logger: env.logger), metrics: CallbackMetrics())
         let notify = OperatorNotify(http: http, url: env.config.notifications.webhookURL, consoleURL: env.config.console.publicURL,
                                     backoff: env.config.worker(.callback).backoff)
         return StageRunner.Parts(handlers: [Callbacks.deliverJobKind: delivery, OperatorNotifications.jobKind: notify],
@@ -45,6 +46,7 @@ struct CallbackDelivery: JobHandler {
     let limiter: EndpointLimiter
     let recorder: DeliveryRecorder
     let loader: CallbackLoader
+    let metrics: CallbackMetrics
 
     struct Stored: Sendable {
         var id: Int64, merchantID: Int64, tradeType: Int16, tradeID: Int64, url: String, payload: String, webhookID: String
@@ -75,11 +77,15 @@ struct CallbackDelivery: JobHandler {
             if let earlierDue { return .snooze(.milliseconds(Int64(max(0.2, min(earlierDue, 3600)) * 1000) + 50)) }
         }
 
-        guard let url = URL(string: cb.url), let host = url.host else { return try await markDead(cb, reason: "callUrl is not a URL", ctx) }
+        guard let url = URL(string: cb.url), let host = url.host else {
+            metrics.record(.dead)
+            return try await markDead(cb, reason: "callUrl is not a URL", ctx)
+        }
         let endpoint = "\(url.scheme ?? "http")://\(host):\(url.port ?? (url.scheme == "https" ? 443 : 80))"
         guard limiter.acquire(endpoint) else { return .snooze(.milliseconds(Int64.random(in: 200...600))) }
         defer { limiter.release(endpoint) }
         if let refusal = await Self.resolvedRefusal(host: host, policy: policy) {
+            metrics.record(.dead)
             return try await markDead(cb, reason: refusal, ctx)
         }
 
@@ -96,11 +102,13 @@ struct CallbackDelivery: JobHandler {
         request.body = .bytes(ByteBuffer(string: cb.payload))
         let failure: String
         var permanent = false
+        let started = ContinuousClock.now
         do {
             let response = try await http.execute(request, timeout: .seconds(Int64(settings.requestTimeout.components.seconds)))
             _ = try? await response.body.collect(upTo: 65536)
             let code = Int(response.status.code)
             if (200..<300).contains(code) {
+                metrics.record(.delivered, took: ContinuousClock.now - started)
                 // Marked delivered (with the trade's next callback made due) together with the other
                 // deliveries that finished meanwhile, in one statement; the job completes with the
                 // worker's next claim. If that is lost, the re-run finds it delivered and sends nothing.
@@ -113,15 +121,19 @@ struct CallbackDelivery: JobHandler {
         } catch {
             failure = "\(error)".prefix(300).description
         }
+        let took = ContinuousClock.now - started  // the merchant's part, before our own writes below
         try await ctx.database.transaction { c in
             try await c.query("UPDATE gateway.callbacks SET attempts = attempts + 1, last_error = \(failure) WHERE id = \(cb.id)", logger: logger)
         }
         if permanent {
+            metrics.record(.dead, took: took)
             return try await markDead(cb, reason: "\(failure): the merchant refused it; resend it once fixed", ctx)
         }
         if cb.ageSeconds >= Double(settings.deadAfter.components.seconds) {
+            metrics.record(.dead, took: took)
             return try await markDead(cb, reason: "\(failure); undelivered after \(DurationText.format(settings.deadAfter))", ctx)
         }
+        metrics.record(.retry, took: took)
         logger.info("callback not delivered; will retry", metadata: ["callback.id": "\(cb.id)", "error": "\(failure)", "job.attempt": "\(ctx.job.attempt)"])
         return .retryAfter(backoff.delay(attempt: ctx.job.attempt), failure)
     }
@@ -175,6 +187,40 @@ struct CallbackDelivery: JobHandler {
             p = ai.pointee.ai_next
         }
         return out
+    }
+}
+
+/// Callback delivery metrics, made once per worker: `gateway_callback_deliveries_total{outcome}` counts each
+/// delivery attempt by what came of it, and `gateway_callback_delivery_duration_seconds{outcome}` times the
+/// merchant's answer (or its failure). Outcomes: `delivered` (2xx), `retry` (failed, tried again after backoff),
+/// `dead` (refused with a 4xx, undelivered past `callbacks.dead_after`, or a callUrl that may not be called).
+struct CallbackMetrics: Sendable {
+    enum Outcome: String, CaseIterable, Sendable {
+        case delivered, retry, dead
+    }
+
+    let attempts: [Outcome: Counter]
+    let durations: [Outcome: Timer]
+
+    init() {
+        // Every outcome exists from the start at 0, so that increase() sees the first dead callback.
+        attempts = Dictionary(uniqueKeysWithValues: Outcome.allCases.map {
+            ($0, Counter(label: "gateway.callback.deliveries_total", dimensions: [("outcome", $0.rawValue)]))
+        })
+        durations = Dictionary(uniqueKeysWithValues: Outcome.allCases.map {
+            ($0, Timer(label: "gateway.callback.delivery_duration_seconds", dimensions: [("outcome", $0.rawValue)]))
+        })
+    }
+
+    /// An attempt that sent nothing (the callUrl was refused before any request).
+    func record(_ outcome: Outcome) {
+        attempts[outcome]?.increment()
+    }
+
+    /// An attempt whose request took `took` to be answered (or to fail).
+    func record(_ outcome: Outcome, took: Duration) {
+        attempts[outcome]?.increment()
+        durations[outcome]?.record(duration: took)
     }
 }
 
