@@ -106,14 +106,14 @@ public struct Console: Sendable {
         }
         router.get("/pipeline") { req, ctx in
             await self.page(req, ctx) { user in
-                let tables = try await self.pipelineTables(user: user)
+                let sections = try await self.pipelineSections(user: user)
                 let done = req.uri.queryParameters["done"].flatMap { Self.doneMessages[String($0)] }
-                return self.html(.ok, "pipeline", title: "Pipeline", user: user, tables, flash: done.map { ("ok", $0) })
+                return self.html(.ok, "pipeline", title: "Pipeline", user: user, sections, flash: done.map { ("ok", $0) })
             }
         }
         router.get("/pipeline/fragment") { req, ctx in
             await self.page(req, ctx) { user in
-                Self.fragment(self.library.render(try await self.pipelineTables(user: user), withTemplate: "pipeline_tables") ?? "")
+                Self.fragment(self.library.render(try await self.pipelineSections(user: user), withTemplate: "pipeline_sections") ?? "")
             }
         }
         router.get("/audit") { req, ctx in await self.page(req, ctx) { user in try await self.auditPage(req, user: user, csv: false) } }

@@ -1,12 +1,12 @@
 import Mustache
 
 /// The console's Mustache templates, compiled into the binary (no resource files to find at run
-/// time, in a fresh clone or a release build). `{{x}}` is HTML-escaped; the only `{{{…}}}` is the
-/// layout's `content`, which is itself a rendered template.
+/// time, in a fresh clone or a release build). `{{x}}` is HTML-escaped; the only `{{{…}}}` are the
+/// layout's `content` and `hotbar`, which are themselves rendered templates.
 enum Templates {
     static let all: [String: String] = [
         "layout": layout, "signin": signin, "queue": queue, "rows": rows, "decision": decision, "bulk_confirm": bulkConfirm,
-        "bulk_result": bulkResult, "pipeline": pipeline, "pipeline_tables": pipelineTables, "audit": audit, "message": message,
+        "bulk_result": bulkResult, "pipeline": pipeline, "pipeline_sections": pipelineSections, "chart": chart, "audit": audit, "message": message,
         "tabs": tabs, "hotbar": hotbar, "users": users, "totp_enrollment": totpEnrollment,
     ]
 
@@ -240,19 +240,176 @@ enum Templates {
     static let pipeline = """
         <h1>Pipeline</h1>
         <p class="refresh-controls">Refreshes every 5 s (with JavaScript). <a href="/pipeline">reload</a></p>
-        <div id="pipeline" data-refresh="/pipeline/fragment">{{> pipeline_tables}}</div>
+        <div id="pipeline" data-refresh="/pipeline/fragment">{{> pipeline_sections}}</div>
         """
 
-    static let pipelineTables = """
-        <p class="dim">as of {{now}}</p>
-        {{#tables}}
-        <section class="monitor" id="monitor-{{view}}">
-          <h2>{{title}}</h2>
-          <table><thead><tr>{{#columns}}<th>{{.}}</th>{{/columns}}{{#actions}}<th></th>{{/actions}}</tr></thead>
-          <tbody>{{#rows}}<tr>{{#cells}}<td>{{.}}</td>{{/cells}}{{#action}}<td><form method="post" action="{{.}}"><input type="hidden" name="back" value="/pipeline"><button>{{label}}</button></form></td>{{/action}}</tr>{{/rows}}
-          {{^rows}}<tr><td colspan="{{width}}" class="empty">none</td></tr>{{/rows}}</tbody></table>
+    /// The pipeline page's content (also its refresh fragment). Each section keeps the id of the
+    /// monitor view it shows (`monitor-<view>`): notifications and bookmarks link to them.
+    static let pipelineSections = """
+        <p class="dim">As of {{now}}. Ages are how long ago or how long for; amounts are in whole coins.</p>
+        <section id="pipeline-summary" class="summary{{^allClear}} attention{{/allClear}}">
+        {{#allClear}}<p>Nothing needs a look: no dead jobs or callbacks, no expired leases, every chain's scanner running, no review past its SLA.</p>{{/allClear}}
+        {{^allClear}}<h2>Needs a look</h2><ul>{{#problems}}<li><a href="{{href}}">{{text}}</a></li>{{/problems}}</ul>{{/allClear}}
         </section>
-        {{/tables}}
+
+        <section class="monitor" id="monitor-queue">
+          <h2>Stages</h2>
+          <table class="pipeline"><thead><tr><th>stage</th><th class="num">ready</th><th class="num">scheduled</th><th class="num">running</th>
+          <th class="num">expired leases</th><th class="num">dead</th><th class="num">oldest ready</th><th class="num">completed, last minute</th>
+          <th class="num">completed, last hour</th><th class="num">retried, last hour</th><th class="num">died, last hour</th><th>needs a look</th></tr></thead>
+          <tbody>{{#stages}}<tr id="stage-{{stage}}"{{#warn}} class="warn"{{/warn}}><td>{{stage}}</td><td class="num">{{ready}}</td><td class="num">{{scheduled}}</td>
+          <td class="num">{{running}}</td><td class="num{{#expiredWarn}} bad{{/expiredWarn}}">{{expired}}</td><td class="num{{#deadWarn}} bad{{/deadWarn}}">{{dead}}</td>
+          <td class="num{{#oldestWarn}} bad{{/oldestWarn}}">{{oldest}}</td><td class="num">{{lastMinute}}</td><td class="num">{{lastHour}}</td>
+          <td class="num">{{retried}}</td><td class="num{{#diedWarn}} bad{{/diedWarn}}">{{died}}</td><td>{{#notes}}<span class="flag">{{.}}</span> {{/notes}}</td></tr>
+          {{/stages}}</tbody></table>
+          <h3>Last hour, per stage</h3>
+          <p class="hint">Jobs completed per minute, and how long the oldest ready job had waited (the dashed line: {{oldestReadyWarning}}, where a stage is marked). A gap: no worker of the stage measured that minute.</p>
+          <div class="charts" id="charts-stages">{{#stageCharts}}<div class="chart-card" id="charts-stage-{{name}}"><h4>{{name}}</h4>{{#charts}}{{> chart}}{{/charts}}</div>{{/stageCharts}}</div>
+        </section>
+
+        <section class="monitor" id="monitor-chains">
+          <h2>Chains</h2>
+          {{#hasChains}}
+          <table class="pipeline"><thead><tr><th>chain</th><th class="num">node tip</th><th class="num">scanned</th><th class="num">lag (blocks)</th><th>last scan</th>
+          <th>scanner</th><th>last error</th><th class="num">deposits waiting</th><th class="num">deep-reorg alerts</th><th>needs a look</th></tr></thead>
+          <tbody>{{#chains}}<tr id="chain-{{chain}}"{{#warn}} class="warn"{{/warn}}><td>{{chain}}</td><td class="num">{{tip}}</td><td class="num">{{scanned}}</td>
+          <td class="num{{#lagWarn}} bad{{/lagWarn}}">{{lag}}</td><td>{{lastScan}}</td>
+          <td class="addr">{{leader}} <span class="{{#alive}}ok{{/alive}}{{^alive}}bad{{/alive}}">{{#alive}}holds the lease{{/alive}}{{^alive}}lease expired{{/alive}}</span></td>
+          <td class="error">{{#error}}<span class="{{#failing}}bad{{/failing}}{{^failing}}dim{{/failing}}">{{text}}</span> <span class="dim">({{ago}})</span>{{/error}}{{^error}}<span class="dim">none</span>{{/error}}</td>
+          <td class="num">{{waiting}}</td><td class="num{{#alertsWarn}} bad{{/alertsWarn}}">{{alerts}}</td><td>{{#notes}}<span class="flag">{{.}}</span> {{/notes}}</td></tr>
+          {{/chains}}</tbody></table>
+          {{/hasChains}}{{^hasChains}}<p class="empty">No chain scanned yet (is chain-worker running?).</p>{{/hasChains}}
+          {{#hasChainCharts}}<h3>Last hour, per chain</h3>
+          <p class="hint">Blocks between the node's tip and the scanned height (the dashed line: the chain's confirmations). A gap: no scanner held the lease that minute.</p>
+          <div class="charts" id="charts-chains">{{#chainCharts}}<div class="chart-card" id="charts-chain-{{name}}"><h4>{{name}}</h4>{{#charts}}{{> chart}}{{/charts}}</div>{{/chainCharts}}</div>{{/hasChainCharts}}
+        </section>
+
+        <section class="monitor" id="monitor-reviews">
+          <h2>Reviews waiting, per level</h2>
+          {{#hasReviews}}
+          <table class="pipeline"><thead><tr><th>level</th><th>SLA</th><th class="num">waiting</th><th class="num">merchants</th><th class="num">past the SLA</th>
+          <th class="num">most overdue by</th><th class="num">four eyes</th><th class="num">1 of 2 approved</th><th class="num">oldest at this level</th><th class="num">oldest waiting</th></tr></thead>
+          <tbody>{{#reviews}}<tr id="review-level-{{level}}"{{#warn}} class="warn"{{/warn}}><td><a href="{{href}}">{{level}} {{name}}</a></td><td>{{sla}}</td>
+          <td class="num">{{waiting}}</td><td class="num">{{merchants}}</td><td class="num{{#warn}} bad{{/warn}}">{{overdue}}</td><td class="num">{{overdueBy}}</td>
+          <td class="num">{{fourEyes}}</td><td class="num">{{half}}</td><td class="num">{{atLevel}}</td><td class="num">{{oldest}}</td></tr>
+          {{/reviews}}</tbody></table>
+          {{/hasReviews}}{{^hasReviews}}<p class="empty">No withdrawal waits for people.</p>{{/hasReviews}}
+        </section>
+
+        <section class="monitor" id="monitor-withdrawals">
+          <h2>Withdrawals by state</h2>
+          <p class="hint">Open ones, and those finished in the last day. Approved, signed or broadcast for longer than {{stuckAfter}} is marked.</p>
+          {{#hasWithdrawals}}
+          <table class="pipeline"><thead><tr><th>chain</th><th>coin</th><th>state</th><th class="num">withdrawals</th><th class="num">amount</th><th class="num">oldest in this state</th></tr></thead>
+          <tbody>{{#withdrawals}}<tr{{#warn}} class="warn"{{/warn}}><td>{{chain}}</td><td>{{symbol}}</td><td>{{#href}}<a href="{{.}}">{{state}}</a>{{/href}}{{^href}}{{state}}{{/href}}</td>
+          <td class="num">{{count}}</td><td class="num">{{amount}} {{symbol}}{{#usd}}<br><span class="dim">{{.}}</span>{{/usd}}</td><td class="num{{#warn}} bad{{/warn}}">{{oldest}}</td></tr>
+          {{/withdrawals}}</tbody></table>
+          {{/hasWithdrawals}}{{^hasWithdrawals}}<p class="empty">None open or finished in the last day.</p>{{/hasWithdrawals}}
+        </section>
+
+        <section class="monitor" id="monitor-payments">
+          <h2>Payments by hot address and state</h2>
+          <p class="hint">Signed transactions: open ones, and those settled in the last day.</p>
+          {{#hasPayments}}
+          <table class="pipeline"><thead><tr><th>chain</th><th>from</th><th>coin</th><th>state</th><th class="num">transactions</th><th class="num">amount</th>
+          <th class="num">oldest</th><th class="num">most broadcasts</th></tr></thead>
+          <tbody>{{#payments}}<tr{{#warn}} class="warn"{{/warn}}><td>{{chain}}</td><td class="addr">{{from}}</td><td>{{symbol}}</td><td>{{state}}</td><td class="num">{{count}}</td>
+          <td class="num">{{amount}} {{symbol}}{{#usd}}<br><span class="dim">{{.}}</span>{{/usd}}</td><td class="num{{#warn}} bad{{/warn}}">{{oldest}}</td><td class="num">{{broadcasts}}</td></tr>
+          {{/payments}}</tbody></table>
+          {{/hasPayments}}{{^hasPayments}}<p class="empty">None open or settled in the last day.</p>{{/hasPayments}}
+        </section>
+
+        <section class="monitor" id="monitor-callbacks">
+          <h2>Callbacks per merchant</h2>
+          {{#hasCallbacks}}
+          <table class="pipeline"><thead><tr><th>merchant</th><th class="num">waiting</th><th class="num">oldest waiting</th><th class="num">dead</th><th>last delivered</th></tr></thead>
+          <tbody>{{#callbacks}}<tr id="callbacks-{{merchantID}}"{{#warn}} class="warn"{{/warn}}><td>{{merchant}} <span class="dim">#{{merchantID}}</span></td><td class="num">{{pending}}</td>
+          <td class="num{{#oldestWarn}} bad{{/oldestWarn}}">{{oldest}}</td><td class="num{{#deadWarn}} bad{{/deadWarn}}">{{dead}}</td><td>{{delivered}}</td></tr>
+          {{/callbacks}}</tbody></table>
+          {{/hasCallbacks}}{{^hasCallbacks}}<p class="empty">No merchant yet.</p>{{/hasCallbacks}}
+        </section>
+
+        <section class="monitor" id="monitor-hot_wallets">
+          <h2>Hot wallets</h2>
+          <p class="hint">What each hot address holds by our records (receipts − payments − fees), receipts still short of their confirmations, and what open transactions take from it.</p>
+          {{#hasHotWallets}}
+          <table class="pipeline"><thead><tr><th>merchant</th><th>chain</th><th>hot address</th><th>coin</th><th class="num">holds</th>
+          <th class="num">receipts waiting</th><th class="num">in flight</th><th>needs a look</th></tr></thead>
+          <tbody>{{#hotWallets}}<tr{{#warn}} class="warn"{{/warn}}><td>{{merchant}} <span class="dim">#{{merchantID}}</span></td><td>{{chain}}</td>
+          <td class="addr">{{address}} <span class="dim">{{account}}</span></td><td>{{symbol}}{{#native}} <span class="dim">(native)</span>{{/native}}</td>
+          <td class="num">{{holds}} {{symbol}}{{#usd}}<br><span class="dim">{{.}}</span>{{/usd}}</td><td class="num">{{waiting}} {{symbol}}</td>
+          <td class="num">{{inFlight}} {{symbol}}<br><span class="dim">{{txs}} tx</span></td><td>{{#notes}}<span class="flag">{{.}}</span> {{/notes}}</td></tr>
+          {{/hotWallets}}</tbody></table>
+          {{/hasHotWallets}}{{^hasHotWallets}}<p class="empty">No wallet attached yet.</p>{{/hasHotWallets}}
+        </section>
+
+        <section class="monitor" id="monitor-sweeps">
+          <h2>Sweeps</h2>
+          <p class="hint">Open ones, and those finished in the last day.</p>
+          {{#hasSweeps}}
+          <table class="pipeline"><thead><tr><th>chain</th><th>coin</th><th>state</th><th>to</th><th class="num">sweeps</th><th class="num">amount</th><th class="num">oldest</th></tr></thead>
+          <tbody>{{#sweeps}}<tr{{#warn}} class="warn"{{/warn}}><td>{{chain}}</td><td>{{symbol}}</td><td>{{state}}</td><td>{{to}}</td><td class="num">{{count}}</td>
+          <td class="num">{{amount}} {{symbol}}{{#usd}}<br><span class="dim">{{.}}</span>{{/usd}}</td><td class="num">{{oldest}}</td></tr>
+          {{/sweeps}}</tbody></table>
+          {{/hasSweeps}}{{^hasSweeps}}<p class="empty">None open or finished in the last day.</p>{{/hasSweeps}}
+        </section>
+
+        <section class="monitor" id="monitor-reorg_alerts">
+          <h2>Open deep-reorg alerts{{#hasAlerts}} ({{alertCount}}){{/hasAlerts}}</h2>
+          {{#hasAlerts}}
+          <p class="hint">Credited deposits in the replaced blocks were left credited: check them on chain, then <code>gatewayctl chain ack-reorg --id N</code>.</p>
+          <table class="pipeline"><thead><tr><th>alert</th><th>chain</th><th class="num">fork at block</th><th class="num">blocks replaced</th><th class="num">confirmations</th>
+          <th>our block → the node's</th><th>credited deposits affected</th><th>detail</th><th>detected</th></tr></thead>
+          <tbody>{{#alerts}}<tr id="reorg-{{id}}" class="warn"><td>{{id}}</td><td>{{chain}}</td><td class="num">{{fork}}</td><td class="num bad">{{depth}}</td><td class="num">{{confirmations}}</td>
+          <td class="addr">{{oldHash}} → {{newHash}}</td><td>{{deposits}}</td><td>{{detail}}</td><td title="{{detectedAt}}">{{detected}}</td></tr>
+          {{/alerts}}</tbody></table>
+          {{/hasAlerts}}{{^hasAlerts}}<p class="empty">None.</p>{{/hasAlerts}}
+        </section>
+
+        <section class="monitor" id="monitor-dead_jobs">
+          <h2>Dead jobs{{#hasDeadJobs}} ({{deadJobCount}}){{/hasDeadJobs}}</h2>
+          {{#hasDeadJobs}}<p class="hint">Retry (admins) puts a job back in its queue: its stage runs it again with its usual checks. {{deadJobsCut}}</p>{{/hasDeadJobs}}
+          {{#hasDeadJobs}}
+          <table class="pipeline"><thead><tr><th>job</th><th>stage</th><th>kind</th><th>for</th><th>attempts</th><th>died</th><th>last error</th>{{#canRetry}}<th></th>{{/canRetry}}</tr></thead>
+          <tbody>{{#deadJobs}}<tr id="dead-job-{{id}}"><td>{{id}}</td><td>{{stage}}</td><td>{{kind}}</td><td>{{#href}}<a href="{{.}}">{{ref}}</a>{{/href}}{{^href}}{{ref}}{{/href}}</td>
+          <td>{{attempts}}</td><td title="{{diedAt}}">{{died}}</td><td class="error">{{error}}</td>
+          {{#retry}}<td><form method="post" action="/jobs/{{id}}/retry"><input type="hidden" name="back" value="/pipeline"><button>retry</button></form></td>{{/retry}}</tr>
+          {{/deadJobs}}</tbody></table>
+          {{/hasDeadJobs}}{{^hasDeadJobs}}<p class="empty">None.</p>{{/hasDeadJobs}}
+        </section>
+
+        <section class="monitor" id="monitor-dead_callbacks">
+          <h2>Dead callbacks{{#hasDeadCallbacks}} ({{deadCallbackCount}}){{/hasDeadCallbacks}}</h2>
+          {{#hasDeadCallbacks}}<p class="hint">Resend (admins) queues the callback's stored bytes again, unchanged. {{deadCallbacksCut}}</p>{{/hasDeadCallbacks}}
+          {{#hasDeadCallbacks}}
+          <table class="pipeline"><thead><tr><th>callback</th><th>merchant</th><th>for</th><th>status</th><th>URL</th><th class="num">attempts</th><th>last error</th><th>created</th>{{#canRetry}}<th></th>{{/canRetry}}</tr></thead>
+          <tbody>{{#deadCallbacks}}<tr id="dead-callback-{{id}}"><td>{{id}}</td><td>{{merchant}} <span class="dim">#{{merchantID}}</span></td>
+          <td>{{#href}}<a href="{{.}}">{{trade}}</a>{{/href}}{{^href}}{{trade}}{{/href}}</td><td>{{status}}</td><td class="addr">{{url}}</td><td class="num">{{attempts}}</td>
+          <td class="error">{{error}}</td><td title="{{createdAt}}">{{created}}</td>
+          {{#resend}}<td><form method="post" action="/callbacks/{{id}}/resend"><input type="hidden" name="back" value="/pipeline"><button>resend</button></form></td>{{/resend}}</tr>
+          {{/deadCallbacks}}</tbody></table>
+          {{/hasDeadCallbacks}}{{^hasDeadCallbacks}}<p class="empty">None.</p>{{/hasDeadCallbacks}}
+        </section>
+        """
+
+    /// One line chart of the last hour (`Charts.chart` computes the geometry). Inline SVG: no script,
+    /// no style attribute (the CSP allows neither); console.css colours it by class.
+    static let chart = """
+        <figure class="chart" id="{{id}}">
+        <svg viewBox="0 0 320 120" role="img" aria-labelledby="{{id}}-title {{id}}-desc">
+        <title id="{{id}}-title">{{title}}</title>
+        <desc id="{{id}}-desc">{{summary}}</desc>
+        <line class="grid" x1="{{left}}" y1="{{top}}" x2="{{right}}" y2="{{top}}"/><line class="grid" x1="{{left}}" y1="{{midY}}" x2="{{right}}" y2="{{midY}}"/>
+        <line class="axis" x1="{{left}}" y1="{{bottom}}" x2="{{right}}" y2="{{bottom}}"/><line class="axis" x1="{{left}}" y1="{{top}}" x2="{{left}}" y2="{{bottom}}"/>
+        <text class="end" x="{{labelX}}" y="{{yTopAt}}">{{yTop}}</text><text class="end" x="{{labelX}}" y="{{yMidAt}}">{{yMid}}</text><text class="end" x="{{labelX}}" y="{{yZeroAt}}">0</text>
+        <text x="{{left}}" y="{{timeY}}">{{xStart}}</text><text class="middle" x="{{midX}}" y="{{timeY}}">{{xMid}}</text><text class="end" x="{{right}}" y="{{timeY}}">{{xEnd}}</text>
+        {{#limit}}<line class="limit" x1="{{left}}" y1="{{y}}" x2="{{right}}" y2="{{y}}"><title>marked above {{text}}</title></line>{{/limit}}
+        <path class="line" d="{{path}}"/>
+        {{#points}}<circle cx="{{x}}" cy="{{y}}" r="2.2" data-minute="{{minute}}" data-value="{{raw}}"><title>{{minute}} UTC: {{value}}</title></circle>{{/points}}
+        {{#empty}}<text class="middle none" x="179" y="56">no samples in the last hour</text>{{/empty}}
+        </svg>
+        <figcaption>{{what}}</figcaption>
+        </figure>
         """
 
     static let audit = """

@@ -25,6 +25,39 @@ enum Views {
         return s >= 0 ? "\(text) left" : "overdue \(text)"
     }
 
+    /// A duration in seconds for people: "82 ms", "4 s", "2 min", "1 h 5 min", "3 d 4 h" (rounded down
+    /// to the unit shown: it says how long at least).
+    static func age(_ seconds: Double) -> String {
+        guard seconds.isFinite else { return "-" }
+        let s = max(0, seconds)
+        if s < 1 {
+            let ms = Int(s * 1000)
+            return ms < 1 ? "< 1 ms" : "\(ms) ms"
+        }
+        let whole = Int64(s)
+        if whole < 120 { return "\(whole) s" }
+        if whole < 3600 { return "\(whole / 60) min" }
+        if whole < 86_400 { return "\(whole / 3600) h" + (whole % 3600 / 60 > 0 ? " \(whole % 3600 / 60) min" : "") }
+        return "\(whole / 86_400) d" + (whole % 86_400 / 3600 > 0 ? " \(whole % 86_400 / 3600) h" : "")
+    }
+
+    /// "3 s ago", or `none` when there is no time.
+    static func ago(_ seconds: Double?, none: String = "never") -> String { seconds.map { age($0) + " ago" } ?? none }
+
+    /// A count with thousands separated: "12,345".
+    static func count(_ n: Int64) -> String {
+        var digits = String(n.magnitude)
+        var grouped = ""
+        while digits.count > 3 {
+            grouped = "," + digits.suffix(3) + grouped
+            digits = String(digits.dropLast(3))
+        }
+        return (n < 0 ? "-" : "") + digits + grouped
+    }
+
+    /// A state name in words: `pending_review` → "pending review".
+    static func words(_ name: String) -> String { name.replacingOccurrences(of: "_", with: " ") }
+
     static func amount(_ units: BigUInt, _ decimals: Int) -> String { CoinAmount.format(units, decimals: decimals) }
 
     static func amount(_ units: BigInt, _ decimals: Int) -> String {

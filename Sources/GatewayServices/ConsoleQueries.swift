@@ -200,15 +200,8 @@ public struct AuditEntry: Sendable, Equatable {
     public var detail: String
 }
 
-/// A monitor view as text cells, column names first.
-public struct MonitorTable: Sendable, Equatable {
-    public var view: String
-    public var columns: [String]
-    public var rows: [[String]]
-}
-
 /// The reads behind the operator console: the review queue with its filters and counts, the decision
-/// page, the pipeline's monitor views and the audit. Decisions go through `Reviews.decide`.
+/// page and the audit (the pipeline page's are `PipelineQueries`). Decisions go through `Reviews.decide`.
 public enum ConsoleQueries {
     static let payingStates = ["approved", "signed", "broadcast"]
     static let doneStates = ["confirmed", "rejected", "failed"]
@@ -505,39 +498,6 @@ public enum ConsoleQueries {
     /// The latest decision on a withdrawal (who decided it, when).
     public static func lastDecision(_ id: Int64, on c: PostgresConnection, logger: Logger) async throws -> WithdrawalDecision? {
         try await Reviews.history(id, on: c, logger: logger).last
-    }
-
-    /// The monitor views the pipeline pages show.
-    public static let monitorViews = ["queue", "chains", "reviews", "withdrawals", "payments", "callbacks", "hot_wallets", "sweeps", "reorg_alerts",
-                                      "dead_jobs", "dead_callbacks"]
-
-    /// A monitor view as text (at most `limit` rows); `view` must be one of `monitorViews`.
-    public static func monitor(_ view: String, limit: Int = 200, on c: PostgresConnection, logger: Logger) async throws -> MonitorTable {
-        guard monitorViews.contains(view) else { throw ServiceError.invalid("unknown monitor view \(view)") }
-        var columns: [String] = []
-        for try await name in try await c.query("""
-            SELECT column_name FROM information_schema.columns WHERE table_schema = 'monitor' AND table_name = \(view) ORDER BY ordinal_position
-            """, logger: logger).decode(String.self) {
-            columns.append(name)
-        }
-        var rows: [[String]] = []
-        // The name is one of the fixed list above, never user text.
-        for try await json in try await c.query(PostgresQuery(unsafeSQL: "SELECT row_to_json(v)::text FROM monitor.\(view) v LIMIT \(limit)"), logger: logger)
-            .decode(String.self)
-        {
-            guard let value = try? JSONValue.parse(Array(json.utf8)), case .object(let pairs) = value else { continue }
-            let dict = Dictionary(pairs, uniquingKeysWith: { a, _ in a })
-            rows.append(columns.map { col in
-                switch dict[col] {
-                case .string(let s)?: return s
-                case .number(let n)?: return n
-                case .bool(let b)?: return b ? "yes" : "no"
-                case .null?, nil: return ""
-                case let other?: return other.serialized
-                }
-            })
-        }
-        return MonitorTable(view: view, columns: columns, rows: rows)
     }
 
     /// Audit entries, newest first, filtered by actor, action and target (substring, case-insensitive).

@@ -9,6 +9,7 @@ import Hummingbird
 import HummingbirdTesting
 import NIOCore
 import NIOHTTP1
+import PostgresNIO
 import Testing
 
 /// A W3C WebDriver session on chromedriver (headless Chromium from Debian's `chromium` and
@@ -299,5 +300,51 @@ struct WebDriver {
                 "resumed: the refresh replaced the rows in place")
         #expect(try await w.until("return document.querySelector('#tab-pending .count').textContent === '0'"), "and the tab counts")
         _ = try await w.screenshot("queue-after")
+
+        // The pipeline page: charts of the last hour drawn from history (a gap where nobody measured),
+        // coloured by the stylesheet (the CSP allows no inline style), refreshed in place.
+        try await f.db.transaction { c in
+            try await c.query("""
+                INSERT INTO gateway.job_stats (stage, minute, worker, completed)
+                SELECT s, date_trunc('minute', now()) - make_interval(mins => m), 'w', (30 + 20 * sin(m / 7.0) + m % 5)::int8
+                FROM unnest(ARRAY['review', 'autopay', 'callback']) s, generate_series(1, 60) m
+                """, logger: log)
+            try await c.query("""
+                INSERT INTO gateway.pipeline_samples (kind, key, minute, value)
+                SELECT 'oldest_ready', s, date_trunc('minute', now()) - make_interval(mins => m),
+                       CASE WHEN s = 'callback' AND m BETWEEN 8 AND 16 THEN 40 + 12 * (16 - m) ELSE (m % 6) * 0.4 END
+                FROM unnest(ARRAY['review', 'autopay', 'callback', 'chain', 'sweep']) s, generate_series(1, 60) m
+                UNION ALL
+                SELECT 'chain_lag', 'tron', date_trunc('minute', now()) - make_interval(mins => m), CASE WHEN m BETWEEN 30 AND 34 THEN 25 - m % 3 ELSE m % 3 END
+                FROM generate_series(1, 60) m WHERE m NOT BETWEEN 20 AND 24
+                """, logger: log)
+            try await c.query("""
+                INSERT INTO gateway.chain_scanners (chain, scanned_height, node_tip, leader, lease_until, last_scan_at)
+                VALUES ('tron', 60241720, 60241722, 'chain-worker-1:4242:7', now() + interval '1 minute', now() - interval '2 seconds')
+                """, logger: log)
+            // Something to look at: a dead job.
+            try await c.query("""
+                INSERT INTO gateway.jobs (stage, kind, ref, state, attempt, died_at, last_error)
+                VALUES ('sweep', 'plan', 'chain:tron', 'dead', 20, now() - interval '7 minutes', 'node: connection refused')
+                """, logger: log)
+        }
+        try await w.go("\(site)/pipeline")
+        #expect(try await w.until("return document.querySelectorAll('#pipeline figure.chart svg').length >= 11"), "5 stages × 2 charts, 1 chain")
+        #expect(try await w.text("""
+            var s = getComputedStyle(document.querySelector('#chart-throughput-callback path.line'));
+            return s.fill + ' ' + s.strokeWidth + ' ' + (s.stroke !== 'none');
+            """) == "none 1.4px true", "the stylesheet colours the chart")
+        #expect(try await w.text("return String(document.querySelectorAll('#chart-lag-tron path.line')[0].getAttribute('d').split('M').length - 1)") == "2",
+                "the minutes without a scanner: a gap (two runs of line)")
+        let asOf = try await w.text("return document.querySelector('#pipeline > p.dim').textContent")
+        _ = try await w.script("window.__noReload = 1; return true")
+        #expect(try await w.until("return document.querySelector('#pipeline > p.dim').textContent !== \(JSONValue.string(asOf).serialized) && window.__noReload === 1",
+                                  timeout: .seconds(15)), "the page refreshed in place")
+        #expect(try await w.text("return document.querySelector('#pipeline-summary li').textContent") == "sweep: 1 dead")
+        _ = try await w.screenshot("pipeline")
+        _ = try await w.script("document.getElementById('charts-stages').scrollIntoView(); return true")
+        _ = try await w.screenshot("pipeline-charts")
+        _ = try await w.script("document.getElementById('monitor-chains').scrollIntoView(); return true")
+        _ = try await w.screenshot("pipeline-chains")
     }
 }

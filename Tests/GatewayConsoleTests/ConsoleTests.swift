@@ -541,23 +541,6 @@ import Testing
     }
 }
 
-@Suite struct ConsolePipelineTests {
-    @Test func pipelinePagesShowTheMonitorViewsAndARefreshableFragment() async throws {
-        try await withConsole { f, client in
-            try await f.user("vera", .viewer)
-            _ = try await f.pending("5")
-            var b = Browser(client)
-            try await b.signIn(f, "vera")
-            let page = try await b.get("/pipeline")
-            #expect(page.status == 200 && page.body.contains("data-refresh=\"/pipeline/fragment\""))
-            for view in ConsoleQueries.monitorViews { #expect(page.body.contains("id=\"monitor-\(view)\""), "\(view)") }
-            #expect(page.body.contains("oldest_waiting_age"), "columns of monitor.reviews")
-            let fragment = try await b.get("/pipeline/fragment")
-            #expect(fragment.status == 200 && fragment.body.contains("id=\"monitor-queue\"") && !fragment.body.contains("<html"))
-        }
-    }
-}
-
 @Suite struct ConsoleConfigTests {
     @Test func theConsoleSectionIsReadAndChecked() throws {
         let c = try GatewayConfig.parse(yaml: "console:\n  listen: 127.0.0.1:9999\n  secure_cookies: true\n  idle_timeout: 10m\n")

@@ -357,4 +357,27 @@ func withDevChain<R: Sendable>(_ seed: String = "deposits", _ body: @Sendable (D
             }
         }
     }
+
+    @Test func theScannerRecordsItsLagPerMinuteForTheConsolesChart() async throws {
+        try await TestDatabase.withDatabase { db in
+            try await withDevChain { node, url in
+                let h = try await DepositHarness.make(db, node: node, url: url)
+                node.tron.mine(20)
+                let s = h.scanner(confirmations: 3)
+                // scan_from 1, 7 blocks a step: the first step leaves the most behind.
+                guard case .scanned(_, let to, _, _, _, let behind) = try await s.step() else {
+                    Issue.record("the first step should scan")
+                    return
+                }
+                #expect(behind == Int64(node.tron.height) - to && behind > 7)
+                try await h.catchUp(s)
+                var samples: [(String, Double)] = []
+                for try await row in try await db.query("SELECT key, value FROM gateway.pipeline_samples WHERE kind = 'chain_lag'")
+                    .decode((String, Double).self) { samples.append(row) }
+                #expect(!samples.isEmpty && samples.allSatisfy { $0.0 == "tron" }, "only the chain scanned: \(samples)")
+                #expect(samples.map(\.1).max() == Double(behind), "the minute keeps the most it was behind: \(samples)")
+                #expect(try await count(db, "SELECT count(*) FROM gateway.pipeline_samples WHERE minute > now()") == 0)
+            }
+        }
+    }
 }

@@ -429,6 +429,7 @@ public final class QueueWorker: Service {
         // most half a lease passes between renewals even when a look just misses.
         let every = lease / 3
         var lastPrune = ContinuousClock.now - .seconds(3600)
+        var samples = SampleSchedule()
         while !Task.isCancelled {
             try? await Task.sleep(for: min(every / 2, .seconds(5)))
             if Task.isCancelled { return }
@@ -457,11 +458,28 @@ public final class QueueWorker: Service {
                 }
             }
             await recordStats()
+            if samples.take() { await recordOldestReady(&samples) }
             if now - lastPrune > .seconds(600) {
                 lastPrune = now
                 let (retention, logger) = (settings.statsRetention, self.logger)
-                _ = try? await bounded { conn in try await JobQueue.pruneStats(olderThan: retention, on: conn, logger: logger) }
+                _ = try? await bounded { conn in
+                    try await JobQueue.pruneStats(olderThan: retention, on: conn, logger: logger)
+                    try await PipelineSamples.prune(on: conn, logger: logger)
+                }
             }
+        }
+    }
+
+    /// Records the age of this stage's oldest ready job for the console's chart: once a minute, here
+    /// rather than on the claim path, so a busy worker pays one statement a minute for it. Every copy
+    /// of the worker writes it (the minute keeps the greatest), so the history has no owner to lose.
+    private func recordOldestReady(_ samples: inout SampleSchedule) async {
+        let (stage, logger) = (settings.stage, self.logger)
+        do {
+            try await bounded { conn in try await PipelineSamples.recordOldestReady(stage: stage, on: conn, logger: logger) }
+        } catch {
+            samples.reset()
+            logger.debug("could not record the oldest ready job's age; trying again", metadata: ["error": "\(DatabaseErrors.describe(error))"])
         }
     }
 

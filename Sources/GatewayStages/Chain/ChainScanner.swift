@@ -71,6 +71,8 @@ public actor ChainScanner: Service {
     private var lastWalletID: Int64 = 0
     private var tokenCoins: [AccountID: Int32] = [:]
     private var nativeCoin: Int32?
+    /// When the lag was last written to `gateway.pipeline_samples` (the console's chart).
+    private var lagSamples = SampleSchedule()
 
     /// A scanner for `chain`, asking `node`, writing to `database`.
     public init(chain: ChainConfig, node: any ChainNodeClient, database: Database, lease: Duration, backoff: BackoffPolicy,
@@ -163,6 +165,7 @@ public actor ChainScanner: Service {
                 logger.warning("the node's tip is far below the scanned height: is it syncing, or the wrong node?",
                                metadata: ["tip": "\(tip)", "scanned": "\(cursor)"])
             }
+            await recordLag(0)
             return .caughtUp(height: cursor)
         }
         // Addresses are read after the tip: an address whose transaction is in a block up to the
@@ -254,8 +257,25 @@ public actor ChainScanner: Service {
         if recorded == 0 && confirmation.confirmed.isEmpty && confirmation.ignored.isEmpty && hot.recorded == 0 && hot.confirmed == 0 {
             logger.debug("scanned", metadata: ["blocks": "\(from)...\(to)", "tip": "\(tip)"])
         }
+        await recordLag(tip - to)
         return .scanned(from: from, to: to, deposits: recorded, confirmed: confirmation.confirmed.count, ignored: confirmation.ignored.count,
                         behind: tip - to)
+    }
+
+    /// Records the lag (node tip − scanned height) for the console's chart: the first look of each
+    /// minute, and again when it grew within the minute (the row keeps the greatest). Caught up, that is
+    /// one 0 a minute, so the chart tells "no lag" from "no scanner" (a gap). Only the lease holder gets
+    /// here. A failed write is left to the next step: the chart may miss a minute, the scan must not.
+    private func recordLag(_ lag: Int64) async {
+        let value = Double(max(0, lag))
+        guard lagSamples.take(value) else { return }
+        let name = chain.name, logger = self.logger
+        do {
+            try await database.transaction { c in try await PipelineSamples.record(.chainLag, key: name, value: value, on: c, logger: logger) }
+        } catch {
+            lagSamples.reset()
+            logger.debug("could not record the scanner's lag", metadata: ["error": "\(DatabaseErrors.describe(error))"])
+        }
     }
 
     /// The node's chain no longer continues ours at `cursor`: find the last shared block, rewind
