@@ -90,6 +90,7 @@ take_port() {
 take_port PORT 24370
 take_port DEVPORT 25545
 take_port API_PORT 25080
+take_port CONSOLE_PORT 25080
 declare -A STAGE_PORT
 for stage in review autopay chain callback sweep; do take_port stage_port 25101; STAGE_PORT[$stage]=$stage_port; done
 take_port EXPORTER_PORT 25187
@@ -110,6 +111,8 @@ log_level: info
 api:
   listen: 127.0.0.1:$API_PORT
   callback_urls: { allow_loopback: true }
+console:
+  listen: 127.0.0.1:$CONSOLE_PORT
 callbacks:
   request_timeout: 5s
 stages:
@@ -155,8 +158,9 @@ say "devchain (127.0.0.1:$DEVPORT), gateway-api (:$API_PORT), five workers (:${S
 start devchain "$BIN/devchain" --listen "127.0.0.1:$DEVPORT" --no-automine --block-time-ms 250 --log-level warning
 for _ in $(seq 1 100); do (exec 3<>"/dev/tcp/127.0.0.1/$DEVPORT") 2>/dev/null && break; sleep 0.1; done
 start gateway-api "$BIN/gateway-api" --config "$CONFIG"
+start gateway-console "$BIN/gateway-console" --config "$CONFIG"
 for stage in review autopay chain callback sweep; do start "$stage-worker" "$BIN/$stage-worker" --config "$CONFIG"; done
-for name in gateway-api review-worker autopay-worker chain-worker callback-worker sweep-worker; do
+for name in gateway-api gateway-console review-worker autopay-worker chain-worker callback-worker sweep-worker; do
     for _ in $(seq 1 300); do
         grep -q "ready" "$LOGS/$name.log" 2>/dev/null && break
         kill -0 "$(pid_of "$name")" 2>/dev/null || { cat "$LOGS/$name.log" >&2; die "$name exited at start"; }
@@ -196,6 +200,8 @@ rule_files:
 scrape_configs:
   - job_name: gateway-api
     static_configs: [{ targets: ["127.0.0.1:$API_PORT"] }]
+  - job_name: gateway-console
+    static_configs: [{ targets: ["127.0.0.1:$CONSOLE_PORT"] }]
   - job_name: review-worker
     static_configs: [{ targets: ["127.0.0.1:${STAGE_PORT[review]}"] }]
   - job_name: autopay-worker
@@ -225,7 +231,7 @@ grep -h "==> every deposit" "$LOGS/demo.log" || true
 $CHECK post "http://127.0.0.1:$DEVPORT/devchain/faults" '{"mode":"http500","count":3,"scope":"tron"}' >/dev/null
 
 say "every target up, every rule evaluated without error"
-$CHECK targets "$PROM" 8 30
+$CHECK targets "$PROM" 9 30
 $CHECK rules "$PROM" 30
 say "the processes' own metrics saw the demo and the node faults"
 $CHECK positive "$PROM" 'sum by (route, code) (gateway_api_requests_total{route="/mch/address/create", code="200"})' 10

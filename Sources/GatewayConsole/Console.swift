@@ -55,6 +55,11 @@ public struct Console: Sendable {
     public func add(to router: Router<ConsoleContext>) {
         router.add(middleware: SecurityMiddleware(secure: settings.secureCookies))
         router.get("/healthz") { _, _ in Response(status: .ok, headers: [.contentType: "text/plain"], body: .init(byteBuffer: ByteBuffer(string: "ok\n"))) }
+        // For Prometheus: that the console is up (GatewayProcessDown) and the process-wide metrics; no reviewer data.
+        router.get("/metrics") { _, _ in
+            Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
+                     body: .init(byteBuffer: ByteBuffer(string: Observability.exposition())))
+        }
         router.get("/static/console.css") { _, _ in Self.asset(Assets.css, type: "text/css; charset=utf-8") }
         router.get("/static/console.js") { _, _ in Self.asset(Assets.js, type: "text/javascript; charset=utf-8") }
         router.get("/") { _, _ in Self.redirect("/queue") }

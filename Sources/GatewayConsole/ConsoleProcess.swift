@@ -27,6 +27,8 @@ public func buildConsoleApplication(config: GatewayConfig, database: Database, l
 public func runConsole(options: ProcessOptions) async throws {
     let config = try options.loadConfig()
     Observability.bootstrapLogging(level: config.logLevel)
+    Observability.bootstrapMetrics()
+    Observability.recordConfiguration(config)
     var logger = Logger(label: "gateway.console")
     logger.logLevel = config.logLevel
     let database = Database(config: config.database, logger: logger)
