@@ -61,6 +61,8 @@ let package = Package(
                 "GatewayCore",
                 "CLibPQ",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
+                // Only to recognise a closed or failing pool's errors (ConnectionPoolError) in the primary router.
+                .product(name: "_ConnectionPoolModule", package: "postgres-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),

@@ -175,6 +175,23 @@ CONF
     fi
 }
 
+# start_standby PRIMARY_PORT DATA_DIR PORT: a streaming standby of the cluster on PRIMARY_PORT (pg_basebackup -R),
+# hot (it answers reads, refuses writes), on 127.0.0.1:PORT. Removed and made again each time.
+start_standby() {
+    local primary_port="$1" data="$2" port="$3" bin
+    bin=$(pg_bindir)
+    stop_cluster "$data"
+    rm -rf "$data"
+    mkdir -p "$data"
+    [ "$(id -u)" -eq 0 ] && chown postgres: "$data"
+    chmod 700 "$data"
+    as_pg "$bin/pg_basebackup" -h 127.0.0.1 -p "$primary_port" -U gateway -D "$data" -R -X stream -c fast >/dev/null \
+        || die "pg_basebackup from 127.0.0.1:$primary_port failed"
+    as_pg sed -i "s/^port = [0-9]*\$/port = $port/; s|^unix_socket_directories = .*|unix_socket_directories = '$data'|" "$data/postgresql.conf"
+    rm -f "$data/postmaster.pid" "$data/server.log"
+    as_pg "$bin/pg_ctl" -D "$data" -l "$data/server.log" -w -t 60 start >/dev/null || { tail -n 20 "$data/server.log" >&2; die "standby in $data did not start"; }
+}
+
 stop_cluster() {
     local data="$1" bin
     bin=$(pg_bindir)

@@ -15,12 +15,23 @@ DATA="$LOCAL/pg-test"
 stop_cluster "$DATA"
 rm -rf "$DATA"
 PORT=$(free_port "${GATEWAY_TEST_PG_PORT:-24339}")
-cleanup() { stop_cluster "$DATA"; rm -rf "$DATA"; }
+cleanup() { stop_cluster "$DATA"; stop_cluster "$LOCAL/pg-test-ha-b"; stop_cluster "$LOCAL/pg-test-ha-a"; rm -rf "$DATA" "$LOCAL/pg-test-ha-a" "$LOCAL/pg-test-ha-b"; }
 trap cleanup EXIT
 start_cluster "$DATA" "$PORT" gateway_test
 
 export POSTGRES_HOSTNAME=127.0.0.1 POSTGRES_PORT="$PORT" POSTGRES_USER=gateway POSTGRES_DB=gateway_test
 unset DATABASE_URL POSTGRES_PASSWORD
+
+# A primary and its streaming standby for the failover tests (FailoverTests promote the standby and make the primary
+# read-only, as a switchover does): the router must follow, and fail fast while neither takes writes.
+HA_A="$LOCAL/pg-test-ha-a"
+HA_B="$LOCAL/pg-test-ha-b"
+HA_A_PORT=$(free_port "$((PORT + 1))")
+HA_B_PORT=$(free_port "$((HA_A_PORT + 1))")
+stop_cluster "$HA_B"; stop_cluster "$HA_A"; rm -rf "$HA_A" "$HA_B"
+start_cluster "$HA_A" "$HA_A_PORT" gateway_ha
+start_standby "$HA_A_PORT" "$HA_B" "$HA_B_PORT"
+export GATEWAY_TEST_HA_PORTS="$HA_A_PORT,$HA_B_PORT"
 
 cd "$ROOT"
 say "building (debug, with tests)"
@@ -44,7 +55,7 @@ fi
 
 # Exactly once under chaos (payments): its own cluster and devchain, the debug build just made.
 say "chaos: 300 withdrawals under SIGKILLs, node faults and a database restart"
-stop_cluster "$DATA"
+stop_cluster "$DATA"; stop_cluster "$HA_B"; stop_cluster "$HA_A"
 bash "$ROOT/scripts/chaos-withdrawals.sh" --count "${GATEWAY_CHAOS_COUNT:-300}"
 
 # Sweeps exactly once under chaos: its own cluster and devchain, the same debug build.

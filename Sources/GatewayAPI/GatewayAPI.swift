@@ -29,7 +29,7 @@ public func buildRouter(config: GatewayConfig, database: Database, directory: Ch
     }
     // Applies to the routes below and to unmatched paths (route "NotFound").
     router.add(middleware: APIMetricsMiddleware(metrics: metrics))
-    Observability.addRoutes(to: router)
+    Observability.addRoutes(to: router, database: database, unhealthyWithoutDatabase: true)
     router.get("/openapi.json") { _, _ -> Response in
         var buffer = ByteBuffer()
         buffer.writeString(OpenAPIDocument.json)
@@ -104,7 +104,7 @@ public func runGatewayAPI(options: ProcessOptions) async throws {
     let database = Database(config: config.database, logger: logger)
     let app = buildApplication(config: config, database: database, directory: directory, logger: logger)
     try await StageRunner.runServices([
-        .init(service: database.client),
+        .init(service: database),
         .init(service: SignaturePruner(database: database, window: config.api.timestampWindow, logger: logger)),
         .init(service: StartupGate(database: database, logger: logger, summary: {
             "gateway-api ready: listen=\(config.api.listen) db=\(config.database.redactedDescription) config=\(config.source)"

@@ -51,7 +51,7 @@ struct QueueBench: AsyncParsableCommand {
         let db = Database(config: config.database, logger: logger)
         let (jobs, single, workers, batch) = (self.jobs, self.single, self.workers, self.batch)
         let result = try await withThrowingTaskGroup(of: Void.self) { group -> (Double, Double, Double) in
-            group.addTask { await db.client.run() }
+            group.addTask { try? await db.run() }
             defer { group.cancelAll() }
             try await db.query("DELETE FROM gateway.jobs WHERE stage = \(stage)")
             try await db.query("VACUUM ANALYZE gateway.jobs")
@@ -99,7 +99,7 @@ struct QueueBench: AsyncParsableCommand {
             var dbConfig = config.database
             dbConfig.poolSize = 3
             let db = Database(config: dbConfig, logger: logger)
-            services.append(.init(service: db.client))
+            services.append(.init(service: db))
             let wc = WorkerConfig(concurrency: batch, batchSize: batch, pollInterval: .milliseconds(200), lease: .seconds(60),
                                   maxAttempts: 5, shutdownGrace: .seconds(30))
             workerServices.append(.init(service: QueueWorker(
@@ -159,7 +159,7 @@ struct BenchWorker: AsyncParsableCommand {
         let worker = QueueWorker(database: database, settings: .init(stage: stage, config: wc, handlers: ["effect": handler]), logger: logger)
         let summary = "bench worker ready: stage=\(stage) id=\(worker.settings.workerID)"
         try await StageRunner.runServices([
-            .init(service: database.client),
+            .init(service: database),
             .init(service: StartupGate(database: database, logger: logger, summary: { summary }, then: worker)),
         ], logger: logger)
     }

@@ -57,7 +57,7 @@ struct APIBench: AsyncParsableCommand {
             portBox.withLock { $0 = channel.localAddress?.port }
             startedCont.yield()
         })
-        let group = ServiceGroup(configuration: .init(services: [.init(service: db.client), .init(service: app)], logger: logger))
+        let group = ServiceGroup(configuration: .init(services: [.init(service: db), .init(service: app)], logger: logger))
         let result = try await withThrowingTaskGroup(of: Void.self) { tasks -> (Double, Double, Double, Int) in
             tasks.addTask { try await group.run() }
             for await _ in started { break }
@@ -99,7 +99,7 @@ struct APIBench: AsyncParsableCommand {
         let db = Database(config: config.database, logger: logger)
         let frozen = logger
         let (merchant, key) = try await withThrowingTaskGroup(of: Void.self) { tasks in
-            tasks.addTask { await db.client.run() }
+            tasks.addTask { try? await db.run() }
             defer { tasks.cancelAll() }
             return try await Self.setUp(db, logger: frozen)
         }

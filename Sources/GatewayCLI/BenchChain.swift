@@ -28,7 +28,7 @@ enum BenchChain {
         let frozen = config
         let quiet = Logger(label: "devchain", factory: { _ in SwiftLogNoOpLogHandler() })
         let figures = try await withThrowingTaskGroup(of: Void.self) { tasks -> [(String, String)] in
-            tasks.addTask { await db.client.run() }
+            tasks.addTask { try? await db.run() }
             defer { tasks.cancelAll() }
             return try await DevChain.withRunning(DevChainOptions(seed: "\(seedPrefix)-\(UUID().uuidString)", automine: automine), logger: quiet) {
                 node, url in try await measure(frozen, db, node, url, logger)

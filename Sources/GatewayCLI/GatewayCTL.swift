@@ -53,7 +53,7 @@ struct CLIContext {
         logger.logLevel = .notice
         let database = Database(config: config.database, logger: logger, quietPool: true)
         return try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask { await database.client.run() }
+            group.addTask { try? await database.run() }
             defer { group.cancelAll() }
             let ctx = CLIContext(config: config, logger: logger, database: database)
             if requireSchema { try await database.requireSchema() }

@@ -34,7 +34,7 @@ public func runConsole(options: ProcessOptions) async throws {
     let database = Database(config: config.database, logger: logger)
     let app = try buildConsoleApplication(config: config, database: database, logger: logger)
     try await StageRunner.runServices([
-        .init(service: database.client),
+        .init(service: database),
         .init(service: StartupGate(database: database, logger: logger, summary: {
             "gateway-console ready: listen=\(config.console.listen) secure_cookies=\(config.console.secureCookies) "
                 + "idle_timeout=\(DurationText.format(config.console.idleTimeout)) db=\(config.database.redactedDescription) config=\(config.source)"

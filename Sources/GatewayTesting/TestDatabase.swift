@@ -87,7 +87,7 @@ public enum TestDatabase {
         let config = migrated ? try await createMigrated() : try await createEmpty()
         let database = Database(config: config, logger: logger)
         let result = await withThrowingTaskGroup(of: Void.self) { group -> Result<R, any Error> in
-            group.addTask { await database.client.run() }
+            group.addTask { try? await database.run() }
             defer { group.cancelAll() }
             do { return .success(try await body(database)) } catch { return .failure(error) }
         }

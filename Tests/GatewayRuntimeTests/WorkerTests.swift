@@ -42,6 +42,24 @@ func enqueue(_ db: Database, _ jobs: [NewJob]) async throws {
 }
 
 @Suite struct WorkerTests {
+    /// A failover is nothing the job did: it runs again without spending an attempt, so none goes dead for it.
+    @Test func aJobMeetingAnUnavailableDatabaseRunsAgainWithoutSpendingAnAttempt() async throws {
+        try await TestDatabase.withDatabase { db in
+            try await enqueue(db, [NewJob(stage: "t", kind: "failover")])
+            let runs = Recorder<Int>()
+            let h = ClosureJobHandler { ctx in
+                runs.add(ctx.job.attempt)
+                if runs.all.count < 4 { throw NoWritablePrimary(tried: []) }
+                return .completed
+            }
+            try await runWorker(db, config: fastConfig(maxAttempts: 2), handlers: ["failover": h]) {
+                try await count(db, "SELECT count(*) FROM gateway.jobs") == 0
+            }
+            #expect(runs.all == [1, 1, 1, 1], "four runs, never past the first attempt (max_attempts 2)")
+            #expect(try await count(db, "SELECT coalesce(sum(dead), 0)::int8 FROM gateway.job_stats") == 0)
+        }
+    }
+
     @Test func transientFailuresRetryWithBackoffThenSucceed() async throws {
         try await TestDatabase.withDatabase { db in
             let attempts = Recorder<Int>()

@@ -37,102 +37,6 @@ public struct ListenAddress: Sendable, Equatable, CustomStringConvertible {
     public var description: String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }
 }
 
-/// How to reach PostgreSQL.
-public struct DatabaseConfig: Sendable, Equatable {
-    public enum TLSMode: String, Sendable { case disable, prefer, require }
-
-    public var host: String
-    public var port: Int
-    public var user: String
-    /// Never logged; see `redactedDescription`.
-    public var password: String?
-    /// The systemd credential holding the password (`database.password_credential`); see `resolvePassword`.
-    public var passwordCredential: String?
-    public var database: String
-    public var tls: TLSMode
-    public var poolSize: Int
-    public var connectTimeout: Duration
-
-    public init(host: String = "127.0.0.1", port: Int = 5432, user: String = "gateway", password: String? = nil,
-                database: String = "gateway", tls: TLSMode = .disable, poolSize: Int = 10, connectTimeout: Duration = .seconds(10)) {
-        self.host = host
-        self.port = port
-        self.user = user
-        self.password = password
-        self.database = database
-        self.tls = tls
-        self.poolSize = poolSize
-        self.connectTimeout = connectTimeout
-    }
-
-    /// `postgres://user@host:port/db`, without the password.
-    public var redactedDescription: String { "postgres://\(user)@\(host):\(port)/\(database)" }
-
-    /// A libpq connection string (keyword/value form, values quoted).
-    public var libpqConnectionString: String {
-        func q(_ s: String) -> String { "'" + s.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "'", with: "\\'") + "'" }
-        var parts = ["host=\(q(host))", "port=\(port)", "user=\(q(user))", "dbname=\(q(database))", "sslmode=\(tls.rawValue)",
-                     "connect_timeout=\(max(1, connectTimeout.components.seconds))"]
-        if let password { parts.append("password=\(q(password))") }
-        return parts.joined(separator: " ")
-    }
-
-    /// The password from `password_credential` under systemd, unless the environment gave one (environment variables
-    /// override secrets). Outside systemd the URL's or `POSTGRES_PASSWORD` must give it: a configured credential
-    /// with no password anywhere is an error naming it, not a connection refused later for a reason nobody sees.
-    mutating func resolvePassword(_ env: [String: String]) throws {
-        guard let name = passwordCredential else { return }
-        let key = "database.password_credential"
-        if env["POSTGRES_PASSWORD"] != nil || (env["DATABASE_URL"].flatMap { URLComponents(string: $0)?.password } != nil) { return }
-        if let text = try SystemdCredentials.read(name, key: key, environment: env) {
-            password = text.trimmingCharacters(in: .newlines)
-        } else if password == nil {
-            throw ConfigError(key: key, "credential '\(name)' cannot be read: \(SystemdCredentials.directoryVariable) is not set (not started by "
-                + "systemd with LoadCredential=\(name):PATH); give the password with POSTGRES_PASSWORD or DATABASE_URL instead")
-        }
-    }
-
-    /// Environment overrides: `DATABASE_URL`, then the `POSTGRES_*` variables one by one.
-    public mutating func applyEnvironment(_ env: [String: String]) throws {
-        if let url = env["DATABASE_URL"], !url.isEmpty { try apply(url: url, key: "DATABASE_URL") }
-        if let h = env["POSTGRES_HOSTNAME"], !h.isEmpty { host = h }
-        if let p = env["POSTGRES_PORT"], !p.isEmpty {
-            guard let port = Int(p), (1...65535).contains(port) else { throw ConfigError(key: "POSTGRES_PORT", "expected a port number, found '\(p)'") }
-            self.port = port
-        }
-        if let u = env["POSTGRES_USER"], !u.isEmpty { user = u }
-        if let pw = env["POSTGRES_PASSWORD"] { password = pw }
-        if let d = env["POSTGRES_DB"], !d.isEmpty { database = d }
-    }
-
-    /// Applies `postgres://user:password@host:port/database?sslmode=…`.
-    public mutating func apply(url text: String, key: String) throws {
-        guard let url = URLComponents(string: text), let scheme = url.scheme, ["postgres", "postgresql"].contains(scheme) else {
-            throw ConfigError(key: key, "expected a URL like postgres://user:password@host:5432/database")
-        }
-        if let h = url.host, !h.isEmpty { host = h }
-        if let p = url.port {
-            guard (1...65535).contains(p) else { throw ConfigError(key: key, "port \(p) is out of range") }
-            port = p
-        }
-        if let u = url.user, !u.isEmpty { user = u.removingPercentEncoding ?? u }
-        if let p = url.password { password = p.removingPercentEncoding ?? p }
-        let db = url.path.hasPrefix("/") ? String(url.path.dropFirst()) : url.path
-        if !db.isEmpty { database = db.removingPercentEncoding ?? db }
-        for item in url.queryItems ?? [] {
-            switch item.name {
-            case "sslmode":
-                guard let v = item.value, let mode = TLSMode(rawValue: v) else {
-                    throw ConfigError(key: key, "sslmode must be disable, prefer or require")
-                }
-                tls = mode
-            default:
-                throw ConfigError(key: key, "unsupported URL parameter '\(item.name)' (only sslmode is understood)")
-            }
-        }
-    }
-}
-
 /// Exponential backoff with full jitter: attempt n waits a uniformly random time in
 /// `0 ... min(cap, base × factor^(n-1))`.
 public struct BackoffPolicy: Sendable, Equatable {
@@ -546,6 +450,22 @@ public struct GatewayConfig: Sendable {
 
         let db = try root.section("database")
         if let url = try db.optionalString("url") { try config.database.apply(url: url, key: db.keyPath("url")) }
+        // The nodes of a highly available formation, as a list (the URL's host list otherwise).
+        let hostList = try db.strings("hosts")
+        if !hostList.isEmpty {
+            config.database.hosts = try hostList.enumerated().map { i, h in try DatabaseEndpoint(parsing: h, key: "\(db.keyPath("hosts"))[\(i)]") }
+        }
+        if let monitor = try db.optionalString("monitor_url") {
+            let url = try PostgresURL.parse(monitor, key: db.keyPath("monitor_url"))
+            guard url.hosts.count == 1 else { throw ConfigError(key: db.keyPath("monitor_url"), "the monitor is one server: give one host:port") }
+            config.database.monitor = .init(endpoint: url.hosts[0], user: url.user ?? "autoctl_node", password: url.password,
+                                            database: url.database ?? "pg_auto_failover", tls: url.tls ?? .disable,
+                                            formation: try db.string("monitor_formation", default: "default"))
+        } else if try db.optionalString("monitor_formation") != nil {
+            throw ConfigError(key: db.keyPath("monitor_formation"), "needs database.monitor_url")
+        }
+        config.database.probeInterval = try db.duration("probe_interval", default: config.database.probeInterval, minimum: .milliseconds(100))
+        config.database.probeTimeout = try db.duration("probe_timeout", default: config.database.probeTimeout, minimum: .milliseconds(100))
         config.database.poolSize = try db.int("pool_size", default: config.database.poolSize, in: 1...1000)
         config.database.connectTimeout = try db.duration("connect_timeout", default: config.database.connectTimeout, minimum: .seconds(1))
         if let name = try db.optionalString("password_credential") {

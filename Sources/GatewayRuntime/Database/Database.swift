@@ -2,7 +2,9 @@ import GatewayCore
 import Logging
 import NIOCore
 import PostgresNIO
+import ServiceLifecycle
 import Synchronization
+import _ConnectionPoolModule
 
 /// A commit whose outcome cannot be known from this side: the connection failed while COMMIT was
 /// in flight, so the transaction may or may not have committed. Resolve by re-reading, never by
@@ -46,16 +48,52 @@ public enum DatabaseErrors {
     /// True for errors after which a retry on a (possibly new) primary may succeed: lost connections,
     /// a read-only node (25006), shutdowns (57P), serialization failures and deadlocks.
     public static func isTransient(_ error: any Error) -> Bool {
-        if error is CommitOutcomeUnknown { return true }
-        guard let e = error as? PSQLError else { return false }
+        if isFailover(error) { return true }
+        if let e = error as? PSQLError, e.code == .server {
+            let state = e.serverInfo?[.sqlState] ?? ""
+            return state == "40001" || state == "40P01"
+        }
+        return false
+    }
+
+    /// True for errors that say the database could not be written just now — no writable node, a read-only node,
+    /// a node shutting down, a lost connection, a closed pool, a commit whose outcome is unknown — rather than
+    /// anything about the work itself. A stage tries such work again later without spending an attempt: while a
+    /// failover lasts, no job may go dead for it.
+    public static func isFailover(_ error: any Error) -> Bool {
+        if error is NoWritablePrimary || error is CommitOutcomeUnknown || error is ConnectionPoolError { return true }
+        if let e = error as? PostgresTransactionError {
+            return [e.beginError, e.closureError, e.commitError, e.rollbackError].contains { $0.map(isFailover) ?? false }
+        }
+        return primaryTrouble(error) != .none
+    }
+
+    /// What an error says about the node it came from.
+    enum PrimaryTrouble: Equatable {
+        case none
+        /// 25006: it no longer accepts writes (a demoted primary, a promoted node not yet open for writes).
+        case readOnly
+        /// A shutdown (57P), a connection failure (08) or a lost connection: it may be gone.
+        case maybeGone
+    }
+
+    static func primaryTrouble(_ error: any Error) -> PrimaryTrouble {
+        if let e = error as? PostgresTransactionError {
+            let all = [e.beginError, e.closureError, e.commitError].compactMap { $0 }.map(primaryTrouble)
+            return all.contains(.readOnly) ? .readOnly : all.contains(.maybeGone) ? .maybeGone : .none
+        }
+        if let e = error as? CommitOutcomeUnknown { return primaryTrouble(e.underlying) == .none ? .maybeGone : primaryTrouble(e.underlying) }
+        if let e = error as? ConnectionPoolError, e == .connectionCreationCircuitBreakerTripped { return .maybeGone }
+        guard let e = error as? PSQLError else { return .none }
         switch e.code {
         case .server:
             let state = e.serverInfo?[.sqlState] ?? ""
-            return state == "25006" || state == "40001" || state == "40P01" || state.hasPrefix("57P") || state.hasPrefix("08")
-        case .serverClosedConnection, .clientClosedConnection, .connectionError, .uncleanShutdown, .poolClosed:
-            return true
+            if state == "25006" { return .readOnly }
+            return state.hasPrefix("57P") || state.hasPrefix("08") ? .maybeGone : .none
+        case .serverClosedConnection, .clientClosedConnection, .connectionError, .uncleanShutdown:
+            return .maybeGone
         default:
-            return false
+            return .none
         }
     }
 
@@ -70,55 +108,58 @@ public enum DatabaseErrors {
     }
 }
 
-/// The one handle through which every process reaches PostgreSQL.
+/// The one handle through which every process reaches PostgreSQL — a single server, or the node of a highly
+/// available formation that accepts writes (`PrimaryRouter`: found by `SHOW transaction_read_only`, checked every
+/// `probe_interval`, followed through switchovers and crashes). Run it as the first service of the process.
 ///
 /// Writes go through `transaction`, which acknowledges only a successful `COMMIT` (postgres-nio
 /// reports an autocommit statement as done before it commits: DESIGN.md §2). Reads may use `query`.
-public final class Database: Sendable {
-    /// The connection pool; run it as the first service of the process.
-    public let client: PostgresClient
+/// While no node accepts writes every call fails at once with `NoWritablePrimary` (`DatabaseErrors.isFailover`).
+public final class Database: Service, Sendable {
     public let config: DatabaseConfig
     let logger: Logger
+    let router: PrimaryRouter
     let notifier: WakeupNotifier
 
     /// - Parameter quietPool: log the pool's own background messages only from error up (for
     ///   short-lived commands, which lease a connection while the pool is still starting).
     public init(config: DatabaseConfig, logger: Logger, quietPool: Bool = false) {
-        var c = PostgresClient.Configuration(
-            host: config.host, port: config.port, username: config.user, password: config.password,
-            database: config.database, tls: .disable)
-        switch config.tls {
-        case .disable: c.tls = .disable
-        case .prefer: c.tls = .prefer(.makeClientConfiguration())
-        case .require: c.tls = .require(.makeClientConfiguration())
-        }
-        c.options.maximumConnections = config.poolSize
-        c.options.connectTimeout = config.connectTimeout
         var background = logger
         if quietPool { background.logLevel = .error }
-        self.client = PostgresClient(configuration: c, backgroundLogger: background)
         self.config = config
         self.logger = logger
-        self.notifier = WakeupNotifier(client: client, logger: logger)
+        self.router = PrimaryRouter(config: config, logger: background)
+        self.notifier = WakeupNotifier(router: router, logger: logger)
     }
+
+    /// Runs the connection pool of the writable node (and the search for it) until graceful shutdown.
+    public func run() async throws {
+        await router.run()
+    }
+
+    /// What `/healthz` reports: the node written to, or how long there has been none.
+    public var health: (ok: Bool, text: String) { router.health }
 
     /// Runs `body` in a transaction and returns only after `COMMIT` succeeded.
     ///
     /// Errors: the body's own error when it threw (rolled back); the server error when COMMIT was
-    /// refused (rolled back); `CommitOutcomeUnknown` when the connection failed during COMMIT.
+    /// refused (rolled back); `CommitOutcomeUnknown` when the connection failed during COMMIT;
+    /// `NoWritablePrimary` when no node accepts writes (nothing was sent).
     public func transaction<Result: Sendable>(
         file: String = #fileID, line: Int = #line,
         _ body: (PostgresConnection) async throws -> sending Result
     ) async throws -> Result {
+        let pool = try await router.pool()
         let wakeups = WakeupCollector()
         do {
             let result = try await JobQueue.$pendingWakeups.withValue(wakeups) {
-                try await client.withTransaction(logger: logger, file: file, line: line, body)
+                try await pool.client.withTransaction(logger: logger, file: file, line: line, body)
             }
             let stages = wakeups.take()
             if !stages.isEmpty { notifier.wake(stages) }
             return result
         } catch let e as PostgresTransactionError {
+            router.report(e, from: pool)
             if let closureError = e.closureError { throw closureError }
             if let commitError = e.commitError {
                 if DatabaseErrors.commitOutcomeIsUnknown(commitError) { throw CommitOutcomeUnknown(underlying: commitError) }
@@ -126,13 +167,22 @@ public final class Database: Sendable {
             }
             if let beginError = e.beginError { throw beginError }
             throw e
+        } catch {
+            router.report(error, from: pool)
+            throw error
         }
     }
 
     /// A read outside a transaction. Never use it for writes.
     @discardableResult
     public func query(_ query: PostgresQuery, file: String = #fileID, line: Int = #line) async throws -> PostgresRowSequence {
-        try await client.query(query, logger: logger, file: file, line: line)
+        let pool = try await router.pool()
+        do {
+            return try await pool.client.query(query, logger: logger, file: file, line: line)
+        } catch {
+            router.report(error, from: pool)
+            throw error
+        }
     }
 
     /// One write statement in its own (implicit) transaction: one round trip instead of BEGIN,
@@ -143,12 +193,25 @@ public final class Database: Sendable {
     /// crash of the server in between loses a write the caller saw succeed. `transaction` returns
     /// only after COMMIT's answer.
     public func execute(_ query: PostgresQuery, file: String = #fileID, line: Int = #line) async throws {
-        for try await _ in try await client.query(query, logger: logger, file: file, line: line) {}
+        let pool = try await router.pool()
+        do {
+            for try await _ in try await pool.client.query(query, logger: logger, file: file, line: line) {}
+        } catch {
+            router.report(error, from: pool)
+            throw error
+        }
     }
 
-    /// Leases one connection for `body` (LISTEN, or several reads that must see one session).
+    /// Leases one connection for `body` (LISTEN, or several reads that must see one session). On the writable node:
+    /// after a failover the next call gets a connection to the new one (a LISTEN subscribes again there).
     public func withConnection<Result: Sendable>(_ body: (PostgresConnection) async throws -> sending Result) async throws -> Result {
-        try await client.withConnection(body)
+        let pool = try await router.pool()
+        do {
+            return try await pool.client.withConnection(body)
+        } catch {
+            router.report(error, from: pool)
+            throw error
+        }
     }
 }
 
@@ -160,12 +223,12 @@ public final class Database: Sendable {
 /// ~680 withdraw requests/s at 32 connections). Coalesced, a burst of commits costs a few
 /// notifications. A lost or late notification only costs latency: workers also poll.
 final class WakeupNotifier: Sendable {
-    let client: PostgresClient
+    let router: PrimaryRouter
     let logger: Logger
     private let state = Mutex<(dirty: Set<String>, sending: Bool)>(([], false))
 
-    init(client: PostgresClient, logger: Logger) {
-        self.client = client
+    init(router: PrimaryRouter, logger: Logger) {
+        self.router = router
         self.logger = logger
     }
 
@@ -190,7 +253,7 @@ final class WakeupNotifier: Sendable {
             if stages.isEmpty { return }
             for stage in stages.sorted() {
                 do {
-                    try await client.query("SELECT pg_notify(\(JobQueue.notifyChannel), \(stage))", logger: logger)
+                    try await router.pool().client.query("SELECT pg_notify(\(JobQueue.notifyChannel), \(stage))", logger: logger)
                 } catch {
                     logger.debug("wake-up notification not sent", metadata: ["stage": "\(stage)", "error": "\(DatabaseErrors.describe(error))"])
                 }

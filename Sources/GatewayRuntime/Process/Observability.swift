@@ -64,21 +64,31 @@ public enum Observability {
         }
     }
 
-    /// Adds `GET /metrics` (Prometheus text format) and `GET /healthz` to a router.
-    public static func addRoutes<Context: RequestContext>(to router: Router<Context>) {
+    /// Adds `GET /metrics` (Prometheus text format) and `GET /healthz` to a router. `/healthz` answers "ok" and the
+    /// database's state (`Database.health`); with `unhealthyWithoutDatabase` it answers 503 while no node accepts
+    /// writes (gateway-api: a process that cannot store a request is not healthy to a load balancer), otherwise 200
+    /// (a worker waits the failover out; restarting it would not help).
+    public static func addRoutes<Context: RequestContext>(to router: Router<Context>, database: Database? = nil,
+                                                         unhealthyWithoutDatabase: Bool = false) {
         let registry = Self.registry
         router.get("/metrics") { _, _ -> Response in
             var buffer = ByteBuffer()
             buffer.writeBytes(registry.emitToBuffer())
             return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"], body: .init(byteBuffer: buffer))
         }
-        router.get("/healthz") { _, _ -> String in "ok\n" }
+        router.get("/healthz") { _, _ -> Response in
+            guard let database else { return Response(status: .ok, body: .init(byteBuffer: ByteBuffer(string: "ok\n"))) }
+            let (ok, text) = database.health
+            let status: HTTPResponse.Status = ok || !unhealthyWithoutDatabase ? .ok : .serviceUnavailable
+            return Response(status: status, headers: [.contentType: "text/plain; charset=utf-8"],
+                            body: .init(byteBuffer: ByteBuffer(string: (ok ? "ok\n" : "unavailable\n") + text + "\n")))
+        }
     }
 
     /// A small HTTP server for `/metrics` and `/healthz` of a worker process.
-    public static func metricsServer(listen: ListenAddress, logger: Logger) -> some Service {
+    public static func metricsServer(listen: ListenAddress, database: Database? = nil, logger: Logger) -> some Service {
         let router = Router()
-        addRoutes(to: router)
+        addRoutes(to: router, database: database)
         return Application(router: router, configuration: .init(address: .hostname(listen.host, port: listen.port), serverName: nil), logger: logger)
     }
 }

@@ -112,10 +112,10 @@ public enum StageRunner {
             settings: .init(stage: stage.rawValue, config: workerConfig, handlers: handlers, statsRetention: config.queue.statsRetention),
             logger: logger)
 
-        var services: [ServiceGroupConfiguration.ServiceConfiguration] = [.init(service: database.client)]
+        var services: [ServiceGroupConfiguration.ServiceConfiguration] = [.init(service: database)]
         services += parts.services.map { .init(service: $0) }
         if let listen = workerConfig.metricsListen {
-            services.append(.init(service: Observability.metricsServer(listen: listen, logger: logger)))
+            services.append(.init(service: Observability.metricsServer(listen: listen, database: database, logger: logger)))
         }
         services.append(.init(service: StartupGate(database: database, logger: logger, summary: {
             "\(stage.executable) ready: stage=\(stage.rawValue) concurrency=\(workerConfig.concurrency) batch=\(workerConfig.batchSize) "

@@ -349,6 +349,9 @@ public final class QueueWorker: Service {
     /// Handlers' own grouped statements (a stage's GroupedRunner) use it too, for the same reason.
     public static let databaseDeadline: Duration = .seconds(30)
 
+    /// How soon a job whose run met an unavailable database runs again (no attempt spent).
+    public static let failoverRetry: Duration = .seconds(1)
+
     /// The worker's own statements: in a transaction (or on a bare connection), given up after `databaseDeadline`.
     private func bounded<T: Sendable>(inTransaction: Bool = true, _ body: @escaping @Sendable (PostgresConnection) async throws -> T)
         async throws -> T
@@ -383,6 +386,12 @@ public final class QueueWorker: Service {
             return .lost  // nothing to record: the other owner decides
         } catch is CancellationError {
             return .snooze(.zero)
+        } catch where DatabaseErrors.isFailover(error) {
+            // The database could not be written just now (a failover, a lost connection, an unknown commit): nothing
+            // about this job failed, so it runs again shortly without spending an attempt — no job goes dead for a
+            // failover. What the run did is resolved by the handler's next run, through its own idempotency key.
+            logger.info("database unavailable; will run again", metadata: ["error": "\(DatabaseErrors.describe(error))"])
+            return .snooze(Self.failoverRetry)
         } catch {
             let message = DatabaseErrors.describe(error)
             logger.info("job failed; will retry", metadata: ["error": "\(message)", "job.attempt": "\(job.attempt)"])
