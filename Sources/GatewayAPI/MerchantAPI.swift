@@ -101,16 +101,37 @@ struct MerchantAPI: Sendable {
         if endpoint == .withdraw || endpoint == .proxypay {
             return try await withdraw(fields, merchantID: merchantID, proxypay: endpoint == .proxypay, signature: replay ? envelope.sign : nil)
         }
-        return try await database.transaction { c -> JSONValue?? in
-            if replay {
-                var fresh = false
-                for try await _ in try await c.query("""
-                    INSERT INTO gateway.request_signatures (merchant_id, sign) VALUES (\(merchantID), \(envelope.sign))
-                    ON CONFLICT DO NOTHING RETURNING 1
-                    """, logger: self.logger).decode(Int32.self) { fresh = true }
-                guard fresh else { throw UdunError(.replayed, "this request was already received (replayed signature)") }
+        let made = Mutex<(chain: String, addresses: [String], answer: JSONValue??)?>(nil)
+        do {
+            return try await database.transaction { c -> JSONValue?? in
+                if replay {
+                    var fresh = false
+                    for try await _ in try await c.query("""
+                        INSERT INTO gateway.request_signatures (merchant_id, sign) VALUES (\(merchantID), \(envelope.sign))
+                        ON CONFLICT DO NOTHING RETURNING 1
+                        """, logger: self.logger).decode(Int32.self) { fresh = true }
+                    guard fresh else { throw UdunError(.replayed, "this request was already received (replayed signature)") }
+                }
+                return try await self.run(endpoint, fields: fields, merchantID: merchantID, on: c, made: made)
             }
-            return try await self.run(endpoint, fields: fields, merchantID: merchantID, on: c)
+        } catch let unknown as CommitOutcomeUnknown {
+            // A new address may only be answered once it is surely stored (a deposit to an unstored address would be
+            // missed): read the addresses back on the node that takes writes now. All there: answer them. None: 503.
+            guard let m = made.withLock({ $0 }), !m.addresses.isEmpty else { throw unknown }
+            let deadline = ContinuousClock.now + .seconds(10)
+            while true {
+                do {
+                    let stored = try await database.transaction { c in
+                        try await Addresses.stored(chain: m.chain, addresses: m.addresses, merchantID: merchantID, on: c, logger: self.logger)
+                    }
+                    logger.notice("an address commit's outcome was unknown; resolved by address",
+                                  metadata: ["addresses": "\(m.addresses.count)", "stored": "\(stored)"])
+                    if stored == m.addresses.count { return m.answer }
+                    throw unknown
+                } catch where DatabaseErrors.isFailover(error) && !(error is CommitOutcomeUnknown) && ContinuousClock.now < deadline {
+                    try? await Task.sleep(for: .milliseconds(200))
+                }
+            }
         }
     }
 
@@ -142,7 +163,10 @@ struct MerchantAPI: Sendable {
         return nil
     }
 
-    private func run(_ endpoint: MerchantEndpoint, fields: UdunFields, merchantID: Int64, on c: PostgresConnection) async throws -> JSONValue?? {
+    /// - Parameter made: receives the addresses a create request derived and its answer, for `process` to read them back
+    ///   should the commit's outcome be unknown.
+    private func run(_ endpoint: MerchantEndpoint, fields: UdunFields, merchantID: Int64, on c: PostgresConnection,
+                     made: borrowing Mutex<(chain: String, addresses: [String], answer: JSONValue??)?>) async throws -> JSONValue?? {
         switch endpoint {
         case .createAddress, .createAddressBatch:
             guard let main = try fields.string("mainCoinType") ?? fields.string("coinType") else {
@@ -170,10 +194,11 @@ struct MerchantAPI: Sendable {
                 merchantID: merchantID, chain: coin.chain, callURL: callURL, alias: alias, walletRef: try fields.string("walletId") ?? "",
                 count: count, maxAddresses: maxAddresses, directory: directory, on: c, logger: logger)
             let coinType = JSONValue.number(coin.mainCoinType)
-            if endpoint == .createAddress {
-                return .some(.object([("coinType", coinType), ("address", .string(addresses[0]))]))
-            }
-            return .some(.array(addresses.map { .object([("address", .string($0)), ("coinType", coinType)]) }))
+            let answer: JSONValue?? = endpoint == .createAddress
+                ? .some(.object([("coinType", coinType), ("address", .string(addresses[0]))]))
+                : .some(.array(addresses.map { .object([("address", .string($0)), ("coinType", coinType)]) }))
+            made.withLock { $0 = (coin.chain, addresses, answer) }
+            return answer
 
         case .withdraw, .proxypay:
             throw ServiceError.invalid("withdrawals are served by withdraw(_:), not here")  // unreachable: process() routes them first

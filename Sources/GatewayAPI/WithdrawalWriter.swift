@@ -23,6 +23,8 @@ final class WithdrawalWriter: Sendable {
             do {
                 let stored = try await database.transaction { c in try await Withdrawals.insert(items, on: c, logger: logger) }
                 return stored.map { .success($0) }
+            } catch let unknown as CommitOutcomeUnknown {
+                return await Self.resolve(items, after: unknown, database: database, logger: logger)
             } catch where items.count > 1 {
                 // Nothing of this group was written (one transaction). So that one bad request cannot fail
                 // the others, each goes again in a transaction of its own.
@@ -46,4 +48,28 @@ final class WithdrawalWriter: Sendable {
     }
 
     func store(_ w: Withdrawals.Validated) async throws -> Withdrawals.Stored { try await runner.submit(w) }
+
+    /// The connection died during COMMIT (a failover): each withdrawal is looked up by its own key on the node that
+    /// takes writes now, for as long as the router needs to find it (a few seconds). Found: it was stored, and the
+    /// request is answered as such. Not found: nothing was stored, and the request is answered 503 "retry" (the
+    /// merchant's retry stores it once). Still unknown (no node to ask): 503 too — the retry then answers 200 or 571,
+    /// never a second withdrawal.
+    static func resolve(_ items: [Withdrawals.Validated], after unknown: CommitOutcomeUnknown, database: Database,
+                        logger: Logger) async -> [Result<Withdrawals.Stored, any Error>] {
+        let deadline = ContinuousClock.now + .seconds(10)
+        while true {
+            do {
+                let found = try await database.transaction { c in try await Withdrawals.resolveUnknownCommit(items, on: c, logger: logger) }
+                logger.notice("a withdrawal commit's outcome was unknown; resolved by businessId", metadata: [
+                    "withdrawals": "\(items.count)", "stored": "\(found.compactMap { $0 }.count)", "error": "\(unknown)"])
+                return found.map { $0.map { .success($0) } ?? .failure(unknown) }
+            } catch where DatabaseErrors.isFailover(error) && ContinuousClock.now < deadline {
+                try? await Task.sleep(for: .milliseconds(200))
+            } catch {
+                logger.error("a withdrawal commit's outcome is unknown and could not be read back; answering retry",
+                             metadata: ["withdrawals": "\(items.count)", "error": "\(DatabaseErrors.describe(error))"])
+                return items.map { _ in .failure(unknown) }
+            }
+        }
+    }
 }

@@ -171,6 +171,18 @@ public enum Addresses {
         return addresses
     }
 
+    /// How many of `addresses` (canonical forms) are stored as the merchant's on that chain: after a commit whose outcome
+    /// is unknown, the addresses a create request derived are read back by their own key before anyone is told them.
+    public static func stored(chain: String, addresses: [String], merchantID: Int64, on c: PostgresConnection, logger: Logger) async throws -> Int {
+        var n = 0
+        for try await count in try await c.query("""
+            SELECT count(*) FROM gateway.addresses WHERE chain = \(chain) AND address = ANY(\(addresses)) AND merchant_id = \(merchantID)
+            """, logger: logger).decode(Int64.self) {
+            n = Int(count)
+        }
+        return n
+    }
+
     /// Whether an address (canonical form) is one of the merchant's on that chain.
     public static func belongs(address: String, chain: String, merchantID: Int64, on c: PostgresConnection, logger: Logger) async throws -> Bool {
         for try await _ in try await c.query("""

@@ -167,6 +167,25 @@ public enum Withdrawals {
         return out
     }
 
+    /// After a commit whose outcome is unknown (`CommitOutcomeUnknown`), what became of each withdrawal, read through its
+    /// own key (merchant, businessId) — never assumed either way: `.created(id)` when the row is there with this
+    /// request's coin, address and amount (the commit happened), `.duplicateBusinessID` when another request's row
+    /// holds the businessId, nil when there is none (nothing was stored: the request may be sent again).
+    public static func resolveUnknownCommit(_ items: [Validated], on c: PostgresConnection, logger: Logger) async throws -> [Stored?] {
+        var found: [String: (id: Int64, coin: Int32, address: String, amount: String)] = [:]
+        for try await (merchant, business, id, coin, address, amount) in try await c.query("""
+            SELECT merchant_id, business_id, id, coin_id, address, amount::text FROM gateway.withdrawals
+            WHERE (merchant_id, business_id) IN (SELECT * FROM unnest(\(items.map(\.merchantID))::int8[], \(items.map(\.businessID))::text[]))
+            """, logger: logger).decode((Int64, String, Int64, Int32, String, String).self) {
+            found["\(merchant)\u{0}\(business)"] = (id, coin, address, amount)
+        }
+        return items.map { item in
+            guard let row = found["\(item.merchantID)\u{0}\(item.businessID)"] else { return nil }
+            let same = row.coin == item.coinID && row.address == item.address && BigUInt(row.amount) == BigUInt(item.amount)
+            return same ? .created(row.id) : .duplicateBusinessID
+        }
+    }
+
     struct InsertStatement: PostgresPreparedStatement {
         static let sql = """
             WITH input AS (

@@ -1,6 +1,6 @@
 import BigInt
 import Foundation
-import GatewayAPI
+@testable import GatewayAPI
 import GatewayCore
 import GatewayRuntime
 import GatewayServices
@@ -128,6 +128,69 @@ let callURL = JSONValue.string("http://127.0.0.1:9999/callback")
             let r = try await client.post("/mch/withdraw/proxypay", Client.go.envelope(body: withdrawBody(.go, f, businessId: "pp-1"), key: f.keyA))
             #expect(r.code == 200)
             #expect(try await f.count("SELECT count(*) FROM gateway.withdrawals WHERE proxypay") == 1)
+        }
+    }
+
+    /// The connection dies while COMMIT runs (here: the backend is terminated during a slow deferred trigger, as a
+    /// failover terminates it): the outcome is unknown, so the API reads the withdrawal back by its businessId — it is
+    /// not there, so the answer is HTTP 503 "retry" — and the merchant's retry stores it once.
+    @Test func aWithdrawalWhoseCommitOutcomeIsUnknownIsReadBackByItsBusinessId() async throws {
+        try await withAPI { f, client in
+            try await f.db.transaction { c in
+                try await c.query("""
+                    CREATE FUNCTION public.slow_commit() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN PERFORM pg_sleep(5); RETURN NULL; END $$
+                    """, logger: log)
+                try await c.query("""
+                    CREATE CONSTRAINT TRIGGER slow_commit AFTER INSERT ON gateway.withdrawals DEFERRABLE INITIALLY DEFERRED
+                    FOR EACH ROW EXECUTE FUNCTION public.slow_commit()
+                    """, logger: log)
+            }
+            let envelope = Client.go.envelope(body: withdrawBody(.go, f, businessId: "unknown-1"), key: f.keyA)
+            async let answer = client.post("/mch/withdraw", envelope)
+            // Terminate the backend that is committing (inside the deferred trigger's sleep).
+            let killed = try await eventually(timeout: .seconds(10), every: .milliseconds(20)) {
+                try await f.count("""
+                    SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
+                    WHERE datname = current_database() AND pid <> pg_backend_pid() AND wait_event = 'PgSleep'
+                    """) > 0
+            }
+            #expect(killed)
+            let r = try await answer
+            #expect(r.status == 503 && r.code == -1, "unknown, and not stored: retry (\(r.raw))")
+            #expect(try await f.count("SELECT count(*) FROM gateway.withdrawals WHERE business_id = 'unknown-1'") == 0)
+            try await f.db.transaction { c in try await c.query("DROP TRIGGER slow_commit ON gateway.withdrawals", logger: log) }
+            let retry = try await client.post("/mch/withdraw", envelope)
+            #expect(retry.code == 200, "\(retry.raw)")
+            let again = try await client.post("/mch/withdraw", Client.go.envelope(body: withdrawBody(.go, f, businessId: "unknown-1"), key: f.keyA))
+            #expect(again.code == UdunCode.duplicateBusinessId.rawValue, "a second retry is 571, never a second withdrawal")
+            #expect(try await f.count("SELECT count(*) FROM gateway.withdrawals WHERE business_id = 'unknown-1'") == 1)
+        }
+    }
+
+    /// The other direction of an unknown commit: the rows are there, so the requests are answered as stored (and a
+    /// different request that took the businessId is a duplicate); read through each withdrawal's own key.
+    @Test func anUnknownCommitWhoseWithdrawalsAreStoredIsAnsweredAsStored() async throws {
+        try await withAPI { f, client in
+            let r = try await client.post("/mch/withdraw", Client.go.envelope(body: withdrawBody(.go, f, businessId: "stored-1"), key: f.keyA))
+            #expect(r.code == 200)
+            let coin = try #require(f.coins["tron.USDT"])
+            func item(_ business: String, amount: String) -> Withdrawals.Validated {
+                .init(merchantID: f.merchantA, businessID: business, coinID: coin.id, chain: "tron", address: "TLng7RobC5jcNtw1XPxoyMiiifEksYEosp",
+                      amount: amount, fee: "1000000", callURL: "http://127.0.0.1:9999/callback", memo: "", remark: "", walletRef: "", proxypay: false,
+                      sign: "")
+            }
+            var stored: (id: Int64, address: String, amount: String) = (0, "", "")
+            for try await row in try await f.db.query(
+                "SELECT id, address, amount::text FROM gateway.withdrawals WHERE business_id = 'stored-1'"
+            ).decode((Int64, String, String).self) { stored = row }
+            var same = item("stored-1", amount: stored.amount)
+            same.address = stored.address
+            let results = await WithdrawalWriter.resolve(
+                [same, item("stored-1", amount: "1"), item("never-sent", amount: "5000000")],
+                after: CommitOutcomeUnknown(underlying: CancellationError()), database: f.db, logger: log)
+            #expect((try? results[0].get()) == .created(stored.id))
+            #expect((try? results[1].get()) == .duplicateBusinessID)
+            #expect(throws: CommitOutcomeUnknown.self) { try results[2].get() }
         }
     }
 

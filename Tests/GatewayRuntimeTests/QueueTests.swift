@@ -21,6 +21,22 @@ func claim(_ db: Database, stage: String, limit: Int, worker: String, lease: Dur
 }
 
 @Suite struct QueueTests {
+    /// A claim whose commit's outcome is unknown (a failover) is read back by the token it leased its jobs with.
+    @Test func whatAClaimTookIsReadBackByItsToken() async throws {
+        try await TestDatabase.withDatabase { db in
+            try await db.transaction { c in _ = try await JobQueue.enqueue([NewJob(stage: "t", kind: "a"), NewJob(stage: "t", kind: "b")], on: c, logger: log) }
+            let token = UUID()
+            let took = try await db.transaction { c in
+                try await JobQueue.claim(stage: "t", limit: 5, worker: "w", lease: .seconds(60), token: token, on: c, logger: log).map(\.job)
+            }
+            let back = try await db.transaction { c in try await JobQueue.claimed(token: token, stage: "t", on: c, logger: log).map(\.job) }
+            #expect(Set(back.map(\.id)) == Set(took.map(\.id)) && back.count == 2)
+            #expect(back.allSatisfy { $0.leaseToken == token && $0.attempt == 1 })
+            let other = try await db.transaction { c in try await JobQueue.claimed(token: UUID(), stage: "t", on: c, logger: log) }
+            #expect(other.isEmpty)
+        }
+    }
+
     @Test func enqueueRollsBackWithItsTransaction() async throws {
         try await TestDatabase.withDatabase { db in
             struct Boom: Error {}

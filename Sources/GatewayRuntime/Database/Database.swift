@@ -11,6 +11,11 @@ import _ConnectionPoolModule
 /// assuming either way (postgres-failover.md §6).
 public struct CommitOutcomeUnknown: Error, CustomStringConvertible {
     public let underlying: any Error
+
+    public init(underlying: any Error) {
+        self.underlying = underlying
+    }
+
     public var description: String { "the commit's outcome is unknown (connection lost during COMMIT): \(DatabaseErrors.describe(underlying))" }
 }
 

@@ -117,7 +117,9 @@ public enum JobQueue {
     /// Claims up to `limit` due jobs of `stage` (ready ones, and running ones whose lease expired)
     /// with `FOR UPDATE SKIP LOCKED`, leasing them to `worker` for `lease`.
     /// Returns the jobs and, per job, how long it had been due.
-    public static func claim(stage: String, limit: Int, worker: String, lease: Duration, on connection: PostgresConnection,
+    /// `token` names this claim (every job it takes holds it as its lease token): after a claim whose commit's outcome
+    /// was unknown, `claimed(token:)` reads back what it took.
+    public static func claim(stage: String, limit: Int, worker: String, lease: Duration, token: UUID = UUID(), on connection: PostgresConnection,
                              logger: Logger) async throws -> [(job: ClaimedJob, waited: Double)] {
         guard limit > 0 else { return [] }
         let rows = try await connection.query("""
@@ -128,7 +130,7 @@ public enum JobQueue {
                 LIMIT \(Int32(limit))
                 FOR UPDATE SKIP LOCKED)
             UPDATE gateway.jobs j
-            SET state = 'running', attempt = j.attempt + 1, lease_token = \(UUID()), lease_owner = \(worker),
+            SET state = 'running', attempt = j.attempt + 1, lease_token = \(token), lease_owner = \(worker),
                 claimed_at = now(), run_at = now() + make_interval(secs => \(seconds(lease)))
             FROM c WHERE j.id = c.id
             RETURNING j.id, j.kind, coalesce(j.ref, ''), j.payload::text, j.attempt, coalesce(j.max_attempts, 0), j.lease_token,
@@ -149,11 +151,11 @@ public enum JobQueue {
     /// worker's usual cycle). Same semantics as `complete` followed by `claim`: the claim cannot
     /// pick the completed jobs (they run under our own lease, so they are not due).
     public static func completeAndClaim(_ jobs: [(id: Int64, token: UUID)], stage: String, worker: String, limit: Int, lease: Duration,
-                                        on connection: PostgresConnection, logger: Logger) async throws
+                                        claimToken: UUID = UUID(), on connection: PostgresConnection, logger: Logger) async throws
         -> (completed: Set<Int64>, claimed: [(job: ClaimedJob, waited: Double)])
     {
         let statement = CompleteAndClaimStatement(ids: jobs.map(\.id), tokens: jobs.map(\.token), stage: stage, worker: worker,
-                                                  limit: Int32(limit), leaseSeconds: seconds(lease))
+                                                  limit: Int32(limit), leaseSeconds: seconds(lease), claimToken: claimToken)
         var completed = Set<Int64>()
         var claimed: [(job: ClaimedJob, waited: Double)] = []
         let token = statement.claimToken
@@ -167,6 +169,22 @@ public enum JobQueue {
                             max(0, waited)))
         }
         return (completed, claimed)
+    }
+
+    /// The jobs a claim named `token` holds (state running, lease token `token`): what a claim whose commit's outcome
+    /// was unknown took, read back by its own key instead of waiting for the leases to run out.
+    public static func claimed(token: UUID, stage: String, on connection: PostgresConnection, logger: Logger) async throws
+        -> [(job: ClaimedJob, waited: Double)]
+    {
+        var out: [(job: ClaimedJob, waited: Double)] = []
+        for try await (id, kind, ref, payload, attempt, maxAttempts, created) in try await connection.query("""
+            SELECT id, kind, coalesce(ref, ''), payload::text, attempt, coalesce(max_attempts, 0), created_at FROM gateway.jobs
+            WHERE lease_token = \(token) AND stage = \(stage) AND state = 'running'
+            """, logger: logger).decode((Int64, String, String, String, Int32, Int32, Date).self) {
+            out.append((ClaimedJob(id: id, stage: stage, kind: kind, ref: ref.isEmpty ? nil : ref, payload: payload, attempt: Int(attempt),
+                                   maxAttempts: maxAttempts == 0 ? nil : Int(maxAttempts), leaseToken: token, createdAt: created), 0))
+        }
+        return out
     }
 
     struct CompleteAndClaimStatement: PostgresPreparedStatement {

@@ -231,35 +231,23 @@ public final class QueueWorker: Service {
                 break
             }
         }
-        let stage = settings.stage, worker = settings.workerID, logger = self.logger
-        let lease = cfg.lease
+        let stage = settings.stage, logger = self.logger
         let started = ContinuousClock.now
+        let claimToken = UUID()
         let result: FlushResult
-        if want > 0, reschedules.isEmpty, kills.isEmpty {
-            // The busy worker's usual cycle: one statement, in its own implicit transaction (one round
-            // trip instead of three). postgres-nio reports it done at CommandComplete, just before the
-            // commit; if that commit were then lost, nothing breaks the queue's contract: the claimed
-            // jobs hold no lease in the database, so whatever they do is fenced out (their effects'
-            // transactions check the lease token, their outcomes are rejected as stale) and another
-            // worker runs them; the completions stay unrecorded and the jobs run again after the lease
-            // (at least once, as for a crash).
-            result = try await bounded(inTransaction: false) { [completions] conn -> FlushResult in
-                var r = FlushResult()
-                (r.completed, r.claimed) = try await JobQueue.completeAndClaim(
-                    completions, stage: stage, worker: worker, limit: want, lease: lease, on: conn, logger: logger)
-                return r
+        do {
+            result = try await record(completions, reschedules, kills, claim: want, claimToken: claimToken)
+        } catch where want > 0 && DatabaseErrors.isFailover(error) {
+            // The claim may have committed (an unknown commit in a failover): read back what it took, by its token, and
+            // run those jobs now rather than after their leases. The outcomes stay buffered (fenced: recording them
+            // again is harmless); the caller pauses as for any failure.
+            if let taken = try? await bounded(inTransaction: false, { conn in
+                try await JobQueue.claimed(token: claimToken, stage: stage, on: conn, logger: logger)
+            }), !taken.isEmpty {
+                logger.notice("a claim's outcome was unknown; its jobs were read back by the claim's token", metadata: ["jobs": "\(taken.count)"])
+                start(taken, fullBatch: fullBatch, jobs: &jobs, ring: ring)
             }
-        } else {
-            result = try await bounded { [completions, reschedules, kills] conn -> FlushResult in
-                var r = FlushResult()
-                r.completed = try await JobQueue.complete(completions, on: conn, logger: logger)
-                r.rescheduled = try await JobQueue.reschedule(reschedules, on: conn, logger: logger)
-                r.killed = try await JobQueue.kill(kills, on: conn, logger: logger)
-                if want > 0 {
-                    r.claimed = try await JobQueue.claim(stage: stage, limit: want, worker: worker, lease: lease, on: conn, logger: logger)
-                }
-                return r
-            }
+            throw error
         }
         if want > 0 { metrics.claimLatency.recordInterval(since: started) }
 
@@ -310,9 +298,50 @@ public final class QueueWorker: Service {
             }
         }
 
+        start(result.claimed, fullBatch: fullBatch, jobs: &jobs, ring: ring)
+        return result.claimed.count
+    }
+
+    /// Records outcomes and claims up to `want` jobs (the claim named `claimToken`): one implicit-transaction statement
+    /// for a busy worker's usual cycle, else one transaction.
+    private func record(_ completions: [(id: Int64, token: UUID)], _ reschedules: [JobQueue.Reschedule],
+                        _ kills: [(id: Int64, token: UUID, error: String)], claim want: Int, claimToken: UUID) async throws -> FlushResult {
+        let stage = settings.stage, worker = settings.workerID, logger = self.logger
+        let lease = settings.config.lease
+        if want > 0, reschedules.isEmpty, kills.isEmpty {
+            // The busy worker's usual cycle: one statement, in its own implicit transaction (one round
+            // trip instead of three). postgres-nio reports it done at CommandComplete, just before the
+            // commit; if that commit were then lost, nothing breaks the queue's contract: the claimed
+            // jobs hold no lease in the database, so whatever they do is fenced out (their effects'
+            // transactions check the lease token, their outcomes are rejected as stale) and another
+            // worker runs them; the completions stay unrecorded and the jobs run again after the lease
+            // (at least once, as for a crash).
+            return try await bounded(inTransaction: false) { [completions] conn -> FlushResult in
+                var r = FlushResult()
+                (r.completed, r.claimed) = try await JobQueue.completeAndClaim(
+                    completions, stage: stage, worker: worker, limit: want, lease: lease, claimToken: claimToken, on: conn, logger: logger)
+                return r
+            }
+        } else {
+            return try await bounded { [completions, reschedules, kills] conn -> FlushResult in
+                var r = FlushResult()
+                r.completed = try await JobQueue.complete(completions, on: conn, logger: logger)
+                r.rescheduled = try await JobQueue.reschedule(reschedules, on: conn, logger: logger)
+                r.killed = try await JobQueue.kill(kills, on: conn, logger: logger)
+                if want > 0 {
+                    r.claimed = try await JobQueue.claim(stage: stage, limit: want, worker: worker, lease: lease, token: claimToken, on: conn, logger: logger)
+                }
+                return r
+            }
+        }
+    }
+
+    /// Starts claimed jobs.
+    private func start(_ claimed: [(job: ClaimedJob, waited: Double)], fullBatch: Int, jobs: inout ThrowingDiscardingTaskGroup<any Error>,
+                       ring: AsyncStream<Void>.Continuation) {
         let now = ContinuousClock.now
-        if !result.claimed.isEmpty { metrics.claimed.increment(by: result.claimed.count) }
-        for (job, waited) in result.claimed {
+        if !claimed.isEmpty { metrics.claimed.increment(by: claimed.count) }
+        for (job, waited) in claimed {
             metrics.wait.record(waited)
             shared.state.withLock { $0.inflight[job.id] = InFlight(job: job, claimedAt: now, lastBeat: now) }
             jobs.addTask {
@@ -323,7 +352,6 @@ public final class QueueWorker: Service {
                 }
             }
         }
-        return result.claimed.count
     }
 
     // MARK: Running a job
