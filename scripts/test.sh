@@ -62,6 +62,11 @@ bash "$ROOT/scripts/chaos-withdrawals.sh" --count "${GATEWAY_CHAOS_COUNT:-300}"
 say "chaos: ${GATEWAY_SWEEP_CHAOS_COUNT:-500} deposit addresses swept under SIGKILLs and node faults"
 bash "$ROOT/scripts/chaos-sweeps.sh" --addresses "${GATEWAY_SWEEP_CHAOS_COUNT:-500}"
 
+# PostgreSQL fails over under payment load (a real pg_auto_failover formation: a monitor and three nodes): one
+# switchover and one crashed primary here; scripts/chaos-failover.sh alone runs the full sequence.
+say "chaos: the database fails over (switchover, crashed primary) under withdrawals, deposits and sweeps"
+bash "$ROOT/scripts/chaos-failover.sh" --events "${GATEWAY_FAILOVER_EVENTS:-switchover,crash-primary}" --rate 3
+
 # The systemd units as shipped, under a real systemd in a container: hardening, credentials, the demos, a stop.
 say "systemd: every unit of deploy/systemd booted in a container, the demos through them"
 bash "$ROOT/scripts/check-systemd.sh"

@@ -21,7 +21,7 @@ import Glibc
 struct Chaos: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Run the gateway's processes under failure and check that nothing was paid twice or lost.",
-        subcommands: [ChaosWithdrawals.self, ChaosSweeps.self])
+        subcommands: [ChaosWithdrawals.self, ChaosSweeps.self, ChaosFailover.self])
 }
 
 /// `gatewayctl chaos withdrawals`: N withdrawals on EVM and TRON paid by several autopay-worker

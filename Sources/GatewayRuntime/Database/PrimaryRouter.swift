@@ -81,8 +81,9 @@ final class PrimaryRouter: Sendable {
     private let writable = Gauge(label: "gateway.database.writable")
     private let changes = Counter(label: "gateway.database.primary_changes")
 
-    /// How long a failed search answers calls at once with its error before the next search.
-    static let searchRetryDelay: Duration = .milliseconds(250)
+    /// How long a failed search answers calls at once with its error before the next search; also how often the
+    /// watch searches while there is no writable node (a new primary is found within this of opening for writes).
+    static let searchRetryDelay: Duration = .milliseconds(100)
 
     struct State {
         var hosts: [DatabaseEndpoint]
@@ -137,7 +138,12 @@ final class PrimaryRouter: Sendable {
 
     /// Looks at every node at once and takes the first that accepts writes.
     private func searchAndTake() async throws -> HostPool {
-        let hosts = state.withLock { $0.monitorHosts ?? $0.hosts }
+        // The monitor's nodes first (its list follows the formation), then every configured one it did not name: a
+        // monitor's answer may leave out a node in transition, and a configured node is never given up.
+        let hosts = state.withLock { s in
+            let monitor = s.monitorHosts ?? []
+            return monitor + s.hosts.filter { !monitor.contains($0) }
+        }
         let found = await Self.findWritable(hosts, config: config, logger: logger)
         return try state.withLock { s in
             s.search = nil
@@ -235,7 +241,8 @@ final class PrimaryRouter: Sendable {
     private func watch() async {
         var lastMonitor = ContinuousClock.now - .seconds(3600)
         while !Task.isCancelled {
-            try? await Task.sleep(for: config.probeInterval)
+            let waiting = state.withLock { $0.current == nil }
+            try? await Task.sleep(for: waiting ? min(config.probeInterval, Self.searchRetryDelay) : config.probeInterval)
             if Task.isCancelled { return }
             let current = state.withLock { $0.current }
             if config.monitor != nil, current == nil || ContinuousClock.now - lastMonitor > .seconds(30) {
@@ -250,8 +257,9 @@ final class PrimaryRouter: Sendable {
         }
     }
 
-    /// Replaces the node list with the monitor's (`pgautofailover.get_nodes`); a monitor that does not answer is
-    /// logged once a minute and the last list it gave (else the configured one) stays in use.
+    /// Refreshes the monitor's node list (`pgautofailover.get_nodes`), searched before the configured nodes; a monitor
+    /// that does not answer is logged once a minute and the last list it gave stays in use (the configured nodes
+    /// always are).
     private func refreshFromMonitor() async {
         guard let monitor = config.monitor else { return }
         do {
@@ -286,25 +294,25 @@ final class PrimaryRouter: Sendable {
         let description: String
     }
 
-    /// Probes every node at once; the first writable one wins (in list order among those that answer together).
+    /// Probes every node at once; the first writable one wins, without waiting for the others' answers (a node that
+    /// does not answer costs its probe's timeout only to its own probe).
     static func findWritable(_ hosts: [DatabaseEndpoint], config: DatabaseConfig, logger: Logger) async -> Result<DatabaseEndpoint, NoWritablePrimary> {
-        var tried: [Int: String] = [:]
-        let winner: Int? = await withTaskGroup(of: (Int, Result<Bool, ProbeFailure>).self) { group in
-            for (i, host) in hosts.enumerated() {
-                group.addTask { (i, await probe(host, config: config, logger: logger)) }
-            }
-            for await (i, result) in group {
-                switch result {
-                case .success(true):
-                    group.cancelAll()
-                    return i
-                case .success(false): tried[i] = "read-only"
-                case .failure(let f): tried[i] = f.description
-                }
-            }
-            return nil
+        let (answers, sink) = AsyncStream<(Int, Result<Bool, ProbeFailure>)>.makeStream()
+        for (i, host) in hosts.enumerated() {
+            Task { sink.yield((i, await probe(host, config: config, logger: logger))) }
         }
-        if let winner { return .success(hosts[winner]) }
+        var tried: [Int: String] = [:]
+        for await (i, result) in answers {
+            switch result {
+            case .success(true):
+                sink.finish()
+                return .success(hosts[i])
+            case .success(false): tried[i] = "read-only"
+            case .failure(let f): tried[i] = f.description
+            }
+            if tried.count == hosts.count { break }
+        }
+        sink.finish()
         return .failure(NoWritablePrimary(tried: hosts.enumerated().map { ($1, tried[$0] ?? "no answer") }))
     }
 

@@ -73,6 +73,10 @@ public actor ChainScanner: Service {
     private var nativeCoin: Int32?
     /// When the lag was last written to `gateway.pipeline_samples` (the console's chart).
     private var lagSamples = SampleSchedule()
+    /// What the current step is waiting for (named in the log when a step is given up).
+    private var phase = "idle"
+    /// How long one step may take before it is given up.
+    var stepLimit: Duration { max(lease * 3, .seconds(30)) }
 
     /// A scanner for `chain`, asking `node`, writing to `database`.
     public init(chain: ChainConfig, node: any ChainNodeClient, database: Database, lease: Duration, backoff: BackoffPolicy,
@@ -99,7 +103,12 @@ public actor ChainScanner: Service {
         while !Task.isShuttingDownGracefully, !Task.isCancelled {
             var pause: Duration
             do {
-                switch try await step() {
+                // A step that does not end (a call on a connection that died under it) must not stop the chain's
+                // scanning for good: after `stepLimit` it is given up and the next one starts from the database's
+                // position (its writes are fenced by the lease and the cursor).
+                let limit = stepLimit
+                let outcome = try await withDeadline(limit) { try await self.step() }
+                switch outcome {
                 case .standby: pause = min(lease / 5, .seconds(2))
                 case .caughtUp: pause = chain.pollInterval
                 case .scanned(_, _, _, _, _, let behind): pause = behind > 0 ? .zero : chain.pollInterval
@@ -117,6 +126,13 @@ public actor ChainScanner: Service {
                         "error": "\(e)", "retry_in": "\(DurationText.format(pause))", "failures": "\(failures)"])
                     await recordError("node: \(e)")
                 }
+            } catch let e as DeadlineExceeded {
+                failures += 1
+                pause = max(backoff.delay(attempt: failures), .milliseconds(100))
+                logger.error("scan step did not end; giving it up and scanning again from the database's position", metadata: [
+                    "error": "\(e)", "phase": "\(phase)", "retry_in": "\(DurationText.format(pause))"])
+                dropLeadership()
+                await recordError("scan step stuck in \(phase) past \(DurationText.format(stepLimit))")
             } catch is LostLease {
                 logger.warning("lost the scanner lease; standing by")
                 dropLeadership()
@@ -156,21 +172,27 @@ public actor ChainScanner: Service {
     private func stepOnce() async throws -> Step {
         let clock = ContinuousClock()
         if leaderSince == nil || renewedAt.map({ clock.now - $0 > self.lease / 3 }) ?? true {
+            phase = "taking or renewing the lease"
             if let other = try await acquire() { return .standby(leader: other) }
         }
         guard let cursor else { throw LostLease() }
+        phase = "asking the node for its tip"
         let tip = Int64(try await node.tipHeight())
         guard tip > cursor else {
             if tip < cursor - keptBlocks {
                 logger.warning("the node's tip is far below the scanned height: is it syncing, or the wrong node?",
                                metadata: ["tip": "\(tip)", "scanned": "\(cursor)"])
             }
+            phase = "recording the lag"
             await recordLag(0)
+            phase = "idle"
             return .caughtUp(height: cursor)
         }
         // Addresses are read after the tip: an address whose transaction is in a block up to the
         // tip was committed before that block existed, so it is in this read.
+        phase = "reading the watched addresses"
         try await refreshWatchList()
+        phase = "reading blocks from the node"
         let from = cursor + 1
         let to = min(tip, cursor + Int64(chain.scanBatch))
         let scan = try await node.transfers(in: UInt64(from)...UInt64(to), to: watchedSet, tokens: Array(tokenCoins.keys),
@@ -212,6 +234,7 @@ public actor ChainScanner: Service {
         let name = chain.name, identity = self.identity, lease = self.lease, kept = keptBlocks, depth = Int64(chain.confirmations)
         let logger = self.logger
         let blocks = scan.blocks
+        phase = "recording the blocks and deposits"
         let (recorded, confirmation, hot) = try await database.transaction { c in
             let moved = try await c.query("""
                 UPDATE gateway.chain_scanners
@@ -257,7 +280,9 @@ public actor ChainScanner: Service {
         if recorded == 0 && confirmation.confirmed.isEmpty && confirmation.ignored.isEmpty && hot.recorded == 0 && hot.confirmed == 0 {
             logger.debug("scanned", metadata: ["blocks": "\(from)...\(to)", "tip": "\(tip)"])
         }
+        phase = "recording the lag"
         await recordLag(tip - to)
+        phase = "idle"
         return .scanned(from: from, to: to, deposits: recorded, confirmed: confirmation.confirmed.count, ignored: confirmation.ignored.count,
                         behind: tip - to)
     }
