@@ -108,7 +108,11 @@ struct Status: AsyncParsableCommand {
     @OptionGroup var options: ProcessOptions
 
     func run() async throws {
-        let text = try await CLIContext.with(options) { ctx in try await StatusReport.render(ctx.database, chains: ctx.config.chains) }
+        let text = try await CLIContext.with(options) { ctx in
+            let report = try await StatusReport.render(ctx.database, chains: ctx.config.chains)
+            // Which node is written to (a highly available formation names its nodes; a failover moves it).
+            return ctx.database.health.text + " (nodes \(ctx.config.database.hosts.map(\.description).joined(separator: ", ")))\n\n" + report
+        }
         print(text, terminator: "")
     }
 }

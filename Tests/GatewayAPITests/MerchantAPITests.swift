@@ -161,7 +161,8 @@ let callURL = JSONValue.string("http://127.0.0.1:9999/callback")
             try await f.db.transaction { c in try await c.query("DROP TRIGGER slow_commit ON gateway.withdrawals", logger: log) }
             let retry = try await client.post("/mch/withdraw", envelope)
             #expect(retry.code == 200, "\(retry.raw)")
-            let again = try await client.post("/mch/withdraw", Client.go.envelope(body: withdrawBody(.go, f, businessId: "unknown-1"), key: f.keyA))
+            // A different amount: the same body within the same second would be a replay (4902), not a new request.
+            let again = try await client.post("/mch/withdraw", Client.go.envelope(body: withdrawBody(.go, f, businessId: "unknown-1", amount: .string("13")), key: f.keyA))
             #expect(again.code == UdunCode.duplicateBusinessId.rawValue, "a second retry is 571, never a second withdrawal")
             #expect(try await f.count("SELECT count(*) FROM gateway.withdrawals WHERE business_id = 'unknown-1'") == 1)
         }
