@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # The Open API benchmark: gateway-api (release) against a scratch database, driven by wrk with
 # signed /mch/withdraw requests at CONCURRENCY connections for 15 s (each answer follows the commit
-# of the withdrawal and its review job), then pgbench running a single-row insert at the same
-# concurrency on the same cluster, and the ratio of the two. Both clients are separate C programs.
+# of the withdrawal, its review job and its replay record), then, on the same cluster in the same run, the peer:
+# pgbench running the API's own withdrawal statement for one request per transaction (the same three rows, the
+# same conflict handling: `gatewayctl bench api --write-pgbench`), and pgbench's single-row insert for scale.
+# Prints each rate with the CPU it cost per unit of work (the process's and PostgreSQL's, in ms), and the ratios.
 #
 #   scripts/bench-api.sh [CONCURRENCY]     (default 32)
 #
@@ -32,7 +34,9 @@ sed -e "s/listen: 127.0.0.1:8080/listen: 127.0.0.1:$PORT/" -e 's/^log_level: inf
 export GATEWAY_CONFIG="$CONFIG"
 REQUESTS_FILE="$LOCAL/bench-api-requests.txt"
 # Enough signed requests that none repeats within the run (a repeat is a refused replay).
-"$BIN/gatewayctl" bench api --requests 200000 --write-requests "$REQUESTS_FILE"
+PGBENCH_SCRIPT="$LOCAL/pgbench-withdraw.sql"
+"$BIN/gatewayctl" bench api --requests 200000 --write-requests "$REQUESTS_FILE" --write-pgbench "$PGBENCH_SCRIPT"
+POSTMASTER=$(head -n 1 "$LOCAL/pg/postmaster.pid")
 
 DB="${POSTGRES_DB}_bench"
 POSTGRES_DB="$DB" "$BIN/gateway-api" --config "$CONFIG" > "$LOCAL/bench-api-server.log" 2>&1 &
@@ -40,19 +44,41 @@ SERVER=$!
 trap 'kill $SERVER 2>/dev/null || true' EXIT
 for _ in $(seq 1 100); do (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null && break; sleep 0.1; done
 
+api0=$(cpu_ticks "$SERVER"); pg0=$(cpu_ticks "$POSTMASTER")
 out=$(WRK_REQUESTS="$REQUESTS_FILE" WRK_THREADS=2 wrk -t2 -c"$CONCURRENCY" -d"${SECONDS_RUN}s" -s "$ROOT/scripts/wrk-withdraw.lua" \
     "http://127.0.0.1:$PORT/mch/withdraw")
+api1=$(cpu_ticks "$SERVER"); pg1=$(cpu_ticks "$POSTMASTER")
 kill $SERVER 2>/dev/null || true
 wait $SERVER 2>/dev/null || true
+count=$(echo "$out" | awk '/^wrk_requests / {print $2}')
 echo "$out" | grep -E '^(wrk_requests_per_s|p50_ms|p99_ms|errors) ' | sed 's/^wrk_requests_per_s/withdraw_requests_per_s/'
+echo "api_cpu_ms_per_request $(cpu_ms_per $((api1 - api0)) "$count")"
+echo "postgres_cpu_ms_per_request $(cpu_ms_per $((pg1 - pg0)) "$count")"
 ours=$(echo "$out" | awk '/^wrk_requests_per_s/ {print $2}')
 errors=$(echo "$out" | awk '/^errors/ {print $2}')
 
 export PGHOST=127.0.0.1 PGPORT="$POSTGRES_PORT" PGUSER="$POSTGRES_USER" PGDATABASE="$DB"
+# pgbench_run NAME SCRIPT: pgbench at the same concurrency; prints NAME_tps and PostgreSQL's CPU per transaction, and
+# sets $tps.
+pgbench_run() {
+    local name=$1 script=$2 p0 p1 report transactions
+    p0=$(cpu_ticks "$POSTMASTER")
+    report=$("$(pg_bindir)/pgbench" -n -M prepared -c "$CONCURRENCY" -j 2 -T "$SECONDS_RUN" -f "$script" 2>&1) \
+        || { echo "$report" >&2; die "pgbench ($name) failed"; }
+    p1=$(cpu_ticks "$POSTMASTER")
+    tps=$(echo "$report" | awk '/^tps/ {print int($3)}')
+    transactions=$(echo "$report" | awk -F'[:/ ]+' '/number of transactions actually processed/ {print $6}')
+    echo "${name}_tps $tps"
+    echo "${name}_latency_ms $(echo "$report" | awk '/^latency average/ {print $4}')"
+    echo "${name}_postgres_cpu_ms_per_tx $(cpu_ms_per $((p1 - p0)) "$transactions")"
+}
+pgbench_run pgbench_same_statement "$PGBENCH_SCRIPT"
+same=$tps
 psql -qc "CREATE TABLE IF NOT EXISTS pgbench_single (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, v float8, at timestamptz DEFAULT now())" 2>/dev/null
-script="$LOCAL/pgbench-insert.sql"
-echo "INSERT INTO pgbench_single (v) VALUES (random());" > "$script"
-peer=$("$(pg_bindir)/pgbench" -n -c "$CONCURRENCY" -j 2 -T "$SECONDS_RUN" -f "$script" 2>/dev/null | awk '/^tps/ {print int($3)}')
-echo "pgbench_single_insert_tps $peer"
-echo "ratio $(python3 -c "print(round($ours / $peer, 2))")   (withdraw requests / pgbench inserts, concurrency $CONCURRENCY)"
+single_script="$LOCAL/pgbench-insert.sql"
+echo "INSERT INTO pgbench_single (v) VALUES (random());" > "$single_script"
+pgbench_run pgbench_single_insert "$single_script"
+single=$tps
+echo "ratio_same_statement $(python3 -c "print(round($ours / $same, 2))")   (withdraw requests / pgbench running the API's statement, one request per transaction, concurrency $CONCURRENCY)"
+echo "ratio_single_insert $(python3 -c "print(round($ours / $single, 2))")   (withdraw requests / pgbench single-row inserts: scale only, not the same work)"
 [ "$errors" = "0" ] || { echo "the run had $errors failed requests" >&2; exit 1; }

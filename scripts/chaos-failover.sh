@@ -40,8 +40,10 @@ LOGS="$LOCAL/logs/chaos-failover"
 rm -rf "$LOGS"
 mkdir -p "$LOGS"
 DEV_PID=""
+PEER_PID=""
 cleanup() {
     [ -n "$DEV_PID" ] && kill "$DEV_PID" 2>/dev/null || true
+    [ -n "$PEER_PID" ] && kill "$PEER_PID" 2>/dev/null || true
     pgaf_stop
     sleep 1
     rm -rf "$PGAF"
@@ -132,6 +134,14 @@ pgaf_event "\$1"
 echo "    primary now: \$(pgaf_primary)"
 SH
 
+# The peer: libpq writing through the same nodes, one insert every 10 ms (scripts/failover-peer.c), so each event's
+# write gap is printed beside what libpq itself gets on the same formation in the same run.
+"${CC:-$(command -v cc || command -v clang)}" -O2 -o "$LOCAL/failover-peer" "$ROOT/scripts/failover-peer.c" -I"$(pg_config --includedir)" -lpq \
+    || die "cannot build scripts/failover-peer.c (a C compiler and libpq-dev)"
+"$LOCAL/failover-peer" "postgresql://gateway@$HOSTS/gateway?target_session_attrs=read-write&connect_timeout=2" \
+    "$LOGS/peer-acks.txt" 2>"$LOGS/failover-peer.log" &
+PEER_PID=$!
+
 say "chaos: logs in $LOGS"
 "$BIN/gatewayctl" chaos failover --config "$CONFIG" --devchain "http://127.0.0.1:$DEVPORT" --logs "$LOGS" \
-    --event-command "bash $LOCAL/chaos-failover-event.sh" "$@"
+    --event-command "bash $LOCAL/chaos-failover-event.sh" --peer-acks "$LOGS/peer-acks.txt" "$@"

@@ -84,6 +84,33 @@ ensure_swift() {
     die "swift is not installed (expected on PATH or in /opt/swift/usr/bin); install Swift 6.1 or newer"
 }
 
+# cpu_ticks PID: clock ticks (getconf CLK_TCK a second) of CPU used so far by PID and its children — those running
+# (utime + stime) and those it has reaped (its cutime + cstime): a postmaster and every backend, WAL writer, … it started.
+cpu_ticks() {
+    python3 - "$1" <<'PY'
+import os, sys
+root, total = int(sys.argv[1]), 0
+for p in os.listdir('/proc'):
+    if not p.isdigit():
+        continue
+    try:
+        text = open(f'/proc/{p}/stat').read()
+    except OSError:
+        continue
+    f = text[text.rindex(')') + 2:].split()
+    if int(p) == root:
+        total += int(f[11]) + int(f[12]) + int(f[13]) + int(f[14])
+    elif int(f[1]) == root:
+        total += int(f[11]) + int(f[12])
+print(total)
+PY
+}
+
+# cpu_ms_per TICKS COUNT: milliseconds of CPU per unit of work, two decimals.
+cpu_ms_per() {
+    python3 -c "import os; print('%.3f' % ($1 * 1000 / os.sysconf('SC_CLK_TCK') / max($2, 1)))"
+}
+
 pg_bindir() {
     local d
     d=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)

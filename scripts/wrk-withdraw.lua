@@ -37,6 +37,7 @@ end
 function done(summary, latency, requests)
     local f = 0
     for _, t in ipairs(threads) do f = f + t:get("failures") end
+    io.write(string.format("wrk_requests %d\n", summary.requests))
     io.write(string.format("wrk_requests_per_s %.0f\n", summary.requests / (summary.duration / 1e6)))
     io.write(string.format("p50_ms %.2f\np99_ms %.2f\n", latency:percentile(50) / 1000, latency:percentile(99) / 1000))
     io.write(string.format("errors %d\n", f + summary.errors.status + summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout))

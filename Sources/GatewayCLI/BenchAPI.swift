@@ -35,6 +35,11 @@ struct APIBench: AsyncParsableCommand {
         "Instead of running: set up the merchant in the scratch database and write --requests signed /mch/withdraw envelopes "
             + "to this file, one per line, for an outside client (scripts/bench-api.sh drives gateway-api with wrk).", valueName: "path"))
     var writeRequests: String?
+    @Option(help: ArgumentHelp(
+        "With --write-requests: also write a pgbench script that runs the API's own withdrawal statement (withdrawal, review "
+            + "job, replay record) for one request per transaction, for the same merchant and coin: the peer scripts/bench-api.sh "
+            + "runs beside wrk.", valueName: "path"))
+    var writePgbench: String?
 
     func run() async throws {
         if let path = writeRequests { return try await write(to: path) }
@@ -98,10 +103,14 @@ struct APIBench: AsyncParsableCommand {
         try ScratchDatabase.prepare(config.database, logger: logger)
         let db = Database(config: config.database, logger: logger)
         let frozen = logger
-        let (merchant, key) = try await withThrowingTaskGroup(of: Void.self) { tasks in
+        let (merchant, key, coin) = try await withThrowingTaskGroup(of: Void.self) { tasks in
             tasks.addTask { try? await db.run() }
             defer { tasks.cancelAll() }
-            return try await Self.setUp(db, logger: frozen)
+            let (merchant, key) = try await Self.setUp(db, logger: frozen)
+            let coin = try await db.withConnection { c in
+                try await Coins.find(mainCoinType: "195", coinType: "TR7NHqjeKQxGTCi8q8ZY4pL8otSzgjLj6t", on: c, logger: frozen)
+            }
+            return (merchant, key, coin)
         }
         let run = UInt32.random(in: 0...UInt32.max)
         let ts = String(Int64(Date().timeIntervalSince1970))
@@ -121,6 +130,24 @@ struct APIBench: AsyncParsableCommand {
         }
         guard FileManager.default.createFile(atPath: path, contents: Data(out.utf8)) else { throw ValidationError("cannot write \(path)") }
         print("merchant \(merchant) database \(config.database.database) requests \(requests) file \(path)")
+        if let script = writePgbench {
+            guard let coin else { throw ValidationError("the bench coin is missing from \(config.database.database)") }
+            let text = Self.pgbenchScript(merchant: merchant, coinID: coin.id)
+            guard FileManager.default.createFile(atPath: script, contents: Data(text.utf8)) else { throw ValidationError("cannot write \(script)") }
+            print("pgbench script \(script)")
+        }
+    }
+
+    /// The API's withdrawal statement with one request's values in place of its 13 array parameters (a fresh businessId
+    /// and signature each time, as the wrk requests have), so pgbench commits exactly what one request commits.
+    static func pgbenchScript(merchant: Int64, coinID: Int32) -> String {
+        let sql = Withdrawals.insertSQL(replacingParametersWith: [
+            "ARRAY[\(merchant)]", "ARRAY[md5(random()::text)]", "ARRAY[\(coinID)]", "ARRAY['tron']", "ARRAY['TLng7RobC5jcNtw1XPxoyMiiifEksYEosp']",
+            "ARRAY['1500000']", "ARRAY['1000000']", "ARRAY['http://127.0.0.1:9/cb']", "ARRAY['']", "ARRAY['']", "ARRAY['']", "ARRAY[false]",
+            "ARRAY[md5(random()::text)]",
+        ])
+        // pgbench reads a statement up to its semicolon; line breaks are fine inside, comment lines are left out.
+        return sql.split(separator: "\n").filter { !$0.trimmingCharacters(in: .whitespaces).hasPrefix("--") }.joined(separator: "\n") + ";\n"
     }
 
     /// A merchant with a TRON wallet and the USDT-TRC20 coin; returns its number and key. Each run's merchant gets an

@@ -50,6 +50,12 @@ struct ChaosFailover: AsyncParsableCommand {
     @Option(help: "autopay-worker processes.") var autopayWorkers = 2
     @Option(help: "Seconds to wait for the pipeline to settle after the load.") var timeout = 300.0
     @Option(help: "Folder for the child processes' logs.") var logs = ".local/logs/chaos-failover"
+    @Option(help: """
+        Acknowledged inserts of a peer writing through the same nodes meanwhile (scripts/failover-peer.c: libpq, one \
+        insert every 10 ms, lines "<epoch ms> <id>" into public.failover_peer): its write gap is printed beside the \
+        gateway's for each event, and its acknowledged ids are looked up on the final primary.
+        """)
+    var peerAcks: String?
 
     static let eventNames: Set<String> = ["switchover", "crash-primary", "crash-secondary"]
 
@@ -87,6 +93,29 @@ struct ChaosFailover: AsyncParsableCommand {
         var start: ContinuousClock.Instant
         var end: ContinuousClock.Instant
         var status: Int32
+        /// The same span on the wall clock, to compare with the peer's acknowledgements.
+        var wallStart: Date
+        var wallEnd: Date
+    }
+
+    /// The peer's acknowledged inserts: "<epoch ms> <id>" per line, in the order acknowledged.
+    static func readPeer(_ path: String) throws -> [(at: Int64, id: Int64)] {
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
+            throw ValidationError("--peer-acks: cannot read \(path)")
+        }
+        return text.split(separator: "\n").compactMap { line in
+            let parts = line.split(separator: " ")
+            guard parts.count == 2, let at = Int64(parts[0]), let id = Int64(parts[1]) else { return nil }
+            return (at, id)
+        }
+    }
+
+    /// The longest time in milliseconds between consecutive acknowledgements (epoch ms) across [from, to].
+    static func gap(_ acks: [Int64], from: Date, to: Date) -> Int64 {
+        let start = Int64(from.timeIntervalSince1970 * 1000), end = Int64(to.timeIntervalSince1970 * 1000)
+        var longest: Int64 = 0
+        for (a, b) in zip(acks, acks.dropFirst()) where b >= start && a <= end { longest = max(longest, b - a) }
+        return longest
     }
 
     func runChaos(_ ctx: CLIContext, node: DevchainControl, children: Children, started: ContinuousClock.Instant) async throws
@@ -224,8 +253,9 @@ struct ChaosFailover: AsyncParsableCommand {
                     try await Task.sleep(for: .milliseconds(Int64(spacing * 1000)))
                     FileHandle.standardOutput.write(Data("==> event: \(name)\n".utf8))
                     let start = ContinuousClock.now
+                    let wallStart = Date()
                     let status = await Children.run(["/bin/bash", "-c", "\(eventCommand) \(name)"], quiet: false, timeout: .seconds(300))
-                    done.append(Event(name: name, start: start, end: ContinuousClock.now, status: status))
+                    done.append(Event(name: name, start: start, end: ContinuousClock.now, status: status, wallStart: wallStart, wallEnd: Date()))
                     FileHandle.standardOutput.write(Data("==> event \(name) over in \(String(format: "%.1f", (ContinuousClock.now - start).inSeconds)) s (exit \(status))\n".utf8))
                 }
                 try await Task.sleep(for: .milliseconds(Int64(spacing * 1000)))
@@ -264,6 +294,7 @@ struct ChaosFailover: AsyncParsableCommand {
         let elapsed = ContinuousClock.now - started
 
         var report = ChaosWithdrawals.Report()
+        let peer = try peerAcks.map(Self.readPeer)
         report.lines.append("failover chaos: \(eventsRun.map(\.name).joined(separator: ", ")); \(requests.count) proxypay withdrawals at \(rate)/s, "
             + "\(depositList.count) deposits, \(autopayWorkers) autopay-workers, \(String(format: "%.1f", elapsed.inSeconds)) s")
         // Per event: the longest time without an acknowledged API write across it, and the 503 answers.
@@ -275,7 +306,14 @@ struct ChaosFailover: AsyncParsableCommand {
             }
             let unavailable = requests.reduce(0) { n, r in n + r.answers.filter { $0.status == 503 && $0.at >= e.start && $0.at <= e.end + .seconds(2) }.count }
             report.check(e.status == 0, "event \(e.name): \(String(format: "%.1f", (e.end - e.start).inSeconds)) s until healthy again; write gap "
-                + "\(Int(gap.inSeconds * 1000)) ms; \(unavailable) API answers 503")
+                + "\(Int(gap.inSeconds * 1000)) ms; \(unavailable) API answers 503"
+                + (peer.map { " (peer libpq: write gap \(Self.gap($0.map(\.at), from: e.wallStart, to: e.wallEnd)) ms)" } ?? ""))
+        }
+        if let peer {
+            // The peer's own promise: every insert libpq acknowledged is on the final primary.
+            let ids = peer.map(\.id)
+            let present = try await countRows(db, "SELECT count(*) FROM public.failover_peer WHERE id = ANY(\(ids))")
+            report.lines.append("      peer libpq: \(ids.count) inserts acknowledged, \(Int64(ids.count) - present) of them missing on the final primary")
         }
         // Every acknowledged request stored exactly once; nothing stored that was never acknowledged.
         let stored = try await db.withConnection { c -> [String: Int64] in

@@ -186,6 +186,19 @@ public enum Withdrawals {
         }
     }
 
+    /// The statement that stores the API's withdrawals with SQL expressions in place of its 13 array parameters (one
+    /// array each, in the order of `InsertStatement.makeBindings`: merchant, businessId, coin, chain, address, amount,
+    /// fee, callUrl, memo, remark, walletId, proxypay, sign), so that another client runs exactly the API's statement
+    /// (`gatewayctl bench api --write-pgbench`, the peer of scripts/bench-api.sh).
+    public static func insertSQL(replacingParametersWith arrays: [String]) -> String {
+        precondition(arrays.count == InsertStatement.parameterTypes.count, "the statement has \(InsertStatement.parameterTypes.count) parameters")
+        var sql = InsertStatement.sql
+        for (i, type) in InsertStatement.parameterTypes.enumerated() {
+            sql = sql.replacingOccurrences(of: "$\(i + 1)::\(type)[]", with: "(\(arrays[i]))::\(type)[]")
+        }
+        return sql
+    }
+
     struct InsertStatement: PostgresPreparedStatement {
         static let sql = """
             WITH input AS (
@@ -220,6 +233,7 @@ public enum Withdrawals {
             FROM input i LEFT JOIN created c ON c.ord = i.ord
             """
         typealias Row = (Int64, Int64?, Bool)
+        static let parameterTypes = ["int8", "text", "int4", "text", "text", "text", "text", "text", "text", "text", "text", "bool", "text"]
 
         var items: [Validated]
 

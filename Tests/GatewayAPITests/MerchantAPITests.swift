@@ -131,6 +131,32 @@ let callURL = JSONValue.string("http://127.0.0.1:9999/callback")
         }
     }
 
+    /// The benchmark's peer (pgbench) runs the API's own statement with one request's values in place of the array
+    /// parameters: it stores the withdrawal, its review job and its replay record, as a request does.
+    @Test func theBenchPeerStatementIsTheAPIStatementWithValuesInPlace() async throws {
+        try await withAPI { f, _ in
+            let coin = try #require(f.coins["tron.USDT"])
+            let sql = Withdrawals.insertSQL(replacingParametersWith: [
+                "ARRAY[\(f.merchantA)]", "ARRAY['peer-1']", "ARRAY[\(coin.id)]", "ARRAY['tron']", "ARRAY['TLng7RobC5jcNtw1XPxoyMiiifEksYEosp']",
+                "ARRAY['1500000']", "ARRAY['1000000']", "ARRAY['http://127.0.0.1:9/cb']", "ARRAY['']", "ARRAY['']", "ARRAY['']", "ARRAY[false]",
+                "ARRAY['sig-peer-1']",
+            ])
+            #expect(sql.range(of: #"\$[0-9]"#, options: .regularExpression) == nil, "every parameter is replaced")
+            // Twice: the second is a replay of the first (same signature) and stores nothing more.
+            var answers: [(Int64, Int64?, Bool)] = []
+            for _ in 0..<2 {
+                for try await row in try await f.db.query(PostgresQuery(unsafeSQL: sql)).decode((Int64, Int64?, Bool).self) { answers.append(row) }
+            }
+            #expect(answers.count == 2 && answers[0].1 != nil && answers[1].1 == nil && answers[1].2, "stored, then a replay: \(answers)")
+            #expect(try await f.count("SELECT count(*) FROM gateway.withdrawals WHERE business_id = 'peer-1'") == 1)
+            #expect(try await f.count("""
+                SELECT count(*) FROM gateway.withdrawals w JOIN gateway.jobs j ON j.ref = 'withdrawal:' || w.id
+                WHERE w.business_id = 'peer-1' AND j.stage = 'review'
+                """) == 1)
+            #expect(try await f.count("SELECT count(*) FROM gateway.request_signatures WHERE sign = 'sig-peer-1'") == 1)
+        }
+    }
+
     /// The connection dies while COMMIT runs (here: the backend is terminated during a slow deferred trigger, as a
     /// failover terminates it): the outcome is unknown, so the API reads the withdrawal back by its businessId — it is
     /// not there, so the answer is HTTP 503 "retry" — and the merchant's retry stores it once.
