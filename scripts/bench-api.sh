@@ -3,7 +3,8 @@
 # signed /mch/withdraw requests at CONCURRENCY connections for 15 s (each answer follows the commit
 # of the withdrawal, its review job and its replay record), then, on the same cluster in the same run, the peer:
 # pgbench running the API's own withdrawal statement for one request per transaction (the same three rows, the
-# same conflict handling: `gatewayctl bench api --write-pgbench`), and pgbench's single-row insert for scale.
+# same conflict handling: `gatewayctl bench api --write-pgbench`), the same three rows the plain way (three inserts
+# in one transaction), and pgbench's single-row insert for scale.
 # Prints each rate with the CPU it cost per unit of work (the process's and PostgreSQL's, in ms), and the ratios.
 #
 #   scripts/bench-api.sh [CONCURRENCY]     (default 32)
@@ -74,11 +75,14 @@ pgbench_run() {
 }
 pgbench_run pgbench_same_statement "$PGBENCH_SCRIPT"
 same=$tps
+pgbench_run pgbench_plain_three_inserts "${PGBENCH_SCRIPT%.sql}-plain.sql"
+plain=$tps
 psql -qc "CREATE TABLE IF NOT EXISTS pgbench_single (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, v float8, at timestamptz DEFAULT now())" 2>/dev/null
 single_script="$LOCAL/pgbench-insert.sql"
 echo "INSERT INTO pgbench_single (v) VALUES (random());" > "$single_script"
 pgbench_run pgbench_single_insert "$single_script"
 single=$tps
 echo "ratio_same_statement $(python3 -c "print(round($ours / $same, 2))")   (withdraw requests / pgbench running the API's statement, one request per transaction, concurrency $CONCURRENCY)"
+echo "ratio_plain_three_inserts $(python3 -c "print(round($ours / $plain, 2))")   (withdraw requests / pgbench storing the same three rows the plain way: three inserts in one transaction)"
 echo "ratio_single_insert $(python3 -c "print(round($ours / $single, 2))")   (withdraw requests / pgbench single-row inserts: scale only, not the same work)"
 [ "$errors" = "0" ] || { echo "the run had $errors failed requests" >&2; exit 1; }

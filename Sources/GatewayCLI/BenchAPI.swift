@@ -134,7 +134,10 @@ struct APIBench: AsyncParsableCommand {
             guard let coin else { throw ValidationError("the bench coin is missing from \(config.database.database)") }
             let text = Self.pgbenchScript(merchant: merchant, coinID: coin.id)
             guard FileManager.default.createFile(atPath: script, contents: Data(text.utf8)) else { throw ValidationError("cannot write \(script)") }
-            print("pgbench script \(script)")
+            let plainPath = (script as NSString).deletingPathExtension + "-plain.sql"
+            let plain = Self.pgbenchPlainScript(merchant: merchant, coinID: coin.id)
+            guard FileManager.default.createFile(atPath: plainPath, contents: Data(plain.utf8)) else { throw ValidationError("cannot write \(plainPath)") }
+            print("pgbench scripts \(script) \(plainPath)")
         }
     }
 
@@ -148,6 +151,22 @@ struct APIBench: AsyncParsableCommand {
         ])
         // pgbench reads a statement up to its semicolon; line breaks are fine inside, comment lines are left out.
         return sql.split(separator: "\n").filter { !$0.trimmingCharacters(in: .whitespaces).hasPrefix("--") }.joined(separator: "\n") + ";\n"
+    }
+
+    /// The same three rows the plain way: one transaction of three single-row inserts (the replay record, the
+    /// withdrawal, its review job), each with its conflict handling — what an application without group commit does.
+    static func pgbenchPlainScript(merchant: Int64, coinID: Int32) -> String {
+        """
+        BEGIN;
+        INSERT INTO gateway.request_signatures (merchant_id, sign) VALUES (\(merchant), md5(random()::text)) ON CONFLICT DO NOTHING;
+        INSERT INTO gateway.withdrawals (merchant_id, business_id, coin_id, chain, address, amount, fee, call_url, memo, remark, wallet_ref, proxypay)
+            VALUES (\(merchant), md5(random()::text), \(coinID), 'tron', 'TLng7RobC5jcNtw1XPxoyMiiifEksYEosp', 1500000, 1000000, 'http://127.0.0.1:9/cb', '', '', '', false)
+            ON CONFLICT (merchant_id, business_id) DO NOTHING RETURNING id AS wid \\gset
+        INSERT INTO gateway.jobs (stage, kind, ref, unique_key) VALUES ('review', 'review', 'withdrawal:' || :wid, 'withdrawal:' || :wid)
+            ON CONFLICT (stage, unique_key) WHERE unique_key IS NOT NULL DO NOTHING;
+        COMMIT;
+
+        """
     }
 
     /// A merchant with a TRON wallet and the USDT-TRC20 coin; returns its number and key. Each run's merchant gets an
