@@ -50,6 +50,7 @@ struct QueueBench: AsyncParsableCommand {
 
         let db = Database(config: config.database, logger: logger)
         let (jobs, single, workers, batch) = (self.jobs, self.single, self.workers, self.batch)
+        let cpu = Shared<[(String, String)]>([])
         let result = try await withThrowingTaskGroup(of: Void.self) { group -> (Double, Double, Double) in
             group.addTask { try? await db.run() }
             defer { group.cancelAll() }
@@ -72,7 +73,11 @@ struct QueueBench: AsyncParsableCommand {
             let batchedRate = jobs - single == 0 ? 0 : Double(jobs - single) / seconds(ContinuousClock.now - t0)
             try await db.query("ANALYZE gateway.jobs")
 
+            let meter = await CPUMeter(db: db)
+            let cpu0 = meter.read()
             let drained = try await Self.drain(config: config, stage: stage, jobs: jobs, workers: workers, batch: batch, logger: logger)
+            let cpu1 = meter.read()
+            cpu.withLock { $0 = CPUMeter.figures(from: cpu0, to: cpu1, count: jobs, unit: "job_drained") }
             var left2: Int64 = -1
             for try await n in try await db.query("SELECT count(*) FROM gateway.jobs WHERE stage = \(stage)").decode(Int64.self) { left2 = n }
             guard left2 == 0 else { throw ValidationError("drain finished with \(left2) jobs still in the queue") }
@@ -82,6 +87,7 @@ struct QueueBench: AsyncParsableCommand {
         print("enqueue_single_jobs_per_s \(Int(result.0))")
         print("enqueue_jobs_per_s \(Int(result.1))")
         print("drain_jobs_per_s \(Int(result.2))")
+        for (name, value) in cpu.withLock({ $0 }) { print("\(name) \(value)") }
     }
 
     /// Drains `jobs` no-op jobs with `workers` in-process workers; returns the seconds it took,
@@ -211,25 +217,29 @@ struct CPUMeter {
         return Reading(process: secs(usage.ru_utime) + secs(usage.ru_stime), postgres: postmaster.flatMap(Self.serverSeconds))
     }
 
-    /// utime + stime, in seconds, of the postmaster and its children.
+    /// utime + stime, in seconds, of the postmaster and its children: those running, and those it has reaped (its
+    /// cutime + cstime: backends whose connections closed within the window, as a benchmark's workers' do at its end).
     static func serverSeconds(_ postmaster: Int32) -> Double? {
         guard let pids = try? FileManager.default.contentsOfDirectory(atPath: "/proc") else { return nil }
         var total = 0.0, found = false
         for name in pids {
             guard let pid = Int32(name), let s = stat(pid), pid == postmaster || s.ppid == postmaster else { continue }
-            total += s.cpu
+            total += s.cpu + (pid == postmaster ? s.reapedChildren : 0)
             found = true
         }
         return found ? total : nil
     }
 
-    /// /proc/<pid>/stat: parent pid and utime + stime in seconds.
-    static func stat(_ pid: Int32) -> (ppid: Int32, cpu: Double)? {
+    /// /proc/<pid>/stat: parent pid, utime + stime, and cutime + cstime (children reaped), in seconds.
+    static func stat(_ pid: Int32) -> (ppid: Int32, cpu: Double, reapedChildren: Double)? {
         guard let text = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8), let close = text.lastIndex(of: ")") else { return nil }
-        // After "(comm) ": state, ppid, … ; utime and stime are fields 14 and 15 of the whole line.
+        // After "(comm) ": state, ppid, … ; utime, stime, cutime, cstime are fields 14 to 17 of the whole line.
         let rest = text[text.index(close, offsetBy: 2)...].split(separator: " ")
-        guard rest.count > 12, let ppid = Int32(rest[1]), let u = Double(rest[11]), let s = Double(rest[12]) else { return nil }
-        return (ppid, (u + s) / Double(sysconf(Int32(_SC_CLK_TCK))))
+        guard rest.count > 14, let ppid = Int32(rest[1]), let u = Double(rest[11]), let s = Double(rest[12]), let cu = Double(rest[13]),
+            let cs = Double(rest[14])
+        else { return nil }
+        let tick = Double(sysconf(Int32(_SC_CLK_TCK)))
+        return (ppid, (u + s) / tick, (cu + cs) / tick)
     }
 
     /// `process_cpu_ms_per_<unit>` and `postgres_cpu_ms_per_<unit>` for the window between two readings.

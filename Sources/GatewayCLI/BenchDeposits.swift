@@ -101,6 +101,8 @@ struct DepositBench: AsyncParsableCommand {
             sent += n
         }
         node.tron.mine(max(1, settings.confirmations))
+        let meter = await CPUMeter(db: db)
+        let cpu1 = meter.read()
         let t1 = ContinuousClock.now
         while true {
             let step = try await scanner.step()
@@ -108,6 +110,7 @@ struct DepositBench: AsyncParsableCommand {
             if case .scanned(_, _, _, _, _, 0) = step { break }
         }
         let phase1 = seconds(ContinuousClock.now - t1)
+        let cpu1End = meter.read()
         let confirmed = try await count(db, "SELECT count(*) FROM gateway.deposits WHERE merchant_id = \(merchant) AND status = 'confirmed'")
         guard confirmed == Int64(settings.deposits) else { throw ValidationError("bench: \(confirmed) of \(settings.deposits) deposits credited") }
 
@@ -118,6 +121,7 @@ struct DepositBench: AsyncParsableCommand {
         let parts = try CallbackStage.parts(env)
         let worker = QueueWorker(database: db, settings: .init(stage: "callback", config: config.worker(.callback), handlers: parts.handlers), logger: logger)
         let t2 = ContinuousClock.now
+        let cpu2 = meter.read()
         let group = ServiceGroup(configuration: .init(services: [worker] + parts.services, logger: logger))
         return try await withThrowingTaskGroup(of: Void.self) { tasks in
             tasks.addTask { try await group.run() }
@@ -129,6 +133,7 @@ struct DepositBench: AsyncParsableCommand {
                 delivered = try await count(db, "SELECT count(*) FROM gateway.callbacks WHERE merchant_id = \(merchant) AND state = 'delivered'")
             }
             let phase2 = seconds(ContinuousClock.now - t2)
+            let cpu2End = meter.read()
             let valid = receiver.received.allSatisfy { $0.udunSignatureValid && $0.webhookSignatureValid }
 
             // Phase 3: block → callback latency, scanner and worker running.
@@ -157,7 +162,9 @@ struct DepositBench: AsyncParsableCommand {
                 ("deposits", "\(settings.deposits) in \(settings.deposits / settings.perBlock) blocks of \(settings.perBlock), \(settings.addresses) addresses, "
                     + "\(settings.confirmations) confirmations"),
                 ("deposits_credited_per_s", String(format: "%.0f", Double(settings.deposits) / phase1)),
+            ] + CPUMeter.figures(from: cpu1, to: cpu1End, count: settings.deposits, unit: "deposit_credited") + [
                 ("callbacks_delivered_per_s", String(format: "%.0f", Double(settings.deposits) / phase2)),
+            ] + CPUMeter.figures(from: cpu2, to: cpu2End, count: settings.deposits, unit: "callback_delivered") + [
                 ("callbacks_delivered", "\(delivered) (signatures verified: \(valid ? "all" : "NOT ALL"))"),
                 ("block_to_callback_p50_ms", pct(0.5)),
                 ("block_to_callback_p99_ms", pct(0.99)),

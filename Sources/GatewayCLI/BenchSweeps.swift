@@ -126,6 +126,8 @@ struct SweepBench: AsyncParsableCommand {
                     node.evm.mine()
                 }
             }
+            let meter = await CPUMeter(db: db)
+            let cpu0 = meter.read()
             let t0 = ContinuousClock.now
             // The planner runs again (as its scheduled job would) until every fresh address has its sweep.
             let planner = try SweepPlanner(chain: chain, database: db, logger: logger)
@@ -147,12 +149,14 @@ struct SweepBench: AsyncParsableCommand {
                 guard ContinuousClock.now - t0 < .seconds(1_800) else { throw ValidationError("bench: not every sweep finished within 30 min") }
             }
             let elapsed = ContinuousClock.now - t0
+            let cpu1 = meter.read()
             await group.triggerGracefulShutdown()
             tasks.cancelAll()
             let rate = Double(planned) / elapsed.inSeconds
             let waited = reasons.sorted { $0.value > $1.value }.prefix(3).map { "\($0.value)× \($0.key)" }.joined(separator: "; ")
             return [("addresses", "\(count)"), ("planned", "\(planned)"), ("planner_waits", waited.isEmpty ? "-" : waited), ("workers", "\(settings.workers)"),
                     ("seconds", String(format: "%.2f", elapsed.inSeconds)), ("sweeps_per_s", String(format: "%.1f", rate))]
+                + CPUMeter.figures(from: cpu0, to: cpu1, count: planned, unit: "sweep")
         }
     }
 }
