@@ -156,9 +156,17 @@ public final class Database: Service, Sendable {
     ) async throws -> Result {
         let pool = try await router.pool()
         let wakeups = WakeupCollector()
+        let calls = router.inFlight
+        let call = calls.begin(pool, "transaction at \(file):\(line)")
+        defer { calls.end(call) }
         do {
             let result = try await JobQueue.$pendingWakeups.withValue(wakeups) {
-                try await pool.client.withTransaction(logger: logger, file: file, line: line, body)
+                try await pool.client.withTransaction(logger: logger, file: file, line: line) { c in
+                    calls.phase(call, .running)
+                    let r = try await body(c)
+                    calls.phase(call, .committing)
+                    return r
+                }
             }
             let stages = wakeups.take()
             if !stages.isEmpty { notifier.wake(stages) }
@@ -182,6 +190,8 @@ public final class Database: Service, Sendable {
     @discardableResult
     public func query(_ query: PostgresQuery, file: String = #fileID, line: Int = #line) async throws -> PostgresRowSequence {
         let pool = try await router.pool()
+        let call = router.inFlight.begin(pool, "query at \(file):\(line)")
+        defer { router.inFlight.end(call) }
         do {
             return try await pool.client.query(query, logger: logger, file: file, line: line)
         } catch {
@@ -199,6 +209,8 @@ public final class Database: Service, Sendable {
     /// only after COMMIT's answer.
     public func execute(_ query: PostgresQuery, file: String = #fileID, line: Int = #line) async throws {
         let pool = try await router.pool()
+        let call = router.inFlight.begin(pool, "statement at \(file):\(line)")
+        defer { router.inFlight.end(call) }
         do {
             for try await _ in try await pool.client.query(query, logger: logger, file: file, line: line) {}
         } catch {
@@ -211,8 +223,15 @@ public final class Database: Service, Sendable {
     /// after a failover the next call gets a connection to the new one (a LISTEN subscribes again there).
     public func withConnection<Result: Sendable>(_ body: (PostgresConnection) async throws -> sending Result) async throws -> Result {
         let pool = try await router.pool()
+        let calls = router.inFlight
+        let call = calls.begin(pool, "connection")
+        defer { calls.end(call) }
         do {
-            return try await pool.client.withConnection(body)
+            return try await pool.client.withConnection { c in
+                // Only the wait for the connection is watched: a leased connection may be held for long (LISTEN).
+                calls.end(call)
+                return try await body(c)
+            }
         } catch {
             router.report(error, from: pool)
             throw error

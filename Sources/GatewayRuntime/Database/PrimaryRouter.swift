@@ -63,6 +63,70 @@ final class HostPool: Sendable {
     func stop() { stopper.finish() }
 }
 
+/// The database calls in flight in this process, watched by the router: a call still waiting for a connection after
+/// `probe_timeout` makes the router check its node at once (a lease wait past a bound is a sign of a lost node), and a
+/// call still going after `slowCallWarning` is logged once with its phase and node, so that a call that never returns
+/// (postgres-failover.md §6: an in-flight statement is not cancelled) is seen, not silent.
+final class InFlightCalls: Sendable {
+    enum Phase: UInt8, Sendable, CustomStringConvertible {
+        case leasing, running, committing
+        var description: String {
+            switch self {
+            case .leasing: return "waiting for a connection"
+            case .running: return "running its statements"
+            case .committing: return "committing"
+            }
+        }
+    }
+
+    struct Call {
+        var pool: HostPool
+        var what: String
+        var started: ContinuousClock.Instant
+        var phase: Phase
+        var warned = false
+        var reported = false
+    }
+
+    private let calls = Mutex<(next: Int, byID: [Int: Call])>((0, [:]))
+
+    func begin(_ pool: HostPool, _ what: String) -> Int {
+        calls.withLock { c in
+            c.next += 1
+            c.byID[c.next] = Call(pool: pool, what: what, started: .now, phase: .leasing)
+            return c.next
+        }
+    }
+
+    func phase(_ id: Int, _ phase: Phase) { calls.withLock { $0.byID[id]?.phase = phase } }
+
+    func end(_ id: Int) { calls.withLock { _ = $0.byID.removeValue(forKey: id) } }
+
+    /// The pools with a call waiting for a connection longer than `leaseBound` (each call reported once), and the calls
+    /// going longer than `warnAfter` not yet warned of.
+    func overdue(leaseBound: Duration, warnAfter: Duration) -> (slowLeases: [HostPool], slowCalls: [Call]) {
+        let now = ContinuousClock.now
+        return calls.withLock { c in
+            var pools: [Int: HostPool] = [:]
+            var slow: [Call] = []
+            for (id, call) in c.byID {
+                let age = now - call.started
+                if call.phase == .leasing, age > leaseBound, !call.reported {
+                    c.byID[id]?.reported = true
+                    pools[call.pool.generation] = call.pool
+                }
+                if age > warnAfter, !call.warned {
+                    c.byID[id]?.warned = true
+                    slow.append(call)
+                }
+            }
+            return (Array(pools.values), slow)
+        }
+    }
+
+    var count: Int { calls.withLock { $0.byID.count } }
+}
+
 /// Finds the node that accepts writes among `DatabaseConfig.hosts` (refreshed from a pg_auto_failover monitor when one
 /// is configured) and keeps one connection pool to it; `Database` sends every call there.
 ///
@@ -78,6 +142,10 @@ final class PrimaryRouter: Sendable {
     private let state: Mutex<State>
     private let starts: AsyncStream<HostPool>
     private let starter: AsyncStream<HostPool>.Continuation
+    /// The calls in flight through `Database`, watched every `probe_interval`.
+    let inFlight = InFlightCalls()
+    /// A call going longer than this is logged once (with its phase and node).
+    static let slowCallWarning: Duration = .seconds(10)
     private let writable = Gauge(label: "gateway.database.writable")
     private let changes = Counter(label: "gateway.database.primary_changes")
 
@@ -249,11 +317,36 @@ final class PrimaryRouter: Sendable {
                 lastMonitor = ContinuousClock.now
                 await refreshFromMonitor()
             }
+            watchInFlight()
             if let current {
                 await check(current)
             } else {
                 _ = try? await pool()
             }
+        }
+    }
+
+    /// A lease wait past `probe_timeout` has its node checked now; a call past `slowCallWarning` is logged once.
+    private func watchInFlight() {
+        let (slowLeases, slowCalls) = inFlight.overdue(leaseBound: config.probeTimeout, warnAfter: Self.slowCallWarning)
+        for pool in slowLeases {
+            let start = state.withLock { s -> Bool in
+                guard let c = s.current, c.generation == pool.generation, !s.checking else { return false }
+                s.checking = true
+                return true
+            }
+            guard start else { continue }
+            Task {
+                await self.check(pool)
+                self.state.withLock { $0.checking = false }
+            }
+        }
+        for call in slowCalls {
+            logger.warning("a database call has not ended", metadata: [
+                "db.call": "\(call.what)", "db.phase": "\(call.phase)", "db.node": "\(call.pool.endpoint)",
+                "db.pool": "\(call.pool.generation)", "db.running_for": "\(DurationText.format(ContinuousClock.now - call.started))",
+                "db.current_pool": "\(state.withLock { $0.current?.generation.description ?? "none" })",
+            ])
         }
     }
 
