@@ -122,11 +122,7 @@ struct APIBench: AsyncParsableCommand {
                 ("coinType", .string("TR7NHqjeKQxGTCi8q8ZY4pL8otSzgjLj6t")), ("address", .string("TLng7RobC5jcNtw1XPxoyMiiifEksYEosp")),
                 ("amount", .string("1.5")), ("callUrl", .string("http://127.0.0.1:9/cb")), ("businessId", .string("x\(run)-\(i)")),
             ])]).serialized
-            let nonce = String(i)
-            out += JSONValue.object([
-                ("timestamp", .number(ts)), ("nonce", .number(nonce)),
-                ("sign", .string(UdunSignature.sign(body: body, key: key, nonce: nonce, timestamp: ts))), ("body", .string(body)),
-            ]).serialized + "\n"
+            out += UdunRequests.envelope(body: body, key: key, nonce: String(i), timestamp: ts) + "\n"
         }
         guard FileManager.default.createFile(atPath: path, contents: Data(out.utf8)) else { throw ValidationError("cannot write \(path)") }
         print("merchant \(merchant) database \(config.database.database) requests \(requests) file \(path)")
@@ -207,16 +203,7 @@ struct APIBench: AsyncParsableCommand {
                             ("coinType", .string("TR7NHqjeKQxGTCi8q8ZY4pL8otSzgjLj6t")), ("address", .string("TLng7RobC5jcNtw1XPxoyMiiifEksYEosp")),
                             ("amount", .string("1.5")), ("callUrl", .string("http://127.0.0.1:9/cb")), ("businessId", .string("\(prefix)\(i)")),
                         ])]).serialized
-                        let ts = String(Int64(Date().timeIntervalSince1970))
-                        let nonce = String(i)
-                        let envelope = JSONValue.object([
-                            ("timestamp", .number(ts)), ("nonce", .number(nonce)),
-                            ("sign", .string(UdunSignature.sign(body: body, key: key, nonce: nonce, timestamp: ts))), ("body", .string(body)),
-                        ]).serialized
-                        var request = HTTPClientRequest(url: url)
-                        request.method = .POST
-                        request.headers.add(name: "Content-Type", value: "application/json")
-                        request.body = .bytes(ByteBuffer(string: envelope))
+                        let request = UdunRequests.post(url: url, body: body, key: key, nonce: String(i))
                         let t0 = ContinuousClock.now
                         do {
                             let response = try await client.execute(request, timeout: .seconds(30))

@@ -402,17 +402,8 @@ struct ChaosFailover: AsyncParsableCommand {
 
     /// Sends one signed Open API request (as the Go SDK writes it); (HTTP status, Udun code), -1 for no answer.
     static func post(_ http: HTTPClient, url: String, body: String, key: String, nonce: String) async -> (Int, Int) {
-        let ts = String(Int64(Date().timeIntervalSince1970))
-        let envelope = JSONValue.object([
-            ("timestamp", .number(ts)), ("nonce", .number(nonce)),
-            ("sign", .string(UdunSignature.sign(body: body, key: key, nonce: nonce, timestamp: ts))), ("body", .string(body)),
-        ]).serialized
-        var request = HTTPClientRequest(url: url)
-        request.method = .POST
-        request.headers.add(name: "Content-Type", value: "application/json")
-        request.body = .bytes(ByteBuffer(string: envelope))
         do {
-            let response = try await http.execute(request, timeout: .seconds(30))
+            let response = try await http.execute(UdunRequests.post(url: url, body: body, key: key, nonce: nonce), timeout: .seconds(30))
             let reply = try await response.body.collect(upTo: 1 << 16)
             var code = -1
             if case .number(let n)? = (try? JSONValue.parse(Array(buffer: reply)))?["code"] { code = Int(n) ?? -1 }

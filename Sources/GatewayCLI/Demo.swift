@@ -189,16 +189,7 @@ struct DemoCommand: AsyncParsableCommand {
         /// POSTs a Udun request envelope (`body` signed with the merchant's key, second timestamp, 6-digit nonce) and
         /// returns the reply; a reply whose code is not 200 is an error naming it.
         static func udunPost(_ http: HTTPClient, url: String, body: String, key: String) async throws -> JSONValue {
-            let ts = String(Int64(Date().timeIntervalSince1970))
-            let nonce = String(Int.random(in: 100_000...999_999))
-            let envelope = JSONValue.object([
-                ("timestamp", .number(ts)), ("nonce", .number(nonce)),
-                ("sign", .string(UdunSignature.sign(body: body, key: key, nonce: nonce, timestamp: ts))), ("body", .string(body)),
-            ]).serialized
-            var request = HTTPClientRequest(url: url)
-            request.method = .POST
-            request.headers.add(name: "Content-Type", value: "application/json")
-            request.body = .bytes(ByteBuffer(string: envelope))
+            let request = UdunRequests.post(url: url, body: body, key: key, nonce: String(Int.random(in: 100_000...999_999)))
             let response = try await http.execute(request, timeout: .seconds(30))
             let text = String(buffer: try await response.body.collect(upTo: 1 << 16))
             guard let reply = try? JSONValue.parse(text), reply["code"] == .number("200") else {
