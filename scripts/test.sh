@@ -40,9 +40,18 @@ say "running tests against 127.0.0.1:$PORT"
 set +e
 # Serially: the suites share two cores with the PostgreSQL they test, and timing-sensitive
 # behaviour (leases, heartbeats) must not be starved by a neighbouring suite's load.
-swift test --skip-build --no-parallel "$@" 2>&1 | tee "$LOCAL/test-output.log"
+# Line-buffered (stdbuf reaches the test binary through the environment), so a log cut short still ends at the last
+# line printed; and bounded, so a test that never returns fails the run with its name instead of using up CI's time.
+limit=${GATEWAY_TEST_TIMEOUT:-1800}
+timeout -k 30 "$limit" stdbuf -oL -eL swift test --skip-build --no-parallel "$@" 2>&1 | tee "$LOCAL/test-output.log"
 status=${PIPESTATUS[0]}
 set -e
+if [ "$status" -eq 124 ] || [ "$status" -eq 137 ]; then
+    echo "error: the tests did not finish within ${limit} s (GATEWAY_TEST_TIMEOUT); started and never ended:" >&2
+    grep -Eo 'Test [A-Za-z0-9_]+\(.*\) started' "$LOCAL/test-output.log" | sed -E 's/^Test (.*) started$/\1/' | sort -u > "$LOCAL/tests-started" || true
+    grep -Eo 'Test [A-Za-z0-9_]+\(.*\) (passed|failed|skipped)' "$LOCAL/test-output.log" | sed -E 's/^Test (.*) (passed|failed|skipped)$/\1/' | sort -u > "$LOCAL/tests-ended" || true
+    comm -23 "$LOCAL/tests-started" "$LOCAL/tests-ended" | sed 's/^/  /' >&2
+fi
 # One plain closing line: "N passed, N failed".
 summary=$(grep -Eo 'Test run with [0-9]+ tests?' "$LOCAL/test-output.log" | tail -n 1 | grep -Eo '[0-9]+' || true)
 failed=$(grep -Eo 'with [0-9]+ issues?' "$LOCAL/test-output.log" | tail -n 1 | grep -Eo '[0-9]+' || true)

@@ -77,7 +77,7 @@ struct AdminAPI: Sendable {
 
     /// Authenticates the bearer token, then runs `body` (in a transaction for writes).
     func run(_ request: Request, write: Bool = false,
-             _ body: @escaping @Sendable (PostgresConnection, String) async throws -> JSONValue) async -> Response {
+             _ body: @escaping @Sendable (DatabaseConnection, String) async throws -> JSONValue) async -> Response {
         do {
             guard let header = request.headers[.authorization], header.hasPrefix("Bearer ") else {
                 return Self.error(.unauthorized, "missing bearer token")

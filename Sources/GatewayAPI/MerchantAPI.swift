@@ -165,7 +165,7 @@ struct MerchantAPI: Sendable {
 
     /// - Parameter made: receives the addresses a create request derived and its answer, for `process` to read them back
     ///   should the commit's outcome be unknown.
-    private func run(_ endpoint: MerchantEndpoint, fields: UdunFields, merchantID: Int64, on c: PostgresConnection,
+    private func run(_ endpoint: MerchantEndpoint, fields: UdunFields, merchantID: Int64, on c: DatabaseConnection,
                      made: borrowing Mutex<(chain: String, addresses: [String], answer: JSONValue??)?>) async throws -> JSONValue?? {
         switch endpoint {
         case .createAddress, .createAddressBatch:

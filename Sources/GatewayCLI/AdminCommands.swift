@@ -18,7 +18,7 @@ struct CLIError: Error, CustomStringConvertible {
 }
 
 /// Runs a write in a transaction and turns service errors into the CLI's validation errors.
-func write<R: Sendable>(_ options: ProcessOptions, _ body: @escaping @Sendable (PostgresConnection, Logger) async throws -> R) async throws -> R {
+func write<R: Sendable>(_ options: ProcessOptions, _ body: @escaping @Sendable (DatabaseConnection, Logger) async throws -> R) async throws -> R {
     do {
         return try await CLIContext.with(options) { ctx in try await ctx.database.transaction { c in try await body(c, ctx.logger) } }
     } catch let e as ServiceError {
@@ -30,7 +30,7 @@ func write<R: Sendable>(_ options: ProcessOptions, _ body: @escaping @Sendable (
     }
 }
 
-func read<R: Sendable>(_ options: ProcessOptions, _ body: @escaping @Sendable (PostgresConnection, Logger) async throws -> R) async throws -> R {
+func read<R: Sendable>(_ options: ProcessOptions, _ body: @escaping @Sendable (DatabaseConnection, Logger) async throws -> R) async throws -> R {
     do {
         return try await CLIContext.with(options) { ctx in try await ctx.database.withConnection { c in try await body(c, ctx.logger) } }
     } catch let e as ServiceError {

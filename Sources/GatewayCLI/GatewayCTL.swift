@@ -29,7 +29,7 @@ public struct GatewayCTL: AsyncParsableCommand {
             } else {
                 try command.run()
             }
-        } catch let error where error is PSQLError || error is PostgresTransactionError {
+        } catch let error where error is PSQLError || error is CommitOutcomeUnknown || error is ConnectionClosed {
             FileHandle.standardError.write(Data("Error: database: \(DatabaseErrors.describe(error))\n".utf8))
             Foundation.exit(1)
         } catch {

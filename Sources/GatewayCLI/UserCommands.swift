@@ -64,7 +64,7 @@ struct UserCommand: AsyncParsableCommand {
     }
 
     /// Runs a write with the configuration at hand (the bcrypt cost).
-    static func write<R: Sendable>(_ options: ProcessOptions, _ body: @escaping @Sendable (PostgresConnection, GatewayConfig, Logger) async throws -> R)
+    static func write<R: Sendable>(_ options: ProcessOptions, _ body: @escaping @Sendable (DatabaseConnection, GatewayConfig, Logger) async throws -> R)
         async throws -> R
     {
         do {

@@ -96,7 +96,7 @@ public enum ConsoleAccounts {
 
     /// Adds a user; returns the TOTP enrollment (shown once, never logged).
     public static func add(name: String, role: ConsoleRole, reviewLevel: Int, password: String, bcryptCost: Int, secrets: TOTPSecretBox, actor: String,
-                           on c: PostgresConnection, logger: Logger) async throws -> TOTPEnrollment {
+                           on c: DatabaseConnection, logger: Logger) async throws -> TOTPEnrollment {
         guard validName(name) else {
             throw ServiceError.invalid("a user name is 1 to 63 lower-case letters, digits, '.', '_' or '-', starting with a letter or digit")
         }
@@ -132,7 +132,7 @@ public enum ConsoleAccounts {
 
     /// Locks a user's row for a change; with `expectedVersion`, refuses (conflict) when the row moved on
     /// since the page that asked for the change was read.
-    static func lockUser(_ name: String, expectedVersion: Int?, on c: PostgresConnection, logger: Logger) async throws -> Int32 {
+    static func lockUser(_ name: String, expectedVersion: Int?, on c: DatabaseConnection, logger: Logger) async throws -> Int32 {
         for try await (id, version) in try await c.query("""
             SELECT id, version FROM gateway.console_users WHERE name = \(name) FOR UPDATE
             """, logger: logger).decode((Int32, Int32).self) {
@@ -145,7 +145,7 @@ public enum ConsoleAccounts {
     }
 
     /// Enables a disabled user again (they sign in with their password and authenticator as before).
-    public static func enable(name: String, expectedVersion: Int? = nil, actor: String, detail: [String: JSONValue] = [:], on c: PostgresConnection,
+    public static func enable(name: String, expectedVersion: Int? = nil, actor: String, detail: [String: JSONValue] = [:], on c: DatabaseConnection,
                               logger: Logger) async throws {
         let id = try await lockUser(name, expectedVersion: expectedVersion, on: c, logger: logger)
         try await c.query("UPDATE gateway.console_users SET disabled = false, version = version + 1, updated_at = now() WHERE id = \(id)", logger: logger)
@@ -155,7 +155,7 @@ public enum ConsoleAccounts {
     /// Changes a user's role and review level (checked as for `add`). Their sessions stay: every
     /// request reads the role afresh.
     public static func setRole(name: String, role: ConsoleRole, reviewLevel: Int, expectedVersion: Int? = nil, actor: String,
-                               detail: [String: JSONValue] = [:], on c: PostgresConnection, logger: Logger) async throws {
+                               detail: [String: JSONValue] = [:], on c: DatabaseConnection, logger: Logger) async throws {
         try checkLevel(role, reviewLevel)
         let id = try await lockUser(name, expectedVersion: expectedVersion, on: c, logger: logger)
         var before = ("", Int32(0))
@@ -172,7 +172,7 @@ public enum ConsoleAccounts {
     }
 
     /// Disables a user and ends their sessions.
-    public static func disable(name: String, expectedVersion: Int? = nil, actor: String, detail: [String: JSONValue] = [:], on c: PostgresConnection,
+    public static func disable(name: String, expectedVersion: Int? = nil, actor: String, detail: [String: JSONValue] = [:], on c: DatabaseConnection,
                                logger: Logger) async throws {
         let id = try await lockUser(name, expectedVersion: expectedVersion, on: c, logger: logger)
         try await c.query("UPDATE gateway.console_users SET disabled = true, version = version + 1, updated_at = now() WHERE id = \(id)", logger: logger)
@@ -181,7 +181,7 @@ public enum ConsoleAccounts {
     }
 
     /// Gives a user a new TOTP secret (their old authenticator stops working) and ends their sessions.
-    public static func resetTOTP(name: String, expectedVersion: Int? = nil, secrets: TOTPSecretBox, actor: String, detail: [String: JSONValue] = [:], on c: PostgresConnection,
+    public static func resetTOTP(name: String, expectedVersion: Int? = nil, secrets: TOTPSecretBox, actor: String, detail: [String: JSONValue] = [:], on c: DatabaseConnection,
                                  logger: Logger) async throws -> TOTPEnrollment {
         let id = try await lockUser(name, expectedVersion: expectedVersion, on: c, logger: logger)
         let secret = newTOTPSecret()
@@ -194,7 +194,7 @@ public enum ConsoleAccounts {
     }
 
     /// Sets a new password (and ends the user's sessions).
-    public static func setPassword(name: String, password: String, bcryptCost: Int, actor: String, on c: PostgresConnection, logger: Logger) async throws {
+    public static func setPassword(name: String, password: String, bcryptCost: Int, actor: String, on c: DatabaseConnection, logger: Logger) async throws {
         try checkPassword(password)
         let id = try await userID(name, on: c, logger: logger)
         let hashed = try await hash(password, cost: bcryptCost)
@@ -203,7 +203,7 @@ public enum ConsoleAccounts {
         try await Audit.record(actor: actor, action: "console_user.password", target: "console_user:\(name)", on: c, logger: logger)
     }
 
-    static func userID(_ name: String, on c: PostgresConnection, logger: Logger) async throws -> Int32 {
+    static func userID(_ name: String, on c: DatabaseConnection, logger: Logger) async throws -> Int32 {
         for try await id in try await c.query("SELECT id FROM gateway.console_users WHERE name = \(name)", logger: logger).decode(Int32.self) {
             return id
         }
@@ -221,7 +221,7 @@ public enum ConsoleAccounts {
         public var version: Int
     }
 
-    public static func list(on c: PostgresConnection, logger: Logger) async throws -> [Listed] {
+    public static func list(on c: DatabaseConnection, logger: Logger) async throws -> [Listed] {
         var out: [Listed] = []
         for try await (name, role, level, disabled, last, version) in try await c.query("""
             SELECT u.name, u.role, u.review_level, u.disabled, (SELECT max(at) FROM gateway.console_sign_ins s WHERE s.name = u.name AND s.ok), u.version
@@ -258,7 +258,7 @@ public enum ConsoleAccounts {
 
     /// Checks a TOTP code of user `id` and uses it up (a code is good once: its step must be after the
     /// last accepted one), in the caller's transaction.
-    public static func useTOTP(userID id: Int32, code: String, secrets: TOTPSecretBox, now: Date = Date(), on c: PostgresConnection,
+    public static func useTOTP(userID id: Int32, code: String, secrets: TOTPSecretBox, now: Date = Date(), on c: DatabaseConnection,
                                logger: Logger) async throws -> Bool {
         var secret: String?
         for try await (name, stored) in try await c.query("""

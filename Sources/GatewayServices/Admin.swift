@@ -11,7 +11,7 @@ public enum AdminTokens {
 
     /// Creates a token named `name`; returns the token (shown once). Its holder is reviewer `name`,
     /// who may decide withdrawal reviews up to `reviewLevel` (0: none).
-    public static func create(name: String, reviewLevel: Int = 1, actor: String, on c: PostgresConnection, logger: Logger) async throws -> String {
+    public static func create(name: String, reviewLevel: Int = 1, actor: String, on c: DatabaseConnection, logger: Logger) async throws -> String {
         guard (1...100).contains(name.count) else { throw ServiceError.invalid("token name must be 1 to 100 characters") }
         guard (0...1000).contains(reviewLevel) else { throw ServiceError.invalid("review level must be between 0 and 1000") }
         var rng = SystemRandomNumberGenerator()
@@ -29,7 +29,7 @@ public enum AdminTokens {
     }
 
     /// Sets the highest review level the token's holder may decide.
-    public static func setReviewLevel(name: String, level: Int, actor: String, on c: PostgresConnection, logger: Logger) async throws {
+    public static func setReviewLevel(name: String, level: Int, actor: String, on c: DatabaseConnection, logger: Logger) async throws {
         guard (0...1000).contains(level) else { throw ServiceError.invalid("review level must be between 0 and 1000") }
         var found = false
         for try await _ in try await c.query(
@@ -40,7 +40,7 @@ public enum AdminTokens {
     }
 
     /// The name of the enabled token, or nil.
-    public static func authenticate(_ token: String, on c: PostgresConnection, logger: Logger) async throws -> String? {
+    public static func authenticate(_ token: String, on c: DatabaseConnection, logger: Logger) async throws -> String? {
         guard token.hasPrefix("gwa_"), token.count == 68 else { return nil }
         for try await name in try await c.query(
             "SELECT name FROM gateway.admin_tokens WHERE token_hash = \(hash(token)) AND enabled", logger: logger).decode(String.self) {
@@ -49,7 +49,7 @@ public enum AdminTokens {
         return nil
     }
 
-    public static func disable(name: String, actor: String, on c: PostgresConnection, logger: Logger) async throws {
+    public static func disable(name: String, actor: String, on c: DatabaseConnection, logger: Logger) async throws {
         var found = false
         for try await _ in try await c.query(
             "UPDATE gateway.admin_tokens SET enabled = false WHERE name = \(name) RETURNING id", logger: logger).decode(Int32.self) { found = true }
@@ -77,7 +77,7 @@ public enum Callbacks {
     /// The callback stage's job kind for delivering one callback.
     public static let deliverJobKind = "deliver"
 
-    public static func list(merchantID: Int64?, state: String?, limit: Int, on c: PostgresConnection, logger: Logger) async throws -> [CallbackRecord] {
+    public static func list(merchantID: Int64?, state: String?, limit: Int, on c: DatabaseConnection, logger: Logger) async throws -> [CallbackRecord] {
         let rows = try await c.query("""
             SELECT id, merchant_id, trade_type, trade_id, status, url, state, attempts, coalesce(last_error, ''), created_at FROM gateway.callbacks
             WHERE (\(merchantID ?? 0)::int8 = 0 OR merchant_id = \(merchantID ?? 0)) AND (\(state ?? "")::text = '' OR state = \(state ?? ""))
@@ -94,7 +94,7 @@ public enum Callbacks {
     }
 
     /// Sends a callback again (the same stored bytes): back to pending with a delivery job.
-    public static func resend(_ id: Int64, actor: String, on c: PostgresConnection, logger: Logger) async throws {
+    public static func resend(_ id: Int64, actor: String, on c: DatabaseConnection, logger: Logger) async throws {
         var found = false
         for try await _ in try await c.query(
             "UPDATE gateway.callbacks SET state = 'pending', last_error = NULL WHERE id = \(id) RETURNING id", logger: logger).decode(Int64.self) {

@@ -92,7 +92,7 @@ public enum CallbackPayloads {
     /// Creates a callback with its exact bytes and its delivery job, in the caller's transaction.
     /// A second callback for the same trade and status is a no-op (returns nil).
     @discardableResult
-    public static func create(merchantID: Int64, url: String, fields: CallbackFields, on c: PostgresConnection, logger: Logger) async throws -> Int64? {
+    public static func create(merchantID: Int64, url: String, fields: CallbackFields, on c: DatabaseConnection, logger: Logger) async throws -> Int64? {
         try await create([Pending(merchantID: merchantID, url: url, fields: fields)], on: c, logger: logger).first
     }
 
@@ -116,7 +116,7 @@ public enum CallbackPayloads {
     /// statements whatever their number (the chain scanner credits a block's deposits at once).
     /// Existing (trade, status) pairs are skipped; returns the ids created.
     @discardableResult
-    public static func create(_ items: [Pending], on c: PostgresConnection, logger: Logger) async throws -> [Int64] {
+    public static func create(_ items: [Pending], on c: DatabaseConnection, logger: Logger) async throws -> [Int64] {
         guard !items.isEmpty else { return [] }
         let merchantIDs = Array(Set(items.map(\.merchantID)))
         var keys: [Int64: String] = [:]

@@ -67,7 +67,7 @@ public enum Coins {
         coinType.hasPrefix("0x") || coinType.hasPrefix("0X") ? coinType.lowercased() : coinType
     }
 
-    public static func add(_ coin: Coin, directory: ChainDirectory, actor: String, on c: PostgresConnection, logger: Logger) async throws -> Coin {
+    public static func add(_ coin: Coin, directory: ChainDirectory, actor: String, on c: DatabaseConnection, logger: Logger) async throws -> Coin {
         guard directory.kind(coin.chain) != nil else { throw ServiceError.invalid("chain '\(coin.chain)' is not configured") }
         guard !coin.mainCoinType.isEmpty, coin.mainCoinType.allSatisfy(\.isNumber) else {
             throw ServiceError.invalid("main coin type must be a SLIP-44 number such as 195")
@@ -100,13 +100,13 @@ public enum Coins {
         return added
     }
 
-    public static func list(on c: PostgresConnection, logger: Logger) async throws -> [Coin] {
+    public static func list(on c: DatabaseConnection, logger: Logger) async throws -> [Coin] {
         try await decode(try await c.query("SELECT \(unescaped: columns) FROM gateway.coins ORDER BY id", logger: logger))
     }
 
     /// A coin by its codes (enabled ones only unless `includeDisabled`); for the native coin
     /// `coinType` may be nil or equal to `mainCoinType`.
-    public static func find(mainCoinType: String, coinType: String?, includeDisabled: Bool = false, on c: PostgresConnection,
+    public static func find(mainCoinType: String, coinType: String?, includeDisabled: Bool = false, on c: DatabaseConnection,
                             logger: Logger) async throws -> Coin? {
         let ct = canonicalCoinType(coinType ?? mainCoinType)
         return try await decode(try await c.query("""
@@ -115,7 +115,7 @@ public enum Coins {
             """, logger: logger)).first
     }
 
-    public static func setEnabled(_ id: Int32, _ enabled: Bool, actor: String, on c: PostgresConnection, logger: Logger) async throws -> Coin {
+    public static func setEnabled(_ id: Int32, _ enabled: Bool, actor: String, on c: DatabaseConnection, logger: Logger) async throws -> Coin {
         guard let coin = try await decode(try await c.query(
             "UPDATE gateway.coins SET enabled = \(enabled) WHERE id = \(id) RETURNING \(unescaped: columns)", logger: logger)).first
         else { throw ServiceError.notFound("coin \(id)") }

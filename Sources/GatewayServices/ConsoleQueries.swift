@@ -298,7 +298,7 @@ public enum ConsoleQueries {
     /// Queue rows for a tab and filters, "needs me" first, then by SLA deadline (pending), oldest change
     /// first (paying, stuck) or newest first (done). At most `limit` rows.
     public static func queue(_ f: QueueFilter, viewer: QueueViewer, stuckAfter: Duration, limit: Int, offset: Int = 0,
-                             on c: PostgresConnection, logger: Logger) async throws -> [QueueRow] {
+                             on c: DatabaseConnection, logger: Logger) async throws -> [QueueRow] {
         var q = SQL()
         rowsCTE(f, tab: f.tab, viewer: viewer, stuckAfter: stuckAfter, into: &q)
         let order = f.tab == .done
@@ -332,7 +332,7 @@ public enum ConsoleQueries {
     }
 
     /// How many rows each tab holds for these filters (the tab itself ignored), and reviews waiting per level.
-    public static func counts(_ f: QueueFilter, viewer: QueueViewer, stuckAfter: Duration, on c: PostgresConnection, logger: Logger) async throws
+    public static func counts(_ f: QueueFilter, viewer: QueueViewer, stuckAfter: Duration, on c: DatabaseConnection, logger: Logger) async throws
         -> QueueCounts
     {
         var q = SQL()
@@ -361,7 +361,7 @@ public enum ConsoleQueries {
     }
 
     /// The decision page's facts about one withdrawal; nil when there is none.
-    public static func detail(_ id: Int64, on c: PostgresConnection, logger: Logger) async throws -> WithdrawalDetail? {
+    public static func detail(_ id: Int64, on c: DatabaseConnection, logger: Logger) async throws -> WithdrawalDetail? {
         guard let w = try await Withdrawals.find(id, on: c, logger: logger) else { return nil }
         var merchantName = "", symbol = "", decimals = 0
         for try await (m, s, d) in try await c.query("""
@@ -481,7 +481,7 @@ public enum ConsoleQueries {
     }
 
     /// Per chain and coin: the hot wallets' holding against approved-unpaid withdrawals (the queue's header).
-    public static func hotWallets(on c: PostgresConnection, logger: Logger) async throws -> [HotWalletSummary] {
+    public static func hotWallets(on c: DatabaseConnection, logger: Logger) async throws -> [HotWalletSummary] {
         var out: [HotWalletSummary] = []
         for try await (chain, symbol, decimals, available, unpaid) in try await c.query("""
             SELECT h.chain, h.symbol, h.decimals, sum(h.expected - h.in_flight)::text,
@@ -496,12 +496,12 @@ public enum ConsoleQueries {
     }
 
     /// The latest decision on a withdrawal (who decided it, when).
-    public static func lastDecision(_ id: Int64, on c: PostgresConnection, logger: Logger) async throws -> WithdrawalDecision? {
+    public static func lastDecision(_ id: Int64, on c: DatabaseConnection, logger: Logger) async throws -> WithdrawalDecision? {
         try await Reviews.history(id, on: c, logger: logger).last
     }
 
     /// Audit entries, newest first, filtered by actor, action and target (substring, case-insensitive).
-    public static func audit(actor: String, action: String, target: String, limit: Int, on c: PostgresConnection, logger: Logger) async throws -> [AuditEntry] {
+    public static func audit(actor: String, action: String, target: String, limit: Int, on c: DatabaseConnection, logger: Logger) async throws -> [AuditEntry] {
         var out: [AuditEntry] = []
         for try await (id, at, a, act, t, detail) in try await c.query("""
             SELECT id, at, actor, action, target, detail::text FROM gateway.audit_log

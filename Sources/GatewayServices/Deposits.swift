@@ -78,7 +78,7 @@ public enum Deposits {
     /// (a reorg re-included its transaction) moves there and, if it had been orphaned, is `seen`
     /// again; a confirmed or ignored one is left as it is. Returns how many rows were new.
     @discardableResult
-    public static func record(chain: String, _ found: [FoundDeposit], on c: PostgresConnection, logger: Logger) async throws -> Int {
+    public static func record(chain: String, _ found: [FoundDeposit], on c: DatabaseConnection, logger: Logger) async throws -> Int {
         guard !found.isEmpty else { return 0 }
         var txs: [String] = [], logs: [Int32] = [], addresses: [Int64] = [], merchants: [Int64] = [], coins: [Int32] = []
         var froms: [String] = [], amounts: [String] = [], heights: [Int64] = [], hashes: [String] = []
@@ -112,7 +112,7 @@ public enum Deposits {
     /// Confirms every `seen` deposit of `chain` at or below `height`: credits the merchant's
     /// available balance (ledger rows) and creates the status-3 callback, in the caller's
     /// transaction; deposits below the coin's minimum become `ignored` instead.
-    public static func confirm(chain: String, upTo height: Int64, on c: PostgresConnection, logger: Logger) async throws -> ConfirmationResult {
+    public static func confirm(chain: String, upTo height: Int64, on c: DatabaseConnection, logger: Logger) async throws -> ConfirmationResult {
         struct Due {
             var id: Int64, merchantID: Int64, coinID: Int32, amount: String, belowMinimum: Bool, tx: String, height: Int64
             var address: String, callURL: String, mainCoinType: String, coinType: String, decimals: Int32
@@ -167,7 +167,7 @@ public enum Deposits {
 
     /// The chain reorganised below `height`: `seen` deposits above `forkHeight` become `orphaned`;
     /// credited ones are reported, never touched (no re-credit, no debit).
-    public static func rewind(chain: String, above forkHeight: Int64, reason: String, on c: PostgresConnection, logger: Logger) async throws -> RewindResult {
+    public static func rewind(chain: String, above forkHeight: Int64, reason: String, on c: DatabaseConnection, logger: Logger) async throws -> RewindResult {
         var result = RewindResult()
         for try await id in try await c.query("""
             UPDATE gateway.deposits SET status = 'orphaned', status_reason = \(reason), updated_at = now()
@@ -185,7 +185,7 @@ public enum Deposits {
         """
 
     /// Deposits, newest first, optionally of one merchant, chain or status.
-    public static func list(merchantID: Int64?, chain: String?, status: String?, limit: Int, on c: PostgresConnection, logger: Logger) async throws -> [Deposit] {
+    public static func list(merchantID: Int64?, chain: String?, status: String?, limit: Int, on c: DatabaseConnection, logger: Logger) async throws -> [Deposit] {
         var out: [Deposit] = []
         for try await r in try await c.query("""
             SELECT \(unescaped: columns) FROM gateway.deposits d JOIN gateway.addresses a ON a.id = d.address_id JOIN gateway.coins k ON k.id = d.coin_id

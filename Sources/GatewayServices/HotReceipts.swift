@@ -60,7 +60,7 @@ public enum HotReceipts {
     /// re-included it) moves there and, if orphaned, is `seen` again; a confirmed one is left alone.
     /// Returns how many rows were new.
     @discardableResult
-    public static func record(chain: String, _ found: [FoundHotReceipt], on c: PostgresConnection, logger: Logger) async throws -> Int {
+    public static func record(chain: String, _ found: [FoundHotReceipt], on c: DatabaseConnection, logger: Logger) async throws -> Int {
         let found = found.filter { $0.amount > 0 }
         guard !found.isEmpty else { return 0 }
         var inserted = 0
@@ -85,7 +85,7 @@ public enum HotReceipts {
     /// Confirms every `seen` receipt of `chain` at or below `height` and books the external ones, in
     /// the caller's transaction. Returns the ids confirmed.
     @discardableResult
-    public static func confirm(chain: String, upTo height: Int64, on c: PostgresConnection, logger: Logger) async throws -> [Int64] {
+    public static func confirm(chain: String, upTo height: Int64, on c: DatabaseConnection, logger: Logger) async throws -> [Int64] {
         var ids: [Int64] = []
         var transfers: [LedgerTransfer] = []
         for try await (id, coin, amount, isInternal) in try await c.query("""
@@ -108,7 +108,7 @@ public enum HotReceipts {
 
     /// The chain reorganised: `seen` receipts above `forkHeight` become `orphaned`; booked ones are
     /// reported, never touched.
-    public static func rewind(chain: String, above forkHeight: Int64, reason: String, on c: PostgresConnection, logger: Logger) async throws
+    public static func rewind(chain: String, above forkHeight: Int64, reason: String, on c: DatabaseConnection, logger: Logger) async throws
         -> HotReceiptRewind
     {
         var result = HotReceiptRewind()

@@ -60,7 +60,7 @@ public enum LedgerAccountKind {
 /// Balances from the ledger, and the one way to change them.
 public enum Ledger {
     /// A merchant's available balance per coin id (absent coins hold 0).
-    public static func available(merchantID: Int64, on c: PostgresConnection, logger: Logger) async throws -> [Int32: BigInt] {
+    public static func available(merchantID: Int64, on c: DatabaseConnection, logger: Logger) async throws -> [Int32: BigInt] {
         var out: [Int32: BigInt] = [:]
         for try await (coin, balance) in try await c.query("""
             SELECT coin_id, balance::text FROM gateway.ledger_accounts WHERE merchant_id = \(merchantID) AND kind = 'available'
@@ -73,7 +73,7 @@ public enum Ledger {
     /// Writes the transfers' entries and moves the accounts' balances, in the caller's transaction
     /// (the one making the state change they record). Accounts are created on first use and locked
     /// in id order, so concurrent posters never deadlock. Two statements, whatever the number.
-    public static func post(_ transfers: [LedgerTransfer], on c: PostgresConnection, logger: Logger) async throws {
+    public static func post(_ transfers: [LedgerTransfer], on c: DatabaseConnection, logger: Logger) async throws {
         guard !transfers.isEmpty else { return }
         var transferIDs: [UUID] = [], merchants: [Int64] = [], coins: [Int32] = [], kinds: [String] = [], amounts: [String] = []
         var reasons: [String] = [], refs: [String] = []
@@ -122,7 +122,7 @@ public enum Ledger {
 
     /// Every account's balance equals the sum of its entries, and every transfer sums to zero per
     /// coin; returns what does not hold (empty when the ledger is consistent).
-    public static func inconsistencies(on c: PostgresConnection, logger: Logger) async throws -> [String] {
+    public static func inconsistencies(on c: DatabaseConnection, logger: Logger) async throws -> [String] {
         var out: [String] = []
         for try await (id, balance, sum) in try await c.query("""
             SELECT a.id, a.balance::text, coalesce(sum(e.amount), 0)::text FROM gateway.ledger_accounts a

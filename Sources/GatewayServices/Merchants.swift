@@ -58,7 +58,7 @@ public enum Merchants {
 
     /// Creates a merchant; returns it with its secrets (shown once).
     public static func create(name: String, autoPayment: Bool = false, maxAddresses: Int? = nil, actor: String,
-                              on c: PostgresConnection, logger: Logger) async throws -> (Merchant, MerchantSecrets) {
+                              on c: DatabaseConnection, logger: Logger) async throws -> (Merchant, MerchantSecrets) {
         let trimmed = name.trimmingCharacters(in: .whitespacesAndNewlines)
         guard (1...200).contains(trimmed.count) else { throw ServiceError.invalid("merchant name must be 1 to 200 characters") }
         if let m = maxAddresses, m <= 0 { throw ServiceError.invalid("max addresses must be positive") }
@@ -73,16 +73,16 @@ public enum Merchants {
         return (m, secrets)
     }
 
-    public static func list(on c: PostgresConnection, logger: Logger) async throws -> [Merchant] {
+    public static func list(on c: DatabaseConnection, logger: Logger) async throws -> [Merchant] {
         try await decode(try await c.query("SELECT \(unescaped: columns) FROM gateway.merchants ORDER BY id", logger: logger))
     }
 
-    public static func find(_ id: Int64, on c: PostgresConnection, logger: Logger) async throws -> Merchant? {
+    public static func find(_ id: Int64, on c: DatabaseConnection, logger: Logger) async throws -> Merchant? {
         try await decode(try await c.query("SELECT \(unescaped: columns) FROM gateway.merchants WHERE id = \(id)", logger: logger)).first
     }
 
     /// The merchant's authentication data for the Open API.
-    public static func auth(_ id: Int64, on c: PostgresConnection, logger: Logger) async throws -> MerchantAuth? {
+    public static func auth(_ id: Int64, on c: DatabaseConnection, logger: Logger) async throws -> MerchantAuth? {
         let rows = try await c.query(
             "SELECT api_key, status = 'active', coalesce(rate_limit_per_min, 0) FROM gateway.merchants WHERE id = \(id)", logger: logger)
         for try await (key, active, rate) in rows.decode((String, Bool, Int32).self) {
@@ -92,14 +92,14 @@ public enum Merchants {
     }
 
     /// The merchant's API key and webhook secret, for signing callbacks.
-    public static func signingSecrets(_ id: Int64, on c: PostgresConnection, logger: Logger) async throws -> MerchantSecrets? {
+    public static func signingSecrets(_ id: Int64, on c: DatabaseConnection, logger: Logger) async throws -> MerchantSecrets? {
         let rows = try await c.query("SELECT api_key, webhook_secret FROM gateway.merchants WHERE id = \(id)", logger: logger)
         for try await (key, secret) in rows.decode((String, String).self) { return MerchantSecrets(apiKey: key, webhookSecret: secret) }
         return nil
     }
 
     /// Enables or disables a merchant; a disabled merchant's requests are refused (4169).
-    public static func setActive(_ id: Int64, _ active: Bool, actor: String, on c: PostgresConnection, logger: Logger) async throws -> Merchant {
+    public static func setActive(_ id: Int64, _ active: Bool, actor: String, on c: DatabaseConnection, logger: Logger) async throws -> Merchant {
         let rows = try await c.query("""
             UPDATE gateway.merchants SET status = \(active ? "active" : "disabled"), updated_at = now() WHERE id = \(id)
             RETURNING \(unescaped: columns)
@@ -110,7 +110,7 @@ public enum Merchants {
     }
 
     /// Turns automatic payment on or off.
-    public static func setAutoPayment(_ id: Int64, _ on: Bool, actor: String, on c: PostgresConnection, logger: Logger) async throws -> Merchant {
+    public static func setAutoPayment(_ id: Int64, _ on: Bool, actor: String, on c: DatabaseConnection, logger: Logger) async throws -> Merchant {
         let rows = try await c.query("""
             UPDATE gateway.merchants SET auto_payment = \(on), updated_at = now() WHERE id = \(id) RETURNING \(unescaped: columns)
             """, logger: logger)
@@ -120,7 +120,7 @@ public enum Merchants {
     }
 
     /// How the coin's withdrawal fee is charged: `deduct` (from the amount sent) or `add` (reserved on top).
-    public static func setWithdrawalFeeMode(_ id: Int64, _ mode: String, actor: String, on c: PostgresConnection, logger: Logger) async throws {
+    public static func setWithdrawalFeeMode(_ id: Int64, _ mode: String, actor: String, on c: DatabaseConnection, logger: Logger) async throws {
         guard ["deduct", "add"].contains(mode) else { throw ServiceError.invalid("the fee mode is deduct or add") }
         var found = false
         for try await _ in try await c.query("""
@@ -132,7 +132,7 @@ public enum Merchants {
     }
 
     /// Replaces the API key; the old one stops working at once. Returns the new key (shown once).
-    public static func rotateKey(_ id: Int64, actor: String, on c: PostgresConnection, logger: Logger) async throws -> String {
+    public static func rotateKey(_ id: Int64, actor: String, on c: DatabaseConnection, logger: Logger) async throws -> String {
         let key = newAPIKey()
         let rows = try await c.query("UPDATE gateway.merchants SET api_key = \(key), updated_at = now() WHERE id = \(id) RETURNING id", logger: logger)
         var found = false
@@ -161,7 +161,7 @@ public enum ServiceError: Error, CustomStringConvertible, Equatable {
 /// The audit trail of administrative actions: who, what, when.
 public enum Audit {
     public static func record(actor: String, action: String, target: String, detail: [String: JSONValue] = [:],
-                              on c: PostgresConnection, logger: Logger) async throws {
+                              on c: DatabaseConnection, logger: Logger) async throws {
         let json = JSONValue.object(detail.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }).serialized
         try await c.query("""
             INSERT INTO gateway.audit_log (actor, action, target, detail) VALUES (\(actor), \(action), \(target), \(json)::jsonb)

@@ -14,7 +14,7 @@ public enum OperatorNotifications {
     /// Queues a notification in the caller's transaction and records it. `link` is the console page
     /// it points to (a path: `/withdrawals/42`, `/queue?tab=hot`); nil: the page of `ref`
     /// (`withdrawal:N` → its decision page, `chain:NAME` → the pipeline).
-    public static func enqueue(_ text: String, ref: String? = nil, link: String? = nil, on c: PostgresConnection, logger: Logger) async throws {
+    public static func enqueue(_ text: String, ref: String? = nil, link: String? = nil, on c: DatabaseConnection, logger: Logger) async throws {
         let text = String(text.prefix(3000))
         let link = link ?? ref.flatMap(consolePath(ref:))
         var fields: [(String, JSONValue)] = [("text", .string(text))]
@@ -30,7 +30,7 @@ public enum OperatorNotifications {
     /// recorded within `quiet`: a condition that lasts (a payment stuck at the fee cap) is told once per
     /// period, not at every look. Returns whether it was queued.
     @discardableResult
-    public static func enqueueUnlessRecent(_ text: String, prefix: String, ref: String, quiet: Duration, link: String? = nil, on c: PostgresConnection,
+    public static func enqueueUnlessRecent(_ text: String, prefix: String, ref: String, quiet: Duration, link: String? = nil, on c: DatabaseConnection,
                                            logger: Logger) async throws -> Bool {
         for try await _ in try await c.query("""
             SELECT 1 FROM gateway.operator_notifications

@@ -127,7 +127,7 @@ public enum Payments {
     }
 
     /// Approved withdrawals among `ids`, with their hot wallet; `lock` takes their row locks (in id order).
-    public static func approvedOrders(_ ids: [Int64], lock: Bool, on c: PostgresConnection, logger: Logger) async throws -> [PaymentOrder] {
+    public static func approvedOrders(_ ids: [Int64], lock: Bool, on c: DatabaseConnection, logger: Logger) async throws -> [PaymentOrder] {
         var out: [PaymentOrder] = []
         let rows = try await c.query("""
             SELECT w.id, w.merchant_id, w.coin_id, w.chain, w.address, (w.reserved - w.fee)::text, k.is_token, k.coin_type, wl.hot_address,
@@ -149,7 +149,7 @@ public enum Payments {
 
     /// What the open transactions of a hot address (signed or broadcast, not yet seen in a block)
     /// still take from it: per coin id the amounts, and the most they can burn in fees (native).
-    public static func inFlight(chain: String, from address: String, on c: PostgresConnection, logger: Logger) async throws
+    public static func inFlight(chain: String, from address: String, on c: DatabaseConnection, logger: Logger) async throws
         -> (amounts: [Int32: BigUInt], maxFees: BigUInt)
     {
         var amounts: [Int32: BigUInt] = [:]
@@ -167,7 +167,7 @@ public enum Payments {
     }
 
     /// Whether the nonce row of an EVM hot address exists yet.
-    public static func hasNonceRow(chain: String, address: String, on c: PostgresConnection, logger: Logger) async throws -> Bool {
+    public static func hasNonceRow(chain: String, address: String, on c: DatabaseConnection, logger: Logger) async throws -> Bool {
         for try await _ in try await c.query("SELECT 1 FROM gateway.hot_nonces WHERE chain = \(chain) AND address = \(address)", logger: logger) {
             return true
         }
@@ -176,7 +176,7 @@ public enum Payments {
 
     /// Takes `count` consecutive nonces of an EVM hot address under its row lock (held until the caller's
     /// transaction ends). `initial` seeds the row the first time the address pays (the node's count then).
-    public static func allocateNonces(chain: String, address: String, count: Int, initial: UInt64?, on c: PostgresConnection,
+    public static func allocateNonces(chain: String, address: String, count: Int, initial: UInt64?, on c: DatabaseConnection,
                                       logger: Logger) async throws -> UInt64 {
         if let initial {
             try await c.query("""
@@ -196,7 +196,7 @@ public enum Payments {
     /// One nonce each of many EVM addresses (a sweep-worker's deposit addresses), under their row locks taken
     /// in address order (held until the caller's transaction ends). `initial` seeds the row of an address
     /// that never sent (the node's count then). Returns the nonce per address.
-    public static func allocateNonce(chain: String, addresses: [String], initial: [String: UInt64], on c: PostgresConnection,
+    public static func allocateNonce(chain: String, addresses: [String], initial: [String: UInt64], on c: DatabaseConnection,
                                      logger: Logger) async throws -> [String: UInt64] {
         guard !addresses.isEmpty else { return [:] }
         let seeds = addresses.filter { initial[$0] != nil }
@@ -220,7 +220,7 @@ public enum Payments {
     }
 
     /// Which of `addresses` (EVM) have their nonce row already.
-    public static func nonceRows(chain: String, addresses: [String], on c: PostgresConnection, logger: Logger) async throws -> Set<String> {
+    public static func nonceRows(chain: String, addresses: [String], on c: DatabaseConnection, logger: Logger) async throws -> Set<String> {
         var out = Set<String>()
         for try await a in try await c.query("""
             SELECT address FROM gateway.hot_nonces WHERE chain = \(chain) AND address = ANY(\(addresses)::text[])
@@ -235,7 +235,7 @@ public enum Payments {
     /// withdrawals still `approved` (or `signed`/`broadcast` for a replacement) are touched. For another
     /// `purpose` (`sweep`, `topup`) `withdrawalID` is the sweep's id and its owner moves its own state.
     public static func store(_ txs: [SignedPayment], purpose: String = "withdrawal", replacing: [Int64: Int64] = [:], followAfter: Duration,
-                             on c: PostgresConnection, logger: Logger) async throws {
+                             on c: DatabaseConnection, logger: Logger) async throws {
         precondition(purposes.contains(purpose), "unknown payment purpose \(purpose)")
         guard !txs.isEmpty else { return }
         let replaces = txs.map { replacing[$0.withdrawalID] ?? 0 }
@@ -265,7 +265,7 @@ public enum Payments {
 
     /// Records that the node accepted these transactions (or already had them). A lost write only
     /// costs a re-broadcast of the same bytes.
-    public static func markBroadcast(_ hashes: [String], on c: PostgresConnection, logger: Logger) async throws {
+    public static func markBroadcast(_ hashes: [String], on c: DatabaseConnection, logger: Logger) async throws {
         guard !hashes.isEmpty else { return }
         try await c.query("""
             WITH locked AS (  -- rows locked in id order, as every multi-row writer of outgoing_txs does (no deadlocks)
@@ -285,7 +285,7 @@ public enum Payments {
     }
 
     /// Records a broadcast the node refused (kept for the monitor; the transaction stays as it was).
-    public static func markBroadcastError(_ hash: String, _ error: String, on c: PostgresConnection, logger: Logger) async throws {
+    public static func markBroadcastError(_ hash: String, _ error: String, on c: DatabaseConnection, logger: Logger) async throws {
         try await c.query("""
             UPDATE gateway.outgoing_txs SET last_error = \(String(error.prefix(500))), broadcast_at = now(), updated_at = now()
             WHERE tx_hash = \(hash)
@@ -296,7 +296,7 @@ public enum Payments {
     /// reservation (an operator's approval, or the configured retry, pays them later); operators
     /// are told once per hot address.
     public static func holdForHotWallet(_ orders: [PaymentOrder], detail: String, retryAfter: Duration?,
-                                        levels: [ReviewLevel] = ReviewRulesConfig.defaultLevels, on c: PostgresConnection,
+                                        levels: [ReviewLevel] = ReviewRulesConfig.defaultLevels, on c: DatabaseConnection,
                                         logger: Logger) async throws {
         guard !orders.isEmpty else { return }
         let ids = orders.map(\.withdrawalID)
@@ -349,12 +349,12 @@ public enum Payments {
     }
 
     /// A withdrawal's transactions that may still land (signed, broadcast or seen in a block), oldest first.
-    public static func openTransactions(withdrawalID: Int64, on c: PostgresConnection, logger: Logger) async throws -> [OutgoingTx] {
+    public static func openTransactions(withdrawalID: Int64, on c: DatabaseConnection, logger: Logger) async throws -> [OutgoingTx] {
         try await openTransactions(withdrawalIDs: [withdrawalID], on: c, logger: logger)[withdrawalID] ?? []
     }
 
     /// `openTransactions` of many withdrawals (or sweeps or top-ups: `purpose`) in one query (those with none are absent).
-    public static func openTransactions(withdrawalIDs: [Int64], purpose: String = "withdrawal", on c: PostgresConnection,
+    public static func openTransactions(withdrawalIDs: [Int64], purpose: String = "withdrawal", on c: DatabaseConnection,
                                         logger: Logger) async throws -> [Int64: [OutgoingTx]] {
         guard !withdrawalIDs.isEmpty else { return [:] }
         let txs = try await decodeTxs(try await c.query("""
@@ -365,14 +365,14 @@ public enum Payments {
     }
 
     /// Every transaction of a withdrawal, oldest first.
-    public static func transactions(withdrawalID: Int64, on c: PostgresConnection, logger: Logger) async throws -> [OutgoingTx] {
+    public static func transactions(withdrawalID: Int64, on c: DatabaseConnection, logger: Logger) async throws -> [OutgoingTx] {
         try await decodeTxs(try await c.query("""
             SELECT \(unescaped: txColumns) FROM gateway.outgoing_txs WHERE purpose = 'withdrawal' AND ref_id = \(withdrawalID) ORDER BY id
             """, logger: logger))
     }
 
     /// Notes that transactions were seen in a block (not yet deep enough), or no longer are (reorg: nil).
-    public static func markSeen(_ seen: [(txID: Int64, blockHeight: Int64?)], on c: PostgresConnection, logger: Logger) async throws {
+    public static func markSeen(_ seen: [(txID: Int64, blockHeight: Int64?)], on c: DatabaseConnection, logger: Logger) async throws {
         guard !seen.isEmpty else { return }
         let ids = seen.map(\.txID), heights = seen.map { $0.blockHeight ?? -1 }
         try await c.query("""
@@ -411,7 +411,7 @@ public enum Payments {
 
     /// Settles one payment; see `settle(_:on:logger:)`. Returns false when it was already settled.
     public static func settle(withdrawalID: Int64, txID: Int64, outcome: Outcome, blockHeight: Int64, networkFee: BigUInt,
-                              on c: PostgresConnection, logger: Logger) async throws -> Bool {
+                              on c: DatabaseConnection, logger: Logger) async throws -> Bool {
         let item = Settlement(withdrawalID: withdrawalID, txID: txID, outcome: outcome, blockHeight: blockHeight, networkFee: networkFee)
         return try await !settle([item], on: c, logger: logger).isEmpty
     }
@@ -422,7 +422,7 @@ public enum Payments {
     /// the chain, the fee to the gateway; callback 3) or `failed` (reservation released; callback 4);
     /// the network fee booked either way. A withdrawal already settled (or whose transaction is no
     /// longer open) is left as it is. Returns the withdrawal ids settled.
-    public static func settle(_ items: [Settlement], on c: PostgresConnection, logger: Logger) async throws -> Set<Int64> {
+    public static func settle(_ items: [Settlement], on c: DatabaseConnection, logger: Logger) async throws -> Set<Int64> {
         guard !items.isEmpty else { return [] }
         var byWithdrawal: [Int64: Settlement] = [:]
         for item in items where byWithdrawal[item.withdrawalID] == nil { byWithdrawal[item.withdrawalID] = item }
@@ -492,7 +492,7 @@ public enum Payments {
     /// still open, become confirmed or failed, and their siblings on the same payment replaced, in the
     /// caller's transaction. Returns the settling transaction's hash per ref id actually closed (a
     /// payment settled already, or whose transaction is no longer open, is absent).
-    public static func closeTransactions(_ items: [Settlement], purpose: String, on c: PostgresConnection, logger: Logger) async throws
+    public static func closeTransactions(_ items: [Settlement], purpose: String, on c: DatabaseConnection, logger: Logger) async throws
         -> [Int64: String]
     {
         guard !items.isEmpty else { return [:] }
@@ -525,7 +525,7 @@ public enum Payments {
     /// The ledger transfer of a network fee burned on `chain` (the native coin leaves the chain
     /// account for the chain's fee account), or nil when it is 0 or the chain has no native coin.
     public static func networkFeeTransfer(chain: String, fee: BigUInt, reason: String, ref: String, natives: inout [String: Int32?],
-                                          on c: PostgresConnection, logger: Logger) async throws -> LedgerTransfer? {
+                                          on c: DatabaseConnection, logger: Logger) async throws -> LedgerTransfer? {
         guard fee > 0 else { return nil }
         if natives[chain] == nil { natives[chain] = .some(try await nativeCoinID(chain: chain, on: c, logger: logger)) }
         guard let native = natives[chain] ?? nil else {
@@ -542,7 +542,7 @@ public enum Payments {
     /// A TRON transaction that expired unseen (checked against solidified state by the caller): it is
     /// marked expired and, when it was the withdrawal's last open one, the withdrawal is approved
     /// again and a new payment queued. Returns whether the withdrawal was re-queued.
-    public static func expire(withdrawalID: Int64, txID: Int64, on c: PostgresConnection, logger: Logger) async throws -> Bool {
+    public static func expire(withdrawalID: Int64, txID: Int64, on c: DatabaseConnection, logger: Logger) async throws -> Bool {
         var state: String?
         for try await s in try await c.query("SELECT state FROM gateway.withdrawals WHERE id = \(withdrawalID) FOR UPDATE", logger: logger)
             .decode(String.self) { state = s }
@@ -563,7 +563,7 @@ public enum Payments {
     }
 
     /// The id of a chain's native coin (for network fees), if configured.
-    public static func nativeCoinID(chain: String, on c: PostgresConnection, logger: Logger) async throws -> Int32? {
+    public static func nativeCoinID(chain: String, on c: DatabaseConnection, logger: Logger) async throws -> Int32? {
         for try await id in try await c.query("""
             SELECT id FROM gateway.coins WHERE chain = \(chain) AND NOT is_token ORDER BY id LIMIT 1
             """, logger: logger).decode(Int32.self) {

@@ -204,7 +204,7 @@ public struct PipelineHistory: Sendable, Equatable {
 public enum PipelineQueries {
     /// Everything the page shows, at most `limit` rows per list (dead jobs and callbacks newest first).
     /// `stages` are listed even when they have nothing (so an idle stage reads as idle, not as missing).
-    public static func snapshot(stages known: [String], limit: Int = 200, on c: PostgresConnection, logger: Logger) async throws -> PipelineSnapshot {
+    public static func snapshot(stages known: [String], limit: Int = 200, on c: DatabaseConnection, logger: Logger) async throws -> PipelineSnapshot {
         var s = PipelineSnapshot()
         let limit = Int32(clamping: limit)
         for try await at in try await c.query("SELECT now()", logger: logger).decode(Date.self) { s.at = at }
@@ -345,7 +345,7 @@ public enum PipelineQueries {
 
     /// The last `PipelineHistory.minutes` finished minutes: completions from `gateway.job_stats`, the
     /// oldest ready job's age and the chains' lag from `gateway.pipeline_samples`.
-    public static func history(on c: PostgresConnection, logger: Logger) async throws -> PipelineHistory {
+    public static func history(on c: DatabaseConnection, logger: Logger) async throws -> PipelineHistory {
         var start = Date()
         let minutes = Int32(PipelineHistory.minutes)
         for try await s in try await c.query(

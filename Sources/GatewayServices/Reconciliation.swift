@@ -76,7 +76,7 @@ public enum Reconciliation {
     }
 
     /// Deposit, hot, gas and (watch-only) cold addresses of `chain`.
-    public static func addresses(chain: String, on c: PostgresConnection, logger: Logger) async throws -> [OurAddress] {
+    public static func addresses(chain: String, on c: DatabaseConnection, logger: Logger) async throws -> [OurAddress] {
         var out: [OurAddress] = []
         for try await (role, merchant, address) in try await c.query("""
             SELECT role, m, a FROM (
@@ -96,7 +96,7 @@ public enum Reconciliation {
     }
 
     /// The coins of `chain`.
-    public static func coins(chain: String, on c: PostgresConnection, logger: Logger) async throws -> [ChainCoin] {
+    public static func coins(chain: String, on c: DatabaseConnection, logger: Logger) async throws -> [ChainCoin] {
         var out: [ChainCoin] = []
         for try await (id, symbol, isToken, coinType, decimals) in try await c.query("""
             SELECT id, symbol, is_token, coin_type, decimals FROM gateway.coins WHERE chain = \(chain) ORDER BY is_token, id
@@ -107,7 +107,7 @@ public enum Reconciliation {
     }
 
     /// What our records say each address of `chain` holds, per (address, coin id); absent pairs hold 0.
-    public static func expected(chain: String, on c: PostgresConnection, logger: Logger) async throws -> [String: [Int32: BigInt]] {
+    public static func expected(chain: String, on c: DatabaseConnection, logger: Logger) async throws -> [String: [Int32: BigInt]] {
         var out: [String: [Int32: BigInt]] = [:]
         for try await (address, coin, sum) in try await c.query("""
             SELECT address, coin_id, sum(moved)::text FROM gateway.address_flows WHERE chain = \(chain) GROUP BY address, coin_id
@@ -121,7 +121,7 @@ public enum Reconciliation {
     /// hot receipts − confirmed withdrawal amounts − settled network fees (native coin). Sweeps and gas
     /// top-ups move coins among our own addresses: only their network fees count. A top-up moves its amount
     /// from `chain` to `sweep_gas` (both ours), which a second row per chain checks.
-    public static func ledgerCheck(chain: String, on c: PostgresConnection, logger: Logger) async throws -> [LedgerCoinCheck] {
+    public static func ledgerCheck(chain: String, on c: DatabaseConnection, logger: Logger) async throws -> [LedgerCoinCheck] {
         var out: [LedgerCoinCheck] = []
         for try await (id, symbol, ledger, records) in try await c.query("""
             WITH native AS (SELECT id FROM gateway.coins WHERE chain = \(chain) AND NOT is_token ORDER BY id LIMIT 1)

@@ -80,7 +80,7 @@ public enum Reviews {
 
     /// Starts (or restarts, for a withdrawal that comes back to review) a review at level 1 with the
     /// level's SLA, and schedules its escalation at the deadline. In the caller's transaction.
-    public static func open(_ id: Int64, level: ReviewLevel, approvalsNeeded: Int, on c: PostgresConnection, logger: Logger) async throws {
+    public static func open(_ id: Int64, level: ReviewLevel, approvalsNeeded: Int, on c: DatabaseConnection, logger: Logger) async throws {
         var deadline: Date?
         for try await d in try await c.query("""
             INSERT INTO gateway.withdrawal_reviews (withdrawal_id, level, level_name, sla, deadline, approvals_needed)
@@ -97,7 +97,7 @@ public enum Reviews {
 
     /// Queues the escalation of `level` to run at `deadline` (a no-op when it is queued already: that
     /// job checks the deadline again when it runs).
-    public static func scheduleEscalation(_ id: Int64, level: Int, at deadline: Date, on c: PostgresConnection, logger: Logger) async throws {
+    public static func scheduleEscalation(_ id: Int64, level: Int, at deadline: Date, on c: DatabaseConnection, logger: Logger) async throws {
         try await JobQueue.enqueue(NewJob(stage: .review, kind: escalateJobKind, ref: "withdrawal:\(id)",
                                           payload: JSONValue.object([("level", .int(level))]).serialized, runAt: .at(deadline),
                                           uniqueKey: escalationKey(id, level: level)), on: c, logger: logger)
@@ -118,7 +118,7 @@ public enum Reviews {
     }
 
     /// The review state of withdrawals, by id (absent: never entered review since levels exist).
-    public static func status(_ ids: [Int64], on c: PostgresConnection, logger: Logger) async throws -> [Int64: ReviewStatus] {
+    public static func status(_ ids: [Int64], on c: DatabaseConnection, logger: Logger) async throws -> [Int64: ReviewStatus] {
         guard !ids.isEmpty else { return [:] }
         let all = try await decodeStatus(try await c.query(
             "SELECT \(unescaped: statusColumns) FROM gateway.withdrawal_reviews WHERE withdrawal_id = ANY(\(ids)::int8[])", logger: logger))
@@ -126,7 +126,7 @@ public enum Reviews {
     }
 
     /// Every decision on a withdrawal, oldest first: rules, people, escalations.
-    public static func history(_ id: Int64, on c: PostgresConnection, logger: Logger) async throws -> [WithdrawalDecision] {
+    public static func history(_ id: Int64, on c: DatabaseConnection, logger: Logger) async throws -> [WithdrawalDecision] {
         var out: [WithdrawalDecision] = []
         for try await (at, decision, rule, actor, detail) in try await c.query("""
             SELECT at, decision, rule, actor, detail FROM gateway.withdrawal_decisions WHERE withdrawal_id = \(id) ORDER BY id
@@ -137,7 +137,7 @@ public enum Reviews {
     }
 
     /// The reviewer named `name`: the enabled admin token of that name and its review level; nil when there is none.
-    public static func reviewer(named name: String, on c: PostgresConnection, logger: Logger) async throws -> Reviewer? {
+    public static func reviewer(named name: String, on c: DatabaseConnection, logger: Logger) async throws -> Reviewer? {
         for try await (n, level) in try await c.query(
             "SELECT name, review_level FROM gateway.admin_tokens WHERE name = \(name) AND enabled", logger: logger).decode((String, Int32).self) {
             return Reviewer(name: n, level: Int(level))
@@ -154,7 +154,7 @@ public enum Reviews {
     /// second approves it through `Withdrawals.decide`. The first approver approving again is a
     /// conflict that changes nothing. `channel` (cli, admin) prefixes the actor in the audit log.
     public static func decide(_ id: Int64, approve: Bool, reason: String?, expectedVersion: Int?, reviewer: Reviewer, channel: String,
-                              on c: PostgresConnection, logger: Logger) async throws -> ReviewOutcome {
+                              on c: DatabaseConnection, logger: Logger) async throws -> ReviewOutcome {
         var row: (state: String, version: Int32)?
         for try await r in try await c.query("SELECT state, version FROM gateway.withdrawals WHERE id = \(id) FOR UPDATE", logger: logger)
             .decode((String, Int32).self) { row = (r.0, r.1) }

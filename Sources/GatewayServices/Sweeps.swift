@@ -122,7 +122,7 @@ public enum Sweeps {
     /// Deposit addresses of `chain` (within `scope`) holding a coin of `coinIDs` by our records
     /// (confirmed only, more than nothing), with no sweep in flight. (Swept addresses net to zero and are
     /// left out here rather than decoded and dropped.)
-    public static func candidates(chain: String, coinIDs: [Int32], scope: CandidateScope, on c: PostgresConnection,
+    public static func candidates(chain: String, coinIDs: [Int32], scope: CandidateScope, on c: DatabaseConnection,
                                   logger: Logger) async throws -> [SweepCandidate] {
         var out: [SweepCandidate] = []
         let rows: PostgresRowSequence
@@ -186,7 +186,7 @@ public enum Sweeps {
 
     /// The watched deposit addresses of `chain` with no sweep in flight, with the mark each was read with
     /// (`unwatch` removes a row only with that mark).
-    public static func watched(chain: String, on c: PostgresConnection, logger: Logger) async throws -> [(addressID: Int64, mark: Int64)] {
+    public static func watched(chain: String, on c: DatabaseConnection, logger: Logger) async throws -> [(addressID: Int64, mark: Int64)] {
         var out: [(addressID: Int64, mark: Int64)] = []
         for try await (id, mark) in try await c.query("""
             SELECT sw.address_id, sw.mark FROM gateway.sweep_watch sw JOIN gateway.addresses a ON a.id = sw.address_id
@@ -201,7 +201,7 @@ public enum Sweeps {
 
     /// Watches these deposit addresses of `chain` (in the caller's transaction; ones already watched keep
     /// their mark).
-    public static func watch(chain: String, addressIDs: [Int64], on c: PostgresConnection, logger: Logger) async throws {
+    public static func watch(chain: String, addressIDs: [Int64], on c: DatabaseConnection, logger: Logger) async throws {
         guard !addressIDs.isEmpty else { return }
         _ = try await c.query("""
             INSERT INTO gateway.sweep_watch (address_id, chain)
@@ -214,7 +214,7 @@ public enum Sweeps {
     /// read (an address marked again meanwhile stays watched; marks are never reused, so the set of marks
     /// read names exactly those rows). Locks in address order, as the marking triggers do; written so that
     /// no plan depends on the table's statistics (it churns).
-    public static func unwatch(_ rows: [(addressID: Int64, mark: Int64)], on c: PostgresConnection, logger: Logger) async throws {
+    public static func unwatch(_ rows: [(addressID: Int64, mark: Int64)], on c: DatabaseConnection, logger: Logger) async throws {
         guard !rows.isEmpty else { return }
         _ = try await c.query("""
             WITH done AS (
@@ -229,7 +229,7 @@ public enum Sweeps {
     /// Per (wallet id, coin id) of `chain`: what its hot address holds by our records, plus what open
     /// sweeps are bringing it (the hot cap compares against this).
     /// Only for `coinIDs` (the swept coins): each (wallet, coin) sums its hot address's whole history.
-    public static func hotHoldings(chain: String, coinIDs: [Int32], on c: PostgresConnection, logger: Logger) async throws -> [Int64: [Int32: BigInt]] {
+    public static func hotHoldings(chain: String, coinIDs: [Int32], on c: DatabaseConnection, logger: Logger) async throws -> [Int64: [Int32: BigInt]] {
         var out: [Int64: [Int32: BigInt]] = [:]
         for try await (wallet, coin, held) in try await c.query("""
             SELECT w.id, k.id,
@@ -245,7 +245,7 @@ public enum Sweeps {
 
     /// Stores planned sweeps, each with its first step job, in the caller's transaction. An address that
     /// got a sweep meanwhile (another planner) is skipped. Returns the ids stored.
-    public static func insert(_ plans: [PlannedSweep], on c: PostgresConnection, logger: Logger) async throws -> [Int64] {
+    public static func insert(_ plans: [PlannedSweep], on c: DatabaseConnection, logger: Logger) async throws -> [Int64] {
         guard !plans.isEmpty else { return [] }
         var ids: [Int64] = []
         for try await id in try await c.query("""
@@ -291,14 +291,14 @@ public enum Sweeps {
     }
 
     /// One sweep; `lock` takes its row lock (until the caller's transaction ends).
-    public static func find(_ id: Int64, lock: Bool = false, on c: PostgresConnection, logger: Logger) async throws -> Sweep? {
+    public static func find(_ id: Int64, lock: Bool = false, on c: DatabaseConnection, logger: Logger) async throws -> Sweep? {
         try await decode(try await c.query("""
             SELECT \(unescaped: columns) FROM \(unescaped: from) WHERE s.id = \(id) \(unescaped: lock ? "FOR UPDATE OF s" : "")
             """, logger: logger)).first
     }
 
     /// Several sweeps at once; `lock` takes their row locks in id order (until the caller's transaction ends).
-    public static func find(ids: [Int64], lock: Bool = false, on c: PostgresConnection, logger: Logger) async throws -> [Sweep] {
+    public static func find(ids: [Int64], lock: Bool = false, on c: DatabaseConnection, logger: Logger) async throws -> [Sweep] {
         guard !ids.isEmpty else { return [] }
         return try await decode(try await c.query("""
             SELECT \(unescaped: columns) FROM \(unescaped: from) WHERE s.id = ANY(\(ids)::int8[]) ORDER BY s.id \(unescaped: lock ? "FOR UPDATE OF s" : "")
@@ -306,7 +306,7 @@ public enum Sweeps {
     }
 
     /// Sweeps, newest first, optionally of one chain and state.
-    public static func list(chain: String?, state: String?, limit: Int, on c: PostgresConnection, logger: Logger) async throws -> [Sweep] {
+    public static func list(chain: String?, state: String?, limit: Int, on c: DatabaseConnection, logger: Logger) async throws -> [Sweep] {
         try await decode(try await c.query("""
             SELECT \(unescaped: columns) FROM \(unescaped: from)
             WHERE (\(chain ?? "") = '' OR s.chain = \(chain ?? "")) AND (\(state ?? "") = '' OR s.state = \(state ?? ""))
@@ -315,7 +315,7 @@ public enum Sweeps {
     }
 
     /// Counts of sweeps by state.
-    public static func counts(on c: PostgresConnection, logger: Logger) async throws -> [String: Int64] {
+    public static func counts(on c: DatabaseConnection, logger: Logger) async throws -> [String: Int64] {
         var out: [String: Int64] = [:]
         for try await (s, n) in try await c.query("SELECT state, count(*) FROM gateway.sweeps GROUP BY state", logger: logger).decode((String, Int64).self) {
             out[s] = n
@@ -324,14 +324,14 @@ public enum Sweeps {
     }
 
     /// Moves a sweep (whose row the caller locked) to `state` after its transaction was stored.
-    public static func markSigned(_ id: Int64, state: String, txHash: String?, on c: PostgresConnection, logger: Logger) async throws {
+    public static func markSigned(_ id: Int64, state: String, txHash: String?, on c: DatabaseConnection, logger: Logger) async throws {
         try await c.query("""
             UPDATE gateway.sweeps SET state = \(state), tx_hash = coalesce(\(txHash), tx_hash), updated_at = now() WHERE id = \(id)
             """, logger: logger)
     }
 
     /// `markSigned` of many sweeps (rows the caller locked) at once.
-    public static func markSigned(_ items: [(id: Int64, txHash: String?)], state: String, on c: PostgresConnection, logger: Logger) async throws {
+    public static func markSigned(_ items: [(id: Int64, txHash: String?)], state: String, on c: DatabaseConnection, logger: Logger) async throws {
         guard !items.isEmpty else { return }
         try await c.query("""
             UPDATE gateway.sweeps s SET state = \(state), tx_hash = coalesce(nullif(x.h, ''), s.tx_hash), updated_at = now()
@@ -341,7 +341,7 @@ public enum Sweeps {
 
     /// A sweep that cannot go on (the reason says why); its funds stay where they are and a later
     /// planner run may plan the address again.
-    public static func fail(_ id: Int64, reason: String, on c: PostgresConnection, logger: Logger) async throws {
+    public static func fail(_ id: Int64, reason: String, on c: DatabaseConnection, logger: Logger) async throws {
         try await c.query("""
             UPDATE gateway.sweeps SET state = 'failed', state_reason = \(String(reason.prefix(500))), finished_at = now(), updated_at = now()
             WHERE id = \(id) AND state NOT IN ('swept', 'failed')
@@ -355,7 +355,7 @@ public enum Sweeps {
     /// confirmed sweep is `swept`. A failed one fails the sweep with the chain's reason. The amount a
     /// sweep moves stays among our own addresses: no merchant balance changes.
     /// Returns the sweep ids settled.
-    public static func settle(_ items: [Payments.Settlement], purpose: String, on c: PostgresConnection, logger: Logger) async throws -> Set<Int64> {
+    public static func settle(_ items: [Payments.Settlement], purpose: String, on c: DatabaseConnection, logger: Logger) async throws -> Set<Int64> {
         precondition(purpose == "sweep" || purpose == "topup")
         guard !items.isEmpty else { return [] }
         var byID: [Int64: Payments.Settlement] = [:]
@@ -426,7 +426,7 @@ public enum Sweeps {
     /// A TRON top-up or sweep transaction that expired unseen (checked against solidified state by the
     /// caller): marked expired and, when its sweep has no other open one, the sweep steps back (a top-up
     /// to `planned`, a sweep to `gas_confirmed` or `planned`) and signs a new one. Returns whether it did.
-    public static func expire(purpose: String, sweepID: Int64, txID: Int64, on c: PostgresConnection, logger: Logger) async throws -> Bool {
+    public static func expire(purpose: String, sweepID: Int64, txID: Int64, on c: DatabaseConnection, logger: Logger) async throws -> Bool {
         guard let sweep = try await find(sweepID, lock: true, on: c, logger: logger) else { return false }
         let expected = purpose == "topup" ? "gas_topup_sent" : "sweep_sent"
         guard sweep.state == expected else { return false }

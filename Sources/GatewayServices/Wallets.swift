@@ -39,7 +39,7 @@ public enum Wallets {
     /// Attaches an account xpub to a merchant for a chain (once per chain). The hot address is
     /// derived from it (`1/0`); `accountIndex` records which account of the gateway seed it is.
     public static func attach(merchantID: Int64, chain: String, xpub: String, accountIndex: Int?, coldAddress: String?,
-                              directory: ChainDirectory, actor: String, on c: PostgresConnection, logger: Logger) async throws -> Wallet {
+                              directory: ChainDirectory, actor: String, on c: DatabaseConnection, logger: Logger) async throws -> Wallet {
         guard let kind = directory.kind(chain) else { throw ServiceError.invalid("chain '\(chain)' is not configured") }
         let account: WatchOnlyAccount
         do {
@@ -83,7 +83,7 @@ public enum Wallets {
 
     /// Fills the gas address (`…/account'/2/0`) of wallets attached before it existed (migration 0012 adds the
     /// column; the derivation needs the xpub, so `gatewayctl migrate` runs this after the SQL). Returns how many.
-    public static func fillGasAddresses(directory: ChainDirectory, on c: PostgresConnection, logger: Logger) async throws -> Int {
+    public static func fillGasAddresses(directory: ChainDirectory, on c: DatabaseConnection, logger: Logger) async throws -> Int {
         var filled: [(Int64, String)] = []
         for try await (id, chain, xpub) in try await c.query("""
             SELECT id, chain, account_xpub FROM gateway.wallets WHERE gas_address IS NULL ORDER BY id FOR UPDATE
@@ -101,7 +101,7 @@ public enum Wallets {
         return filled.count
     }
 
-    public static func list(merchantID: Int64?, on c: PostgresConnection, logger: Logger) async throws -> [Wallet] {
+    public static func list(merchantID: Int64?, on c: DatabaseConnection, logger: Logger) async throws -> [Wallet] {
         try await decode(try await c.query("""
             SELECT \(unescaped: columns) FROM gateway.wallets WHERE (\(merchantID ?? 0)::int8 = 0 OR merchant_id = \(merchantID ?? 0))
             ORDER BY merchant_id, chain
@@ -109,7 +109,7 @@ public enum Wallets {
     }
 
     /// The chains a merchant has wallets on.
-    public static func chains(merchantID: Int64, on c: PostgresConnection, logger: Logger) async throws -> Set<String> {
+    public static func chains(merchantID: Int64, on c: DatabaseConnection, logger: Logger) async throws -> Set<String> {
         var out = Set<String>()
         for try await chain in try await c.query("SELECT chain FROM gateway.wallets WHERE merchant_id = \(merchantID)", logger: logger).decode(String.self) {
             out.insert(chain)
@@ -136,7 +136,7 @@ public enum Addresses {
     /// The wallet row is locked while its next index is taken, so concurrent requests never get
     /// the same index. Errors are Open API errors (4017, 4168, -1).
     public static func create(merchantID: Int64, chain: String, callURL: String, alias: String, walletRef: String, count: Int = 1,
-                              maxAddresses: Int?, directory: ChainDirectory, on c: PostgresConnection, logger: Logger) async throws -> [String] {
+                              maxAddresses: Int?, directory: ChainDirectory, on c: DatabaseConnection, logger: Logger) async throws -> [String] {
         guard let kind = directory.kind(chain) else { throw UdunError(.unknownCoin, "chain \(chain) is not configured") }
         let rows = try await c.query("""
             SELECT id, account_xpub, next_index FROM gateway.wallets WHERE merchant_id = \(merchantID) AND chain = \(chain) FOR UPDATE
@@ -173,7 +173,7 @@ public enum Addresses {
 
     /// How many of `addresses` (canonical forms) are stored as the merchant's on that chain: after a commit whose outcome
     /// is unknown, the addresses a create request derived are read back by their own key before anyone is told them.
-    public static func stored(chain: String, addresses: [String], merchantID: Int64, on c: PostgresConnection, logger: Logger) async throws -> Int {
+    public static func stored(chain: String, addresses: [String], merchantID: Int64, on c: DatabaseConnection, logger: Logger) async throws -> Int {
         var n = 0
         for try await count in try await c.query("""
             SELECT count(*) FROM gateway.addresses WHERE chain = \(chain) AND address = ANY(\(addresses)) AND merchant_id = \(merchantID)
@@ -184,7 +184,7 @@ public enum Addresses {
     }
 
     /// Whether an address (canonical form) is one of the merchant's on that chain.
-    public static func belongs(address: String, chain: String, merchantID: Int64, on c: PostgresConnection, logger: Logger) async throws -> Bool {
+    public static func belongs(address: String, chain: String, merchantID: Int64, on c: DatabaseConnection, logger: Logger) async throws -> Bool {
         for try await _ in try await c.query("""
             SELECT 1 FROM gateway.addresses WHERE chain = \(chain) AND address = \(address) AND merchant_id = \(merchantID)
             """, logger: logger).decode(Int32.self) {
@@ -193,7 +193,7 @@ public enum Addresses {
         return false
     }
 
-    public static func list(merchantID: Int64?, chain: String?, limit: Int, on c: PostgresConnection, logger: Logger) async throws -> [DepositAddress] {
+    public static func list(merchantID: Int64?, chain: String?, limit: Int, on c: DatabaseConnection, logger: Logger) async throws -> [DepositAddress] {
         let rows = try await c.query("""
             SELECT id, merchant_id, chain, address, derivation_index, call_url, alias, created_at FROM gateway.addresses
             WHERE (\(merchantID ?? 0)::int8 = 0 OR merchant_id = \(merchantID ?? 0)) AND (\(chain ?? "")::text = '' OR chain = \(chain ?? ""))

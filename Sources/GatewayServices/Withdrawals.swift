@@ -65,7 +65,7 @@ public enum Withdrawals {
     /// Validates and stores a withdrawal with its review job, in the caller's transaction.
     /// Returns the withdrawal id. Errors are Open API errors; nothing is written on error.
     public static func submit(_ r: WithdrawalRequest, directory: ChainDirectory, callbackPolicy: CallbackURLPolicy,
-                              on c: PostgresConnection, logger: Logger) async throws -> Int64 {
+                              on c: DatabaseConnection, logger: Logger) async throws -> Int64 {
         guard let coin = try await Coins.find(mainCoinType: r.mainCoinType, coinType: r.coinType, on: c, logger: logger) else {
             throw UdunError(.unknownCoin, "unknown coin \(r.mainCoinType)/\(r.coinType)")
         }
@@ -153,7 +153,7 @@ public enum Withdrawals {
     /// Stores withdrawals, each with its review job and its replay record, in one prepared statement
     /// in the caller's transaction (the API groups concurrent requests into one). Outcomes are in
     /// input order; of two with the same businessId the first is created, the second a duplicate.
-    public static func insert(_ items: [Validated], on c: PostgresConnection, logger: Logger) async throws -> [Stored] {
+    public static func insert(_ items: [Validated], on c: DatabaseConnection, logger: Logger) async throws -> [Stored] {
         guard !items.isEmpty else { return [] }
         var out = [Stored](repeating: .duplicateBusinessID, count: items.count)
         for try await (ord, id, replayed) in try await c.execute(InsertStatement(items: items), logger: logger) {
@@ -171,7 +171,7 @@ public enum Withdrawals {
     /// own key (merchant, businessId) — never assumed either way: `.created(id)` when the row is there with this
     /// request's coin, address and amount (the commit happened), `.duplicateBusinessID` when another request's row
     /// holds the businessId, nil when there is none (nothing was stored: the request may be sent again).
-    public static func resolveUnknownCommit(_ items: [Validated], on c: PostgresConnection, logger: Logger) async throws -> [Stored?] {
+    public static func resolveUnknownCommit(_ items: [Validated], on c: DatabaseConnection, logger: Logger) async throws -> [Stored?] {
         var found: [String: (id: Int64, coin: Int32, address: String, amount: String)] = [:]
         for try await (merchant, business, id, coin, address, amount) in try await c.query("""
             SELECT merchant_id, business_id, id, coin_id, address, amount::text FROM gateway.withdrawals
@@ -276,7 +276,7 @@ public enum Withdrawals {
     }
 
     /// Withdrawals, newest first, filtered by merchant and state.
-    public static func list(merchantID: Int64?, state: String?, limit: Int, on c: PostgresConnection, logger: Logger) async throws -> [Withdrawal] {
+    public static func list(merchantID: Int64?, state: String?, limit: Int, on c: DatabaseConnection, logger: Logger) async throws -> [Withdrawal] {
         try await decode(try await c.query("""
             SELECT \(unescaped: columns) FROM gateway.withdrawals
             WHERE (\(merchantID ?? 0)::int8 = 0 OR merchant_id = \(merchantID ?? 0)) AND (\(state ?? "")::text = '' OR state = \(state ?? ""))
@@ -285,7 +285,7 @@ public enum Withdrawals {
     }
 
     /// One withdrawal; `merchantID` restricts it to that merchant's.
-    public static func find(_ id: Int64, merchantID: Int64? = nil, on c: PostgresConnection, logger: Logger) async throws -> Withdrawal? {
+    public static func find(_ id: Int64, merchantID: Int64? = nil, on c: DatabaseConnection, logger: Logger) async throws -> Withdrawal? {
         try await decode(try await c.query("""
             SELECT \(unescaped: columns) FROM gateway.withdrawals WHERE id = \(id) AND (\(merchantID ?? 0)::int8 = 0 OR merchant_id = \(merchantID ?? 0))
             """, logger: logger)).first
@@ -301,7 +301,7 @@ public enum Withdrawals {
     /// callback 1 and enqueues the payment; rejection needs a reason and sends callback 2. All in the
     /// caller's transaction. Returns the updated withdrawal.
     public static func decide(_ id: Int64, approve: Bool, reason: String?, expectedVersion: Int?, actor: String, rule: String = "people",
-                              on c: PostgresConnection, logger: Logger) async throws -> Withdrawal {
+                              on c: DatabaseConnection, logger: Logger) async throws -> Withdrawal {
         guard let current = try await decode(try await c.query(
             "SELECT \(unescaped: columns) FROM gateway.withdrawals WHERE id = \(id) FOR UPDATE", logger: logger)).first
         else { throw ServiceError.notFound("withdrawal \(id)") }
@@ -369,7 +369,7 @@ public enum Withdrawals {
     /// `received` is left as it is (returns nil).
     public static func sendToReview(_ id: Int64, reason: String, rule: String = "review",
                                     levels: [ReviewLevel] = ReviewRulesConfig.defaultLevels, approvalsNeeded: Int = 1,
-                                    on c: PostgresConnection, logger: Logger) async throws -> Withdrawal? {
+                                    on c: DatabaseConnection, logger: Logger) async throws -> Withdrawal? {
         guard let updated = try await decode(try await c.query("""
             UPDATE gateway.withdrawals SET state = 'pending_review', state_reason = \(reason), version = version + 1, updated_at = now()
             WHERE id = \(id) AND state = 'received' RETURNING \(unescaped: columns)
@@ -382,7 +382,7 @@ public enum Withdrawals {
     }
 
     /// Records a decision and what made it (a rule, or people).
-    public static func recordDecision(_ id: Int64, _ decision: String, rule: String, actor: String, detail: String, on c: PostgresConnection,
+    public static func recordDecision(_ id: Int64, _ decision: String, rule: String, actor: String, detail: String, on c: DatabaseConnection,
                                       logger: Logger) async throws {
         try await c.query("""
             INSERT INTO gateway.withdrawal_decisions (withdrawal_id, decision, rule, actor, detail)
@@ -391,7 +391,7 @@ public enum Withdrawals {
     }
 
     /// What a withdrawal holds in its merchant's reserved account.
-    static func reservedAmount(_ id: Int64, on c: PostgresConnection, logger: Logger) async throws -> BigInt {
+    static func reservedAmount(_ id: Int64, on c: DatabaseConnection, logger: Logger) async throws -> BigInt {
         for try await r in try await c.query("SELECT reserved::text FROM gateway.withdrawals WHERE id = \(id)", logger: logger).decode(String.self) {
             return BigInt(r) ?? 0
         }
@@ -400,7 +400,7 @@ public enum Withdrawals {
 
     /// The merchant's available balance of a coin, its account row locked until the transaction ends
     /// (so two approvals cannot both spend the same balance).
-    static func lockedAvailable(merchantID: Int64, coinID: Int32, on c: PostgresConnection, logger: Logger) async throws -> BigInt {
+    static func lockedAvailable(merchantID: Int64, coinID: Int32, on c: DatabaseConnection, logger: Logger) async throws -> BigInt {
         var balance: BigInt = 0
         for try await b in try await c.query("""
             SELECT balance::text FROM gateway.ledger_accounts
@@ -413,7 +413,7 @@ public enum Withdrawals {
 
     /// The withdrawal callback of `status` (0 review, 1 approved, 2 rejected, 3/4 on chain), with its exact bytes.
     /// `blockHeight` and `charged` (the fee the merchant paid) are those of status 3 and 4.
-    static func sendCallback(_ w: Withdrawal, status: Int, blockHeight: Int64? = nil, charged: BigUInt = 0, on c: PostgresConnection,
+    static func sendCallback(_ w: Withdrawal, status: Int, blockHeight: Int64? = nil, charged: BigUInt = 0, on c: DatabaseConnection,
                              logger: Logger) async throws {
         try await sendCallbacks([CallbackRequest(w, status: status, blockHeight: blockHeight, charged: charged)], on: c, logger: logger)
     }
@@ -434,7 +434,7 @@ public enum Withdrawals {
     }
 
     /// Many withdrawal callbacks in a few statements (settling a block's payments at once).
-    static func sendCallbacks(_ requests: [CallbackRequest], on c: PostgresConnection, logger: Logger) async throws {
+    static func sendCallbacks(_ requests: [CallbackRequest], on c: DatabaseConnection, logger: Logger) async throws {
         guard !requests.isEmpty else { return }
         var coins: [Int64: (main: String, coinType: String, decimals: Int32, callURL: String)] = [:]
         for try await r in try await c.query("""

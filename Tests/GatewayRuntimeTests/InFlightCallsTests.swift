@@ -41,14 +41,9 @@ struct InFlightCallsTests {
     }
 
     /// The same with a server that does not answer at all (its backend stopped, as a crashed host's would be): the call
-    /// should still fail when its pool is lost — the connection is closed from this side.
-    ///
-    /// KNOWN DEFECT (issue 18, the failover chaos's 30 s outliers and its stuck TRON scanner): this call never returns
-    /// (3 runs of 4; timing-dependent: it passed once with trace logging), not even after the backend is resumed and has
-    /// ended; with the server alive (the test above) the same loss fails it at once. Where it waits (the body's statement, or the ROLLBACK postgres-nio 1.33.2's withTransaction sends after
-    /// it) is not found yet; the callers' deadlines (QueueWorker, the API's writers, the scanner) bound it meanwhile.
-    /// Enable this test with the fix.
-    @Test(.disabled("known defect: hangs until fixed (issue 18)"), .timeLimit(.minutes(1)))
+    /// fails when its pool is lost — the connection is closed from this side, and the ROLLBACK after the failed statement
+    /// is not sent into the closed connection. (Before DatabaseConnection this call never returned in 3 runs of 4.)
+    @Test(.timeLimit(.minutes(1)))
     func aCallInFlightOnAStoppedServerFailsWhenItsPoolIsLost() async throws {
         try await TestDatabase.withDatabase(migrated: false) { db in
             let log = TestDatabase.logger
@@ -74,6 +69,27 @@ struct InFlightCallsTests {
             do { try await blocked } catch { failed = true }
             #expect(failed, "the statement's call fails")
             #expect(ContinuousClock.now - started < .seconds(3), "when its pool is lost")
+        }
+    }
+
+    /// A statement sent on a connection that has closed fails at once with `ConnectionClosed`. (postgres-nio 1.33.2 alone
+    /// drops a statement written to a closed channel, and its call waits forever: DatabaseConnection.)
+    @Test(.timeLimit(.minutes(1)))
+    func aStatementOnAClosedConnectionFailsAtOnce() async throws {
+        try await TestDatabase.withDatabase(migrated: false) { db in
+            let log = TestDatabase.logger
+            var error: (any Error)?
+            do {
+                try await db.transaction { c in
+                    try await c.query("SELECT 1", logger: log)
+                    try await c.underlying.close()
+                    try await c.query("SELECT 2", logger: log)
+                }
+            } catch let e { error = e }
+            #expect(error is ConnectionClosed, "got \(String(describing: error))")
+            #expect(DatabaseErrors.isFailover(try #require(error)), "a stage retries it later without spending an attempt")
+            // The pool replaces the closed connection: the next call works.
+            try await db.transaction { c in try await c.query("SELECT 1", logger: log) }
         }
     }
 

@@ -89,6 +89,7 @@ public enum DatabaseErrors {
         }
         if let e = error as? CommitOutcomeUnknown { return primaryTrouble(e.underlying) == .none ? .maybeGone : primaryTrouble(e.underlying) }
         if let e = error as? ConnectionPoolError, e == .connectionCreationCircuitBreakerTripped { return .maybeGone }
+        if error is ConnectionClosed { return .maybeGone }
         guard let e = error as? PSQLError else { return .none }
         switch e.code {
         case .server:
@@ -152,7 +153,7 @@ public final class Database: Service, Sendable {
     /// `NoWritablePrimary` when no node accepts writes (nothing was sent).
     public func transaction<Result: Sendable>(
         file: String = #fileID, line: Int = #line,
-        _ body: (PostgresConnection) async throws -> sending Result
+        _ body: (DatabaseConnection) async throws -> sending Result
     ) async throws -> Result {
         let pool = try await router.pool()
         let wakeups = WakeupCollector()
@@ -161,25 +162,32 @@ public final class Database: Service, Sendable {
         defer { calls.end(call) }
         do {
             let result = try await JobQueue.$pendingWakeups.withValue(wakeups) {
-                try await pool.client.withTransaction(logger: logger, file: file, line: line) { c in
+                // postgres-nio's withTransaction, with every statement sent through DatabaseConnection.
+                try await pool.client.withConnection { raw in
+                    let c = DatabaseConnection(raw)
+                    try await c.query("BEGIN", logger: logger, file: file, line: line)
                     calls.phase(call, .running)
-                    let r = try await body(c)
+                    let result: Result
+                    do {
+                        result = try await body(c)
+                    } catch {
+                        // On a closed connection the server has ended the transaction itself.
+                        if !raw.isClosed { _ = try? await c.query("ROLLBACK", logger: logger, file: file, line: line) }
+                        throw error
+                    }
                     calls.phase(call, .committing)
-                    return r
+                    do {
+                        try await c.query("COMMIT", logger: logger, file: file, line: line)
+                    } catch {
+                        if DatabaseErrors.commitOutcomeIsUnknown(error) { throw CommitOutcomeUnknown(underlying: error) }
+                        throw error
+                    }
+                    return result
                 }
             }
             let stages = wakeups.take()
             if !stages.isEmpty { notifier.wake(stages) }
             return result
-        } catch let e as PostgresTransactionError {
-            router.report(e, from: pool)
-            if let closureError = e.closureError { throw closureError }
-            if let commitError = e.commitError {
-                if DatabaseErrors.commitOutcomeIsUnknown(commitError) { throw CommitOutcomeUnknown(underlying: commitError) }
-                throw commitError
-            }
-            if let beginError = e.beginError { throw beginError }
-            throw e
         } catch {
             router.report(error, from: pool)
             throw error
@@ -187,6 +195,10 @@ public final class Database: Service, Sendable {
     }
 
     /// A read outside a transaction. Never use it for writes.
+    ///
+    /// Sent through postgres-nio's pool (the lease ends when the rows have been read), not `DatabaseConnection`: a
+    /// connection that closes in the instant between its lease and the statement's write would leave this call waiting
+    /// (`DatabaseConnection` says why). The watch over calls in flight logs such a call; callers bound it by their deadlines.
     @discardableResult
     public func query(_ query: PostgresQuery, file: String = #fileID, line: Int = #line) async throws -> PostgresRowSequence {
         let pool = try await router.pool()
@@ -212,7 +224,9 @@ public final class Database: Service, Sendable {
         let call = router.inFlight.begin(pool, "statement at \(file):\(line)")
         defer { router.inFlight.end(call) }
         do {
-            for try await _ in try await pool.client.query(query, logger: logger, file: file, line: line) {}
+            try await pool.client.withConnection { raw in
+                for try await _ in try await DatabaseConnection(raw).query(query, logger: logger, file: file, line: line) {}
+            }
         } catch {
             router.report(error, from: pool)
             throw error
@@ -221,7 +235,7 @@ public final class Database: Service, Sendable {
 
     /// Leases one connection for `body` (LISTEN, or several reads that must see one session). On the writable node:
     /// after a failover the next call gets a connection to the new one (a LISTEN subscribes again there).
-    public func withConnection<Result: Sendable>(_ body: (PostgresConnection) async throws -> sending Result) async throws -> Result {
+    public func withConnection<Result: Sendable>(_ body: (DatabaseConnection) async throws -> sending Result) async throws -> Result {
         let pool = try await router.pool()
         let calls = router.inFlight
         let call = calls.begin(pool, "connection")
@@ -230,7 +244,7 @@ public final class Database: Service, Sendable {
             return try await pool.client.withConnection { c in
                 // Only the wait for the connection is watched: a leased connection may be held for long (LISTEN).
                 calls.end(call)
-                return try await body(c)
+                return try await body(DatabaseConnection(c))
             }
         } catch {
             router.report(error, from: pool)

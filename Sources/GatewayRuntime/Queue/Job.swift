@@ -125,7 +125,7 @@ public struct JobContext: Sendable {
     /// transaction and the job's completion commit together (exactly once). Throws `LeaseLost`
     /// (rolling the caller's transaction back) when the lease is no longer ours. Return
     /// `.completedInTransaction` after the transaction committed.
-    public func complete(in connection: PostgresConnection) async throws {
+    public func complete(in connection: DatabaseConnection) async throws {
         let done = try await JobQueue.complete([(job.id, job.leaseToken)], on: connection, logger: logger)
         guard done.contains(job.id) else { throw LeaseLost(jobID: job.id) }
     }

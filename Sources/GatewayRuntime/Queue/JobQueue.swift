@@ -14,7 +14,7 @@ public enum JobQueue {
 
     /// Enqueues one job in the caller's transaction.
     @discardableResult
-    public static func enqueue(_ job: NewJob, on connection: PostgresConnection, logger: Logger) async throws -> EnqueueResult {
+    public static func enqueue(_ job: NewJob, on connection: DatabaseConnection, logger: Logger) async throws -> EnqueueResult {
         try await enqueue([job], on: connection, logger: logger)[0]
     }
 
@@ -22,7 +22,7 @@ public enum JobQueue {
     /// Results are in input order; a job whose unique key is taken by an unfinished job is a
     /// `.duplicate` and changes nothing.
     @discardableResult
-    public static func enqueue(_ jobs: [NewJob], on connection: PostgresConnection, logger: Logger) async throws -> [EnqueueResult] {
+    public static func enqueue(_ jobs: [NewJob], on connection: DatabaseConnection, logger: Logger) async throws -> [EnqueueResult] {
         guard !jobs.isEmpty else { return [] }
         var stages: [String] = [], kinds: [String] = [], refs: [String] = [], payloads: [String] = []
         var priorities: [Int16] = [], epochs: [Double] = [], delays: [Double] = [], maxAttempts: [Int32] = [], keys: [String] = []
@@ -101,7 +101,7 @@ public enum JobQueue {
         pendingWakeups?.add(stages)
     }
 
-    static func wake(_ stages: Set<String>, on connection: PostgresConnection, logger: Logger) async throws {
+    static func wake(_ stages: Set<String>, on connection: DatabaseConnection, logger: Logger) async throws {
         guard !stages.isEmpty else { return }
         if let collector = pendingWakeups {
             collector.add(stages)
@@ -119,7 +119,7 @@ public enum JobQueue {
     /// Returns the jobs and, per job, how long it had been due.
     /// `token` names this claim (every job it takes holds it as its lease token): after a claim whose commit's outcome
     /// was unknown, `claimed(token:)` reads back what it took.
-    public static func claim(stage: String, limit: Int, worker: String, lease: Duration, token: UUID = UUID(), on connection: PostgresConnection,
+    public static func claim(stage: String, limit: Int, worker: String, lease: Duration, token: UUID = UUID(), on connection: DatabaseConnection,
                              logger: Logger) async throws -> [(job: ClaimedJob, waited: Double)] {
         guard limit > 0 else { return [] }
         let rows = try await connection.query("""
@@ -151,7 +151,7 @@ public enum JobQueue {
     /// worker's usual cycle). Same semantics as `complete` followed by `claim`: the claim cannot
     /// pick the completed jobs (they run under our own lease, so they are not due).
     public static func completeAndClaim(_ jobs: [(id: Int64, token: UUID)], stage: String, worker: String, limit: Int, lease: Duration,
-                                        claimToken: UUID = UUID(), on connection: PostgresConnection, logger: Logger) async throws
+                                        claimToken: UUID = UUID(), on connection: DatabaseConnection, logger: Logger) async throws
         -> (completed: Set<Int64>, claimed: [(job: ClaimedJob, waited: Double)])
     {
         let statement = CompleteAndClaimStatement(ids: jobs.map(\.id), tokens: jobs.map(\.token), stage: stage, worker: worker,
@@ -173,7 +173,7 @@ public enum JobQueue {
 
     /// The jobs a claim named `token` holds (state running, lease token `token`): what a claim whose commit's outcome
     /// was unknown took, read back by its own key instead of waiting for the leases to run out.
-    public static func claimed(token: UUID, stage: String, on connection: PostgresConnection, logger: Logger) async throws
+    public static func claimed(token: UUID, stage: String, on connection: DatabaseConnection, logger: Logger) async throws
         -> [(job: ClaimedJob, waited: Double)]
     {
         var out: [(job: ClaimedJob, waited: Double)] = []
@@ -250,7 +250,7 @@ public enum JobQueue {
 
     /// Deletes completed jobs still leased with the given tokens; returns the ids it completed.
     /// Counts them in `gateway.job_stats`.
-    public static func complete(_ jobs: [(id: Int64, token: UUID)], on connection: PostgresConnection,
+    public static func complete(_ jobs: [(id: Int64, token: UUID)], on connection: DatabaseConnection,
                                 logger: Logger) async throws -> Set<Int64> {
         guard !jobs.isEmpty else { return [] }
         let rows = try await connection.query("""
@@ -284,7 +284,7 @@ public enum JobQueue {
     }
 
     /// Puts leased jobs back to `ready` after their delays; returns the ids it rescheduled.
-    public static func reschedule(_ items: [Reschedule], on connection: PostgresConnection,
+    public static func reschedule(_ items: [Reschedule], on connection: DatabaseConnection,
                                   logger: Logger) async throws -> Set<Int64> {
         guard !items.isEmpty else { return [] }
         let rows = try await connection.query("""
@@ -305,7 +305,7 @@ public enum JobQueue {
     }
 
     /// Marks leased jobs dead with their errors; returns the ids it marked.
-    public static func kill(_ items: [(id: Int64, token: UUID, error: String)], on connection: PostgresConnection, logger: Logger) async throws -> Set<Int64> {
+    public static func kill(_ items: [(id: Int64, token: UUID, error: String)], on connection: DatabaseConnection, logger: Logger) async throws -> Set<Int64> {
         guard !items.isEmpty else { return [] }
         let rows = try await connection.query("""
             WITH d AS (
@@ -322,7 +322,7 @@ public enum JobQueue {
     }
 
     /// Adds a worker's finished-job counts to the per-minute counters of the monitor views.
-    public static func recordStats(stage: String, worker: String, completed: Int, retried: Int, dead: Int, on connection: PostgresConnection,
+    public static func recordStats(stage: String, worker: String, completed: Int, retried: Int, dead: Int, on connection: DatabaseConnection,
                                    logger: Logger) async throws {
         guard completed + retried + dead > 0 else { return }
         try await connection.query("""
@@ -334,7 +334,7 @@ public enum JobQueue {
     }
 
     /// Extends the leases of jobs still held with these tokens; returns the ids still ours.
-    public static func heartbeat(_ jobs: [(id: Int64, token: UUID)], lease: Duration, on connection: PostgresConnection,
+    public static func heartbeat(_ jobs: [(id: Int64, token: UUID)], lease: Duration, on connection: DatabaseConnection,
                                  logger: Logger) async throws -> Set<Int64> {
         guard !jobs.isEmpty else { return [] }
         let rows = try await connection.query("""
@@ -350,7 +350,7 @@ public enum JobQueue {
 
     /// Of jobs whose fenced outcome matched nothing, those that still exist under another lease
     /// or state (a stale outcome, rejected). Missing ones already finished.
-    public static func stillPresent(_ ids: [Int64], on connection: PostgresConnection, logger: Logger) async throws -> [(id: Int64, state: String, owner: String)] {
+    public static func stillPresent(_ ids: [Int64], on connection: DatabaseConnection, logger: Logger) async throws -> [(id: Int64, state: String, owner: String)] {
         guard !ids.isEmpty else { return [] }
         let rows = try await connection.query(
             "SELECT id, state, coalesce(lease_owner, '') FROM gateway.jobs WHERE id = ANY(\(ids)::int8[])", logger: logger)
@@ -373,7 +373,7 @@ public enum JobQueue {
     }
 
     /// Dead jobs, newest first, optionally of one stage.
-    public static func deadJobs(stage: String?, limit: Int, on connection: PostgresConnection, logger: Logger) async throws -> [DeadJob] {
+    public static func deadJobs(stage: String?, limit: Int, on connection: DatabaseConnection, logger: Logger) async throws -> [DeadJob] {
         let rows = try await connection.query("""
             SELECT id, stage, kind, coalesce(ref, ''), attempt, died_at, coalesce(last_error, '')
             FROM gateway.jobs WHERE state = 'dead' AND (\(stage ?? "")::text = '' OR stage = \(stage ?? ""))
@@ -387,7 +387,7 @@ public enum JobQueue {
     }
 
     /// Puts dead jobs back (one by id, or all of a stage) with a fresh attempt count; returns their ids.
-    public static func retryDead(id: Int64?, stage: String?, on connection: PostgresConnection, logger: Logger) async throws -> [Int64] {
+    public static func retryDead(id: Int64?, stage: String?, on connection: DatabaseConnection, logger: Logger) async throws -> [Int64] {
         let rows = try await connection.query("""
             UPDATE gateway.jobs SET state = 'ready', attempt = 0, run_at = now(), died_at = NULL
             WHERE state = 'dead' AND (\(id ?? 0)::int8 = 0 OR id = \(id ?? 0)) AND (\(stage ?? "")::text = '' OR stage = \(stage ?? ""))
@@ -404,7 +404,7 @@ public enum JobQueue {
     }
 
     /// Deletes per-minute counters older than `retention` (a few rows per worker per minute).
-    public static func pruneStats(olderThan retention: Duration, on connection: PostgresConnection, logger: Logger) async throws {
+    public static func pruneStats(olderThan retention: Duration, on connection: DatabaseConnection, logger: Logger) async throws {
         try await connection.query(
             "DELETE FROM gateway.job_stats WHERE minute < now() - make_interval(secs => \(seconds(retention)))", logger: logger)
     }

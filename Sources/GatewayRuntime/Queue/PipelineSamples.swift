@@ -23,7 +23,7 @@ public enum PipelineSamples {
 
     /// Records `value` for the current minute (the database's clock), keeping the greater of it and
     /// what the minute already holds. One statement; call it inside a transaction.
-    public static func record(_ kind: Kind, key: String, value: Double, on connection: PostgresConnection, logger: Logger) async throws {
+    public static func record(_ kind: Kind, key: String, value: Double, on connection: DatabaseConnection, logger: Logger) async throws {
         try await connection.query("""
             INSERT INTO gateway.pipeline_samples (kind, key, minute, value)
             VALUES (\(kind.rawValue), \(key), date_trunc('minute', now()), \(value))
@@ -35,7 +35,7 @@ public enum PipelineSamples {
     /// the same meaning as `monitor.queue.oldest_ready_age`: `ready` and due, not a running job whose
     /// lease expired. One statement: for each priority present (one, usually) the claim index gives the
     /// earliest due job directly, so the cost does not grow with the backlog.
-    public static func recordOldestReady(stage: String, on connection: PostgresConnection, logger: Logger) async throws {
+    public static func recordOldestReady(stage: String, on connection: DatabaseConnection, logger: Logger) async throws {
         try await connection.query("""
             WITH RECURSIVE p(priority) AS (
                 SELECT min(priority) FROM gateway.jobs WHERE stage = \(stage) AND state <> 'dead'
@@ -57,7 +57,7 @@ public enum PipelineSamples {
     }
 
     /// Deletes samples older than `retention`.
-    public static func prune(olderThan retention: Duration = PipelineSamples.retention, on connection: PostgresConnection, logger: Logger) async throws {
+    public static func prune(olderThan retention: Duration = PipelineSamples.retention, on connection: DatabaseConnection, logger: Logger) async throws {
         try await connection.query(
             "DELETE FROM gateway.pipeline_samples WHERE minute < now() - make_interval(secs => \(retention.inSeconds))", logger: logger)
     }

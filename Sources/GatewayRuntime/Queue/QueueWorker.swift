@@ -381,7 +381,7 @@ public final class QueueWorker: Service {
     public static let failoverRetry: Duration = .seconds(1)
 
     /// The worker's own statements: in a transaction (or on a bare connection), given up after `databaseDeadline`.
-    private func bounded<T: Sendable>(inTransaction: Bool = true, _ body: @escaping @Sendable (PostgresConnection) async throws -> T)
+    private func bounded<T: Sendable>(inTransaction: Bool = true, _ body: @escaping @Sendable (DatabaseConnection) async throws -> T)
         async throws -> T
     {
         try await withDeadline(Self.databaseDeadline) { [database] in

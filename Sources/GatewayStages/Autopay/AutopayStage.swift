@@ -313,7 +313,7 @@ final class Payer: Sendable {
     }
 
     /// Signs a plan's payments (EVM: consecutive nonces from the address's row, locked until commit).
-    func sign(_ plan: Plan, on c: PostgresConnection) async throws -> [SignedPayment] {
+    func sign(_ plan: Plan, on c: DatabaseConnection) async throws -> [SignedPayment] {
         guard !plan.pay.isEmpty else { return [] }
         let kind = plan.chain.kind
         var out: [SignedPayment] = []

@@ -148,7 +148,7 @@ struct CallbackDelivery: JobHandler {
     }
 
     /// The trade's later callbacks wait for this one: make the next due now.
-    static func wakeNext(after cb: Stored, on c: PostgresConnection, logger: Logger) async throws {
+    static func wakeNext(after cb: Stored, on c: DatabaseConnection, logger: Logger) async throws {
         try await c.query("""
             UPDATE gateway.jobs SET run_at = now()
             WHERE stage = 'callback' AND state = 'ready' AND unique_key = (

@@ -76,7 +76,7 @@ struct NewWithdrawalReview: JobHandler {
         return text.allSatisfy { $0 == "0" || $0 == "." } ? 0 : nil
     }
 
-    static func apply(_ rules: ReviewRulesConfig, to id: Int64, _ w: Row, notify: Bool = true, on c: PostgresConnection, logger: Logger) async throws -> String {
+    static func apply(_ rules: ReviewRulesConfig, to id: Int64, _ w: Row, notify: Bool = true, on c: DatabaseConnection, logger: Logger) async throws -> String {
         let endpoint = w.proxypay ? "proxypay" : "withdraw"
         let fourEyesLimit = units(rules.amountRule(\.fourEyesAbove, symbol: w.symbol, merchant: w.merchant), decimals: w.decimals)
         let fourEyes = fourEyesLimit.map { w.amount > $0 } ?? false
