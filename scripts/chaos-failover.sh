@@ -10,12 +10,26 @@
 #
 #   bash scripts/chaos-failover.sh                                   # the full run: 3 switchovers, 2 crashes
 #   bash scripts/chaos-failover.sh --events switchover,crash-primary --rate 3     # what CI runs
+#   bash scripts/chaos-failover.sh --nodes 2 --events switchover,switchover      # two data nodes, as the gaps of
+#                                                                                # postgres-failover.md were measured
 #
 # Installs postgresql-15-auto-failover and pg-auto-failover-cli when missing. CHAOS_BUILD=release uses the release
 # build (default: debug). Needs root (or sudo) for the postgres user and the package install.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/pgaf.sh"
+
+# --nodes N (this script's own option; the rest go to `gatewayctl chaos failover`).
+args=()
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --nodes) [ $# -ge 2 ] || die "--nodes needs 2 or 3"; PGAF_NODES="$2"; shift 2 ;;
+        --nodes=*) PGAF_NODES="${1#--nodes=}"; shift ;;
+        *) args+=("$1"); shift ;;
+    esac
+done
+case "$PGAF_NODES" in 2|3) ;; *) die "--nodes must be 2 or 3 (got '$PGAF_NODES')" ;; esac
+set -- "${args[@]+"${args[@]}"}"
 
 ensure_packages
 ensure_swift
@@ -50,7 +64,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-say "pg_auto_failover: a monitor and three nodes under $PGAF"
+say "pg_auto_failover: a monitor and $PGAF_NODES nodes under $PGAF"
 pgaf_create 24400
 say "monitor 127.0.0.1:$PGAF_MONITOR_PORT, nodes ${PGAF_PORTS[*]} (primary: $(pgaf_primary))"
 HOSTS=$(printf '127.0.0.1:%s,' "${PGAF_PORTS[@]}")
@@ -130,6 +144,7 @@ source "$ROOT/scripts/lib.sh"
 source "$ROOT/scripts/pgaf.sh"
 PGAF="$PGAF"
 PGAF_MONITOR_PORT=$PGAF_MONITOR_PORT
+PGAF_NODES=$PGAF_NODES
 pgaf_event "\$1"
 echo "    primary now: \$(pgaf_primary)"
 SH

@@ -1,9 +1,12 @@
 # pg_auto_failover on loopback for the failover chaos (sourced by scripts/chaos-failover.sh, never run): a monitor
-# and three data nodes run by pg_autoctl as the unprivileged postgres user, under $PGAF (HOME and XDG folders there
+# and data nodes (three, or PGAF_NODES) run by pg_autoctl as the unprivileged postgres user, under $PGAF (HOME and XDG folders there
 # too, so pg_autoctl's state stays out of ~postgres), and the failure events the chaos run asks for.
 # shellcheck shell=bash
 
 PGAF_FORMATION=default
+# Data nodes: 3 (one synchronous standby survives the loss of a node), or 2 (the formation postgres-failover.md measured:
+# number_sync_standbys 0, so the survivor of a lost node runs without synchronous replication until it is back).
+PGAF_NODES=${PGAF_NODES:-3}
 
 # pgaf_env: runs a command as postgres with pg_autoctl's environment.
 pgaf_as() {
@@ -20,8 +23,8 @@ pgaf_start_keeper() {
     pgaf_as bash -c "nohup pg_autoctl run --pgdata '$dir' >>'$dir.log' 2>&1 &"
 }
 
-# pgaf_create PORT_BASE: a monitor and nodes node1..node3, tuned as postgres-failover.md §2 (and one synchronous
-# standby, so that losing a node keeps synchronous replication). Sets PGAF_MONITOR_PORT and PGAF_PORTS.
+# pgaf_create PORT_BASE: a monitor and nodes node1..node$PGAF_NODES, tuned as postgres-failover.md §2 (and, with three, one
+# synchronous standby, so that losing a node keeps synchronous replication). Sets PGAF_MONITOR_PORT and PGAF_PORTS.
 pgaf_create() {
     local base="$1" n port
     rm -rf "$PGAF"
@@ -35,7 +38,7 @@ pgaf_create() {
     for _ in $(seq 1 100); do as_pg pg_isready -q -h 127.0.0.1 -p "$PGAF_MONITOR_PORT" && break; sleep 0.2; done
     PGAF_PORTS=()
     port=$PGAF_MONITOR_PORT
-    for n in 1 2 3; do
+    for n in $(seq 1 "$PGAF_NODES"); do
         port=$(free_port $((port + 1)))
         PGAF_PORTS+=("$port")
         pgaf_as pg_autoctl create postgres --pgdata "$PGAF/node$n" --pgport "$port" --listen 127.0.0.1 --hostname 127.0.0.1 --name "node$n" \
@@ -46,18 +49,20 @@ pgaf_create() {
         pgaf_start_keeper "$PGAF/node$n"
         pgaf_wait_healthy "$n" 120 || die "node$n did not join the formation (logs: $PGAF/node$n.log)"
     done
-    # Three nodes make it 1 already; `pg_autoctl set formation number-sync-standbys 1` refuses "1" in 2.0 (a bug),
-    # so the monitor's own function is the way to make sure.
-    pgaf_monitor_sql "SELECT pgautofailover.set_formation_number_sync_standbys('$PGAF_FORMATION', 1)" >/dev/null 2>&1 || true
-    [ "$(pgaf_monitor_sql "SELECT number_sync_standbys FROM pgautofailover.formation WHERE formationid = '$PGAF_FORMATION'")" = 1 ] \
-        || die "the formation does not keep one synchronous standby"
+    if [ "$PGAF_NODES" -ge 3 ]; then
+        # Three nodes make it 1 already; `pg_autoctl set formation number-sync-standbys 1` refuses "1" in 2.0 (a bug),
+        # so the monitor's own function is the way to make sure.
+        pgaf_monitor_sql "SELECT pgautofailover.set_formation_number_sync_standbys('$PGAF_FORMATION', 1)" >/dev/null 2>&1 || true
+        [ "$(pgaf_monitor_sql "SELECT number_sync_standbys FROM pgautofailover.formation WHERE formationid = '$PGAF_FORMATION'")" = 1 ] \
+            || die "the formation does not keep one synchronous standby"
+    fi
     local setting
     for setting in health_check_period=1000 health_check_timeout=1000 health_check_max_retries=1 health_check_retry_delay=500 \
         node_considered_unhealthy_timeout=5000 primary_demote_timeout=5000; do
         pgaf_monitor_sql "ALTER SYSTEM SET pgautofailover.${setting%%=*} = ${setting##*=}" || die "could not tune the monitor"
     done
     pgaf_monitor_sql "SELECT pg_reload_conf()" >/dev/null
-    pgaf_wait_healthy 3 60 || die "the formation is not healthy after tuning"
+    pgaf_wait_healthy "$PGAF_NODES" 60 || die "the formation is not healthy after tuning"
 }
 
 # pgaf_wait_healthy N SECONDS: until N nodes are in their assigned state, one primary (single, alone) and the rest secondary.
@@ -74,7 +79,7 @@ pgaf_wait_healthy() {
     return 1
 }
 
-# The name of the node the monitor has as primary (node1..node3).
+# The name of the node the monitor has as primary (node1, node2, …).
 pgaf_primary() { pgaf_monitor_sql "SELECT nodename FROM pgautofailover.node WHERE goalstate IN ('primary', 'wait_primary') LIMIT 1"; }
 pgaf_a_secondary() { pgaf_monitor_sql "SELECT nodename FROM pgautofailover.node WHERE goalstate = 'secondary' ORDER BY nodeid LIMIT 1"; }
 
@@ -95,7 +100,7 @@ pgaf_descendants() {
 }
 
 # pgaf_event EVENT: switchover | crash-primary | crash-secondary; returns once the formation is healthy again
-# (one primary, two secondaries), having brought a killed node back with `pg_autoctl run`.
+# (one primary, the other nodes secondaries), having brought a killed node back with `pg_autoctl run`.
 pgaf_event() {
     local event="$1" node old
     case "$event" in
@@ -121,11 +126,12 @@ pgaf_event() {
             ;;
         *) die "unknown failover event '$event'" ;;
     esac
-    pgaf_wait_healthy 3 120 || die "the formation did not recover after $event (logs under $PGAF)"
+    pgaf_wait_healthy "$PGAF_NODES" 120 || die "the formation did not recover after $event (logs under $PGAF)"
 }
 
-# pgaf_stop: every keeper and server of the formation, at once.
+# pgaf_stop: every keeper and server of the formation.
 pgaf_stop() {
     local n
-    for n in node1 node2 node3 monitor; do pgaf_kill "$n"; done
+    for n in $(seq 1 "$PGAF_NODES"); do pgaf_kill "node$n"; done
+    pgaf_kill monitor
 }
