@@ -42,11 +42,6 @@ public enum DatabaseErrors {
             if let u = e.underlying { text += " (\(u))" }
             return text
         }
-        if let e = error as? PostgresTransactionError {
-            if let c = e.closureError { return describe(c) }
-            if let c = e.commitError { return "COMMIT failed: \(describe(c))" }
-            if let b = e.beginError { return "BEGIN failed: \(describe(b))" }
-        }
         return "\(error)"
     }
 
@@ -67,9 +62,6 @@ public enum DatabaseErrors {
     /// failover lasts, no job may go dead for it.
     public static func isFailover(_ error: any Error) -> Bool {
         if error is NoWritablePrimary || error is CommitOutcomeUnknown || error is ConnectionPoolError { return true }
-        if let e = error as? PostgresTransactionError {
-            return [e.beginError, e.closureError, e.commitError, e.rollbackError].contains { $0.map(isFailover) ?? false }
-        }
         return primaryTrouble(error) != .none
     }
 
@@ -83,10 +75,6 @@ public enum DatabaseErrors {
     }
 
     static func primaryTrouble(_ error: any Error) -> PrimaryTrouble {
-        if let e = error as? PostgresTransactionError {
-            let all = [e.beginError, e.closureError, e.commitError].compactMap { $0 }.map(primaryTrouble)
-            return all.contains(.readOnly) ? .readOnly : all.contains(.maybeGone) ? .maybeGone : .none
-        }
         if let e = error as? CommitOutcomeUnknown { return primaryTrouble(e.underlying) == .none ? .maybeGone : primaryTrouble(e.underlying) }
         if let e = error as? ConnectionPoolError, e == .connectionCreationCircuitBreakerTripped { return .maybeGone }
         if error is ConnectionClosed { return .maybeGone }
@@ -171,8 +159,9 @@ public final class Database: Service, Sendable {
                     do {
                         result = try await body(c)
                     } catch {
-                        // On a closed connection the server has ended the transaction itself.
-                        if !raw.isClosed { _ = try? await c.query("ROLLBACK", logger: logger, file: file, line: line) }
+                        // On a closed connection DatabaseConnection does not send it (the server has ended the
+                        // transaction itself).
+                        _ = try? await c.query("ROLLBACK", logger: logger, file: file, line: line)
                         throw error
                     }
                     calls.phase(call, .committing)
